@@ -1,0 +1,304 @@
+//! The version catalog: which PostgreSQL releases exist and when.
+//!
+//! Read from `data/catalog.toml`. The catalog holds facts only (majors, their
+//! release and end-of-life dates, and every minor release with its date).
+//! Source hashes and the evidence behind them live in the source lock
+//! ([`crate::lock`]); what may be built is decided by [`crate::trust`].
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+
+use crate::version::{Version, VersionSpec};
+
+/// Upstream tarball location, by version.
+const UPSTREAM_URL_BASE: &str = "https://ftp.postgresql.org/pub/source";
+
+/// The whole catalog.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    /// One entry per supported major, any order in the file.
+    pub majors: Vec<Major>,
+}
+
+/// A major version with its support window and releases.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Major {
+    /// The major number.
+    pub major: u32,
+    /// Date of the MAJOR.0 release.
+    pub released: Date,
+    /// Date of the final release (end of life), per the upstream versioning policy.
+    pub eol: Date,
+    /// Every minor release of this major.
+    pub releases: Vec<Release>,
+}
+
+/// One minor release.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Release {
+    /// The exact version.
+    pub version: Version,
+    /// Upstream release date.
+    pub date: Date,
+}
+
+/// Problems loading or querying the catalog.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The file could not be read.
+    #[error("cannot read catalog {path}: {source}")]
+    Read {
+        /// File path.
+        path: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not valid catalog TOML.
+    #[error("malformed catalog {path}: {message}")]
+    Parse {
+        /// File path.
+        path: String,
+        /// Parser message.
+        message: String,
+    },
+    /// The data is well-formed but inconsistent.
+    #[error("inconsistent catalog: {0}")]
+    Invalid(String),
+    /// The spec names a major the catalog does not know.
+    #[error("PostgreSQL {0} is not in the catalog; known majors: {1}")]
+    UnknownMajor(u32, String),
+    /// The spec names a release the catalog does not know.
+    #[error("PostgreSQL {0} is not a known release; known {1}.x releases: {2}")]
+    UnknownVersion(Version, u32, String),
+    /// The major is past its end of life and the caller did not allow that.
+    #[error("PostgreSQL {major} reached end of life on {eol} and gets no security fixes; pass --allow-eol to use it anyway")]
+    EndOfLife {
+        /// The major.
+        major: u32,
+        /// Its EOL date.
+        eol: Date,
+    },
+}
+
+/// A resolved spec: the release and what the catalog says about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolved {
+    /// What the user asked for.
+    pub spec: String,
+    /// The release it resolved to.
+    pub version: Version,
+    /// Upstream release date.
+    pub released: Date,
+    /// End of life of its major.
+    pub eol: Date,
+    /// Whether the major is past end of life at the reference date.
+    pub end_of_life: bool,
+}
+
+impl Catalog {
+    /// Loads and validates `catalog.toml`.
+    pub fn load(path: &Path) -> Result<Catalog, CatalogError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Catalog::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates catalog text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
+        let mut catalog: Catalog = toml::from_str(text).map_err(|e| CatalogError::Parse {
+            path: origin.to_string(),
+            message: e.message().to_string(),
+        })?;
+        catalog.validate()?;
+        catalog.majors.sort_by_key(|m| m.major);
+        for major in &mut catalog.majors {
+            major.releases.sort_by_key(|r| r.version);
+        }
+        Ok(catalog)
+    }
+
+    fn validate(&self) -> Result<(), CatalogError> {
+        let invalid = |m: String| Err(CatalogError::Invalid(m));
+        let mut seen_majors = BTreeSet::new();
+        for major in &self.majors {
+            if !seen_majors.insert(major.major) {
+                return invalid(format!("major {} listed twice", major.major));
+            }
+            if major.eol <= major.released {
+                return invalid(format!("major {}: eol is not after its release", major.major));
+            }
+            if major.releases.is_empty() {
+                return invalid(format!("major {} has no releases", major.major));
+            }
+            let mut seen = BTreeSet::new();
+            for release in &major.releases {
+                if release.version.major != major.major {
+                    return invalid(format!("{} is listed under major {}", release.version, major.major));
+                }
+                if !seen.insert(release.version) {
+                    return invalid(format!("{} listed twice", release.version));
+                }
+                if release.date < major.released {
+                    return invalid(format!("{} is dated before its major's release", release.version));
+                }
+            }
+            let mut by_version: Vec<&Release> = major.releases.iter().collect();
+            by_version.sort_by_key(|r| r.version);
+            if by_version.windows(2).any(|w| w[1].date < w[0].date) {
+                return invalid(format!("major {}: release dates go backwards as versions rise", major.major));
+            }
+        }
+        Ok(())
+    }
+
+    /// The major entry, if known.
+    pub fn major(&self, major: u32) -> Option<&Major> {
+        self.majors.iter().find(|m| m.major == major)
+    }
+
+    /// Every release, ascending.
+    pub fn releases(&self) -> impl Iterator<Item = (&Major, &Release)> {
+        self.majors.iter().flat_map(|m| m.releases.iter().map(move |r| (m, r)))
+    }
+
+    /// The catalog entry of one exact release.
+    pub fn release(&self, version: Version) -> Option<(&Major, &Release)> {
+        self.releases().find(|(_, r)| r.version == version)
+    }
+
+    /// Resolves a spec to a release. `today` decides end of life; an EOL
+    /// major is an error unless `allow_eol`.
+    pub fn resolve(&self, spec: VersionSpec, today: Date, allow_eol: bool) -> Result<Resolved, CatalogError> {
+        let major_number = match spec {
+            VersionSpec::Major(m) => m,
+            VersionSpec::Exact(v) => v.major,
+        };
+        let major = self.major(major_number).ok_or_else(|| {
+            let known: Vec<String> = self.majors.iter().map(|m| m.major.to_string()).collect();
+            CatalogError::UnknownMajor(major_number, known.join(", "))
+        })?;
+        let release = match spec {
+            VersionSpec::Major(_) => major.releases.iter().max_by_key(|r| r.version),
+            VersionSpec::Exact(v) => major.releases.iter().find(|r| r.version == v),
+        }
+        .ok_or_else(|| {
+            let VersionSpec::Exact(v) = spec else { unreachable!("majors always have releases") };
+            let known: Vec<String> = major.releases.iter().map(|r| r.version.to_string()).collect();
+            CatalogError::UnknownVersion(v, major.major, known.join(", "))
+        })?;
+        let end_of_life = major.is_end_of_life(today);
+        if end_of_life && !allow_eol {
+            return Err(CatalogError::EndOfLife { major: major.major, eol: major.eol });
+        }
+        Ok(Resolved {
+            spec: spec.to_string(),
+            version: release.version,
+            released: release.date,
+            eol: major.eol,
+            end_of_life,
+        })
+    }
+}
+
+impl Major {
+    /// Whether the major is past its end of life at `today`.
+    pub fn is_end_of_life(&self, today: Date) -> bool {
+        today > self.eol
+    }
+}
+
+/// File name of the upstream tarball.
+pub fn tarball_name(version: Version) -> String {
+    format!("postgresql-{version}.tar.bz2")
+}
+
+/// The canonical upstream URL of a release's tarball.
+pub fn upstream_url(version: Version) -> String {
+    format!("{UPSTREAM_URL_BASE}/v{version}/{}", tarball_name(version))
+}
+
+/// Today's date in UTC, the reference for end-of-life decisions.
+pub fn today_utc() -> Date {
+    jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+[[majors]]
+major = 17
+released = "2024-09-26"
+eol = "2029-11-08"
+releases = [
+  { version = "17.0", date = "2024-09-26" },
+  { version = "17.10", date = "2026-05-14" },
+  { version = "17.9", date = "2026-02-26" },
+]
+
+[[majors]]
+major = 13
+released = "2020-09-24"
+eol = "2025-11-13"
+releases = [{ version = "13.16", date = "2024-08-08" }]
+"#;
+
+    fn date(s: &str) -> Date {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn resolves_major_to_highest_minor_numerically() {
+        let catalog = Catalog::parse(SAMPLE, "sample").unwrap();
+        let r = catalog.resolve("17".parse().unwrap(), date("2026-11-24"), false).unwrap();
+        assert_eq!(r.version, Version::new(17, 10));
+    }
+
+    #[test]
+    fn exact_versions_must_exist() {
+        let catalog = Catalog::parse(SAMPLE, "sample").unwrap();
+        let err = catalog.resolve("17.60".parse().unwrap(), date("2026-11-24"), false).unwrap_err();
+        assert!(matches!(err, CatalogError::UnknownVersion(..)), "{err}");
+        let err = catalog.resolve("12".parse().unwrap(), date("2026-11-24"), false).unwrap_err();
+        assert!(matches!(err, CatalogError::UnknownMajor(..)), "{err}");
+    }
+
+    #[test]
+    fn end_of_life_needs_explicit_permission() {
+        let catalog = Catalog::parse(SAMPLE, "sample").unwrap();
+        let spec = "13.16".parse().unwrap();
+        assert!(matches!(
+            catalog.resolve(spec, date("2026-11-24"), false),
+            Err(CatalogError::EndOfLife { major: 13, .. })
+        ));
+        let allowed = catalog.resolve(spec, date("2026-11-24"), true).unwrap();
+        assert!(allowed.end_of_life);
+        assert!(!catalog.resolve(spec, date("2025-11-13"), false).unwrap().end_of_life);
+    }
+
+    #[test]
+    fn rejects_inconsistent_data() {
+        let misfiled = SAMPLE.replace("{ version = \"17.0\"", "{ version = \"16.0\"");
+        assert!(matches!(Catalog::parse(&misfiled, "x"), Err(CatalogError::Invalid(_))));
+        let backwards = SAMPLE.replace("2026-02-26", "2026-06-01");
+        assert!(matches!(Catalog::parse(&backwards, "x"), Err(CatalogError::Invalid(_))));
+        let unknown_field = format!("{SAMPLE}\nextra = 1\n");
+        assert!(matches!(Catalog::parse(&unknown_field, "x"), Err(CatalogError::Parse { .. })));
+    }
+
+    #[test]
+    fn upstream_locations() {
+        let v = Version::new(17, 6);
+        assert_eq!(tarball_name(v), "postgresql-17.6.tar.bz2");
+        assert_eq!(upstream_url(v), "https://ftp.postgresql.org/pub/source/v17.6/postgresql-17.6.tar.bz2");
+    }
+}

@@ -1,0 +1,101 @@
+//! Subcommands, one module each, and what they share: the failure type that
+//! carries the exit code, repository access, and terminal styling.
+
+pub mod generate;
+pub mod lock;
+pub mod resolve;
+pub mod targets;
+pub mod verify;
+pub mod versions;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use pgbin::project::{Project, ProjectError};
+use pgbin::repo::Repo;
+use pgbin::trust::{Level, TrustError};
+
+/// A command's failure: one line for stderr and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// 1: a check failed; 2: usage or I/O error.
+    pub code: u8,
+    /// What is wrong and what to do, in one line.
+    pub message: String,
+}
+
+impl Failure {
+    /// A verification or check failed (exit 1).
+    pub fn check(message: impl Into<String>) -> Failure {
+        Failure { code: 1, message: message.into() }
+    }
+
+    /// Bad usage, bad input data or I/O trouble (exit 2).
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure { code: 2, message: message.into() }
+    }
+}
+
+impl From<TrustError> for Failure {
+    fn from(error: TrustError) -> Failure {
+        if error.is_verification_failure() {
+            Failure::check(format!("verification failed: {error}"))
+        } else {
+            Failure::usage(error.to_string())
+        }
+    }
+}
+
+impl From<ProjectError> for Failure {
+    fn from(error: ProjectError) -> Failure {
+        match error {
+            ProjectError::Trust(e) => e.into(),
+            other => Failure::usage(other.to_string()),
+        }
+    }
+}
+
+/// What every command gets: where the repository is.
+pub struct Context {
+    repo_arg: Option<PathBuf>,
+}
+
+impl Context {
+    /// Records the `--repo` argument; nothing is read yet.
+    pub fn new(repo_arg: Option<PathBuf>) -> Result<Context, Failure> {
+        Ok(Context { repo_arg })
+    }
+
+    /// Locates the repository.
+    pub fn repo(&self) -> Result<Repo, Failure> {
+        Repo::discover(self.repo_arg.as_deref()).map_err(|e| Failure::usage(e.to_string()))
+    }
+
+    /// Loads all project data.
+    pub fn project(&self) -> Result<Project, Failure> {
+        Ok(Project::load(&self.repo()?)?)
+    }
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) {
+    println!("{}", serde_json::to_string_pretty(value).expect("values serialize"));
+}
+
+/// Whether stdout gets ANSI colours (a terminal, and `NO_COLOR` unset or empty).
+pub fn use_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+/// A trust level, coloured when colours are on.
+pub fn styled_level(level: Level) -> String {
+    if !use_color() {
+        return level.to_string();
+    }
+    let code = match level {
+        Level::Signed => "32",
+        Level::Corroborated => "33",
+        Level::Unverified => "31",
+    };
+    format!("\x1b[{code}m{level}\x1b[0m")
+}

@@ -1,0 +1,70 @@
+//! `pgbin resolve`: one version spec to one release, with its source status.
+
+use serde::Serialize;
+
+use pgbin::catalog::{self, Resolved};
+use pgbin::version::VersionSpec;
+
+use super::{Context, Failure, print_json, styled_level};
+
+/// Arguments of `pgbin resolve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Version spec: MAJOR (latest patch of that major), MAJOR.MINOR, or MAJOR.MINOR.0
+    spec: String,
+    /// Allow a major past its end of life
+    #[arg(long)]
+    allow_eol: bool,
+    /// Machine-readable output
+    #[arg(long)]
+    json: bool,
+}
+
+/// The answer.
+#[derive(Debug, Serialize)]
+struct Answer {
+    #[serde(flatten)]
+    resolved: Resolved,
+    major: u32,
+    archive_version: String,
+    tarball: String,
+    url: String,
+    sha256: Option<String>,
+    size: Option<u64>,
+    trust: String,
+    buildable: bool,
+}
+
+/// Runs the command.
+pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
+    let spec: VersionSpec = args.spec.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
+    let project = ctx.project()?;
+    let resolved = project
+        .catalog
+        .resolve(spec, catalog::today_utc(), args.allow_eol)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let version = resolved.version;
+    let assessment = project.assess(version)?;
+    let level = assessment.as_ref().map_or(pgbin::trust::Level::Unverified, |a| a.level);
+    let locked = project.lock.get(version);
+    if resolved.end_of_life {
+        eprintln!("pgbin: warning: PostgreSQL {} is past end of life ({}) and gets no security fixes", version.major, resolved.eol);
+    }
+    let answer = Answer {
+        major: version.major,
+        archive_version: version.archive_version(),
+        tarball: catalog::tarball_name(version),
+        url: catalog::upstream_url(version),
+        sha256: locked.map(|l| l.sha256.clone()),
+        size: locked.and_then(|l| l.size),
+        trust: level.to_string(),
+        buildable: level.buildable(),
+        resolved,
+    };
+    if args.json {
+        print_json(&answer);
+    } else {
+        println!("{} (released {}, source {})", version, answer.resolved.released, styled_level(level));
+    }
+    Ok(())
+}

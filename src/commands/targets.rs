@@ -1,0 +1,92 @@
+//! `pgbin targets`: the target matrix.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use pgbin::targets::{Builder, FeatureState};
+
+use super::{Context, Failure, print_json};
+
+/// Arguments of `pgbin targets`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Show feature states for this version's major (default: the newest catalogued release)
+    #[arg(long, value_name = "VERSION")]
+    version: Option<String>,
+    /// Machine-readable output
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct TargetView<'a> {
+    triple: &'a str,
+    attr_suffix: &'a str,
+    os: &'a str,
+    libc: &'a str,
+    builders: Vec<BuilderView<'a>>,
+    features: BTreeMap<String, FeatureState>,
+    configure_flags: Vec<String>,
+    archive_name: String,
+    attr_name: String,
+}
+
+#[derive(Debug, Serialize)]
+struct BuilderView<'a> {
+    system: &'a str,
+    package_set: &'a str,
+    cross: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Listing<'a> {
+    version: String,
+    targets: Vec<TargetView<'a>>,
+}
+
+fn builder_view(b: &Builder) -> BuilderView<'_> {
+    BuilderView { system: &b.system, package_set: &b.package_set, cross: b.is_cross() }
+}
+
+/// Runs the command.
+pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
+    let project = ctx.project()?;
+    let version = match &args.version {
+        Some(text) => text.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?,
+        None => project.catalog.releases().map(|(_, r)| r.version).max().ok_or_else(|| Failure::usage("the catalog is empty"))?,
+    };
+    let matrix = &project.matrix;
+    let targets: Vec<TargetView> = matrix
+        .targets
+        .iter()
+        .map(|t| TargetView {
+            triple: &t.triple,
+            attr_suffix: &t.attr_suffix,
+            os: &t.os,
+            libc: &t.libc,
+            builders: t.builders.iter().map(builder_view).collect(),
+            features: matrix.features_for(t, version),
+            configure_flags: matrix.configure_flags(t, version),
+            archive_name: t.archive_name(version),
+            attr_name: t.attr_name(version),
+        })
+        .collect();
+    if args.json {
+        print_json(&Listing { version: version.to_string(), targets });
+        return Ok(());
+    }
+    println!("Targets for PostgreSQL {version}:");
+    for t in &targets {
+        let on: Vec<&str> = t.features.iter().filter(|(_, s)| s.enabled).map(|(n, _)| n.as_str()).collect();
+        let off: Vec<&str> = t.features.iter().filter(|(_, s)| !s.enabled).map(|(n, _)| n.as_str()).collect();
+        let builders: Vec<String> = t.builders.iter().map(|b| format!("{} ({})", b.system, b.package_set)).collect();
+        println!("\n{}  [{}]  libc: {}", t.triple, t.attr_name, t.libc);
+        println!("  built on: {}", builders.join(", "));
+        println!("  features on:  {}", on.join(" "));
+        println!("  features off: {}", off.join(" "));
+        println!("  archive: {}", t.archive_name);
+    }
+    println!("\nWhy features are off: pgbin targets --json");
+    Ok(())
+}

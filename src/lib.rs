@@ -1,0 +1,17 @@
+//! pgbin: a hermetic, verifiable builder of PostgreSQL binaries.
+//!
+//! The library owns the data (version catalog, target matrix, source lock,
+//! trust policy), verifies source authenticity, and generates the Nix data
+//! the flake reads. It never prints; the `pgbin` binary formats results.
+
+pub mod catalog;
+pub mod debian;
+pub mod evidence;
+pub mod fsutil;
+pub mod lock;
+pub mod nixdata;
+pub mod project;
+pub mod repo;
+pub mod targets;
+pub mod trust;
+pub mod version;

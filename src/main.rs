@@ -1,0 +1,81 @@
+//! The `pgbin` command line: parses arguments and dispatches to one module
+//! per subcommand under `commands/`. Exit codes: 0 ok, 1 a check failed,
+//! 2 usage or I/O error.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Hermetic, verifiable builder of PostgreSQL binaries.
+///
+/// pgbin owns the PostgreSQL version catalog, the target matrix and the
+/// source lock; it verifies every source tarball against signed or
+/// corroborated evidence before anything is built, and generates the data
+/// the Nix flake builds from.
+#[derive(Debug, Parser)]
+#[command(name = "pgbin", version, about, long_about = None)]
+pub struct Cli {
+    /// pgbin checkout holding data/, keys/ and nix/ (default: $PGBIN_REPO, else the
+    /// nearest directory above the working directory with data/catalog.toml)
+    #[arg(long, global = true, value_name = "DIR")]
+    repo: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List known PostgreSQL releases with their source hash and trust level
+    Versions(commands::versions::Args),
+    /// Resolve a version spec (17, 17.6, 17.6.0) to one release
+    Resolve(commands::resolve::Args),
+    /// List the target matrix: platforms, Nix builders and features
+    Targets(commands::targets::Args),
+    /// Verify every locked source and write the Nix data under nix/generated/
+    Generate(commands::generate::Args),
+    /// Verify a local tarball (and evidence files) against the lock; writes nothing
+    Verify(commands::verify::Args),
+    /// Inspect and change the source lock
+    #[command(subcommand)]
+    Lock(commands::lock::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = commands::Context::new(cli.repo).and_then(|ctx| match cli.command {
+        Command::Versions(args) => commands::versions::run(&ctx, args),
+        Command::Resolve(args) => commands::resolve::run(&ctx, args),
+        Command::Targets(args) => commands::targets::run(&ctx, args),
+        Command::Generate(args) => commands::generate::run(&ctx, args),
+        Command::Verify(args) => commands::verify::run(&ctx, args),
+        Command::Lock(command) => commands::lock::run(&ctx, command),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("pgbin: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

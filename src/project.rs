@@ -1,0 +1,76 @@
+//! The loaded project data: catalog, matrix, lock and trust policy together.
+//!
+//! Commands that need more than one of these load them through [`Project`],
+//! so every command sees the same data and the same verification.
+
+use std::collections::BTreeMap;
+
+use crate::catalog::{Catalog, CatalogError};
+use crate::lock::{LockError, SourceLock};
+use crate::repo::Repo;
+use crate::targets::{Matrix, MatrixError};
+use crate::trust::{self, Assessment, Policy, TrustError};
+use crate::version::Version;
+
+/// Everything the driver knows, loaded from one repository.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// Where it was loaded from.
+    pub repo: Repo,
+    /// The version catalog.
+    pub catalog: Catalog,
+    /// The target matrix.
+    pub matrix: Matrix,
+    /// The source lock.
+    pub lock: SourceLock,
+    /// The trust policy with its keys.
+    pub policy: Policy,
+}
+
+/// Any failure to load the project data.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    /// Catalog problem.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// Matrix problem.
+    #[error(transparent)]
+    Matrix(#[from] MatrixError),
+    /// Lock problem.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// Policy or evidence problem.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// The lock names a release the catalog does not list.
+    #[error("the source lock has {0}, which the catalog does not list; add it to data/catalog.toml first")]
+    Uncatalogued(Version),
+}
+
+impl Project {
+    /// Loads and cross-checks all data.
+    pub fn load(repo: &Repo) -> Result<Project, ProjectError> {
+        let catalog = Catalog::load(&repo.catalog())?;
+        let matrix = Matrix::load(&repo.targets())?;
+        let lock = SourceLock::load(&repo.lock())?;
+        let policy = Policy::load(&repo.keys())?;
+        if let Some(entry) = lock.sources.iter().find(|s| catalog.release(s.version).is_none()) {
+            return Err(ProjectError::Uncatalogued(entry.version));
+        }
+        Ok(Project { repo: repo.clone(), catalog, matrix, lock, policy })
+    }
+
+    /// Verifies one locked release's evidence; `None` when it is not locked.
+    pub fn assess(&self, version: Version) -> Result<Option<Assessment>, TrustError> {
+        self.lock.get(version).map(|entry| trust::assess(self.repo.root(), &self.policy, entry)).transpose()
+    }
+
+    /// Verifies every locked release; the first failure is an error.
+    pub fn assess_all(&self) -> Result<BTreeMap<Version, Assessment>, TrustError> {
+        self.lock
+            .sources
+            .iter()
+            .map(|entry| Ok((entry.version, trust::assess(self.repo.root(), &self.policy, entry)?)))
+            .collect()
+    }
+}

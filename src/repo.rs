@@ -1,0 +1,76 @@
+//! Where pgbin's data lives: the repository layout.
+//!
+//! The driver reads its data (catalog, target matrix, source lock, keys,
+//! evidence) from a pgbin checkout and writes the generated Nix data into
+//! it. The checkout is `--repo`, else `PGBIN_REPO`, else the nearest
+//! directory at or above the working directory holding `data/catalog.toml`.
+
+use std::path::{Path, PathBuf};
+
+/// Environment variable naming the repository.
+pub const REPO_ENV: &str = "PGBIN_REPO";
+
+/// A pgbin checkout.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    root: PathBuf,
+}
+
+/// The repository could not be found.
+#[derive(Debug, thiserror::Error)]
+#[error("no pgbin repository found at or above {0} (looked for data/catalog.toml); run inside a pgbin checkout or pass --repo DIR")]
+pub struct RepoNotFound(pub String);
+
+impl Repo {
+    /// Locates the repository.
+    pub fn discover(explicit: Option<&Path>) -> Result<Repo, RepoNotFound> {
+        let start = match explicit {
+            Some(path) => path.to_path_buf(),
+            None => match std::env::var_os(REPO_ENV) {
+                Some(path) => PathBuf::from(path),
+                None => std::env::current_dir().map_err(|e| RepoNotFound(e.to_string()))?,
+            },
+        };
+        let found = if explicit.is_some() || std::env::var_os(REPO_ENV).is_some() {
+            start.join("data/catalog.toml").is_file().then(|| start.clone())
+        } else {
+            start.ancestors().find(|dir| dir.join("data/catalog.toml").is_file()).map(Path::to_path_buf)
+        };
+        found.map(|root| Repo { root }).ok_or_else(|| RepoNotFound(start.display().to_string()))
+    }
+
+    /// A repository rooted at `root`, unchecked.
+    pub fn at(root: &Path) -> Repo {
+        Repo { root: root.to_path_buf() }
+    }
+
+    /// The checkout root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `data/catalog.toml`.
+    pub fn catalog(&self) -> PathBuf {
+        self.root.join("data/catalog.toml")
+    }
+
+    /// `data/targets.toml`.
+    pub fn targets(&self) -> PathBuf {
+        self.root.join("data/targets.toml")
+    }
+
+    /// `data/sources.lock.json`.
+    pub fn lock(&self) -> PathBuf {
+        self.root.join("data/sources.lock.json")
+    }
+
+    /// `keys/` (certificates and `policy.toml`).
+    pub fn keys(&self) -> PathBuf {
+        self.root.join("keys")
+    }
+
+    /// `nix/generated/`.
+    pub fn generated(&self) -> PathBuf {
+        self.root.join("nix/generated")
+    }
+}

@@ -1,0 +1,321 @@
+//! The target matrix: platforms, how Nix builds them, and their features.
+//!
+//! Read from `data/targets.toml`. A target's feature set is a property of
+//! the target alone, never of the system that builds it, so a native build
+//! and a cross build of one target are configured identically.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::version::Version;
+
+/// The whole matrix as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Matrix {
+    /// Feature definitions, in configure-flag order.
+    pub features: Vec<Feature>,
+    /// Targets, in display order.
+    pub targets: Vec<Target>,
+}
+
+/// A configurable PostgreSQL feature.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Feature {
+    /// Short name (`icu`, `lz4`).
+    pub name: String,
+    /// What it gives users.
+    pub description: String,
+    /// First major that has it.
+    pub since: u32,
+    /// Configure flags that turn it on.
+    pub enable: Vec<String>,
+    /// Configure flags that turn it off (empty when off is the default).
+    pub disable: Vec<String>,
+    /// Last major that spells `enable` differently.
+    #[serde(default)]
+    pub legacy_until: Option<u32>,
+    /// The older spelling of `enable`.
+    #[serde(default)]
+    pub legacy_enable: Vec<String>,
+    /// Whether targets have it unless they say otherwise.
+    #[serde(default = "default_true")]
+    pub default: bool,
+    /// Why it is off everywhere, when `default` is false.
+    #[serde(default)]
+    pub off_reason: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// One platform pgbin produces archives for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Rust-style target triple, used in archive names.
+    pub triple: String,
+    /// Suffix of the flake attribute (`aarch64-linux`).
+    pub attr_suffix: String,
+    /// Operating system family (`linux`, `darwin`).
+    pub os: String,
+    /// C library (`glibc`, `musl`, `libSystem`).
+    pub libc: String,
+    /// Nix systems able to build it.
+    pub builders: Vec<Builder>,
+    /// Features this target turns off, with the reason.
+    #[serde(default)]
+    pub disable: BTreeMap<String, String>,
+}
+
+/// A Nix system that can build a target, and the package set it uses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Builder {
+    /// Nix system double (`x86_64-linux`).
+    pub system: String,
+    /// Dotted attribute path into nixpkgs (`pkgs`, `pkgsCross.musl64`).
+    pub package_set: String,
+}
+
+/// A feature's state for one (version, target).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FeatureState {
+    /// Whether it is built in.
+    pub enabled: bool,
+    /// Why it is off; absent when on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Problems loading the matrix.
+#[derive(Debug, thiserror::Error)]
+pub enum MatrixError {
+    /// The file could not be read.
+    #[error("cannot read target matrix {path}: {source}")]
+    Read {
+        /// File path.
+        path: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// Not valid TOML for the matrix.
+    #[error("malformed target matrix {path}: {message}")]
+    Parse {
+        /// File path.
+        path: String,
+        /// Parser message.
+        message: String,
+    },
+    /// Well-formed but inconsistent.
+    #[error("inconsistent target matrix: {0}")]
+    Invalid(String),
+    /// A requested target is not in the matrix.
+    #[error("unknown target '{0}'; known targets: {1}")]
+    UnknownTarget(String, String),
+}
+
+impl Builder {
+    /// Whether this builder cross-compiles (uses a package set other than the system's own).
+    pub fn is_cross(&self) -> bool {
+        self.package_set != "pkgs"
+    }
+
+    /// The package set as an attribute path (`["pkgsCross", "musl64"]`; empty for `pkgs`).
+    pub fn package_set_path(&self) -> Vec<String> {
+        if self.is_cross() { self.package_set.split('.').map(str::to_string).collect() } else { Vec::new() }
+    }
+}
+
+impl Target {
+    /// The archive file name for a release of this target.
+    pub fn archive_name(&self, version: Version) -> String {
+        format!("postgresql-{}-{}.tar.gz", version.archive_version(), self.triple)
+    }
+
+    /// The flake attribute name for a release of this target.
+    pub fn attr_name(&self, version: Version) -> String {
+        format!("postgresql-{}-{}", version.attr_version(), self.attr_suffix)
+    }
+}
+
+impl Matrix {
+    /// Loads and validates `targets.toml`.
+    pub fn load(path: &Path) -> Result<Matrix, MatrixError> {
+        let text = std::fs::read_to_string(path).map_err(|source| MatrixError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Matrix::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates matrix text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Matrix, MatrixError> {
+        let matrix: Matrix = toml::from_str(text).map_err(|e| MatrixError::Parse {
+            path: origin.to_string(),
+            message: e.message().to_string(),
+        })?;
+        matrix.validate()?;
+        Ok(matrix)
+    }
+
+    fn validate(&self) -> Result<(), MatrixError> {
+        let invalid = |m: String| Err(MatrixError::Invalid(m));
+        let mut names = BTreeSet::new();
+        for feature in &self.features {
+            if !names.insert(feature.name.as_str()) {
+                return invalid(format!("feature {} defined twice", feature.name));
+            }
+            if !feature.default && feature.off_reason.is_none() {
+                return invalid(format!("feature {} is off by default but gives no off_reason", feature.name));
+            }
+            if feature.legacy_until.is_some() == feature.legacy_enable.is_empty() {
+                return invalid(format!("feature {}: legacy_until and legacy_enable go together", feature.name));
+            }
+        }
+        let mut triples = BTreeSet::new();
+        let mut suffixes = BTreeSet::new();
+        for target in &self.targets {
+            if !triples.insert(target.triple.as_str()) || !suffixes.insert(target.attr_suffix.as_str()) {
+                return invalid(format!("target {} or its suffix is listed twice", target.triple));
+            }
+            if target.builders.is_empty() {
+                return invalid(format!("target {} has no builders", target.triple));
+            }
+            let mut systems = BTreeSet::new();
+            for builder in &target.builders {
+                if !systems.insert(builder.system.as_str()) {
+                    return invalid(format!("target {}: system {} listed twice", target.triple, builder.system));
+                }
+            }
+            for name in target.disable.keys() {
+                if !names.contains(name.as_str()) {
+                    return invalid(format!("target {} disables unknown feature {name}", target.triple));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks a target up by triple or attribute suffix.
+    pub fn target(&self, name: &str) -> Result<&Target, MatrixError> {
+        self.targets.iter().find(|t| t.triple == name || t.attr_suffix == name).ok_or_else(|| {
+            let known: Vec<&str> = self.targets.iter().map(|t| t.triple.as_str()).collect();
+            MatrixError::UnknownTarget(name.to_string(), known.join(", "))
+        })
+    }
+
+    /// Every Nix system that builds at least one target, sorted.
+    pub fn systems(&self) -> BTreeSet<&str> {
+        self.targets.iter().flat_map(|t| t.builders.iter().map(|b| b.system.as_str())).collect()
+    }
+
+    /// Each feature's state for one release on one target, in definition order.
+    pub fn features_for(&self, target: &Target, version: Version) -> BTreeMap<String, FeatureState> {
+        self.features
+            .iter()
+            .map(|feature| {
+                let reason = if version.major < feature.since {
+                    Some(format!("not available before PostgreSQL {}", feature.since))
+                } else if !feature.default {
+                    feature.off_reason.clone()
+                } else {
+                    target.disable.get(&feature.name).cloned()
+                };
+                (feature.name.clone(), FeatureState { enabled: reason.is_none(), reason })
+            })
+            .collect()
+    }
+
+    /// Configure flags for one release on one target, in feature order.
+    /// The install prefix is the builder's business and is not included.
+    pub fn configure_flags(&self, target: &Target, version: Version) -> Vec<String> {
+        let states = self.features_for(target, version);
+        let mut flags = Vec::new();
+        for feature in &self.features {
+            let state = &states[&feature.name];
+            if state.enabled {
+                match feature.legacy_until {
+                    Some(until) if version.major <= until => flags.extend(feature.legacy_enable.iter().cloned()),
+                    _ => flags.extend(feature.enable.iter().cloned()),
+                }
+            } else if version.major >= feature.since {
+                flags.extend(feature.disable.iter().cloned());
+            }
+        }
+        flags
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matrix() -> Matrix {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/targets.toml");
+        Matrix::load(&path).unwrap()
+    }
+
+    #[test]
+    fn committed_matrix_is_valid_and_complete() {
+        let m = matrix();
+        let triples: Vec<&str> = m.targets.iter().map(|t| t.triple.as_str()).collect();
+        for triple in [
+            "x86_64-unknown-linux-gnu",
+            "aarch64-unknown-linux-gnu",
+            "x86_64-unknown-linux-musl",
+            "aarch64-unknown-linux-musl",
+            "aarch64-apple-darwin",
+            "x86_64-apple-darwin",
+        ] {
+            assert!(triples.contains(&triple), "{triple} missing");
+        }
+    }
+
+    #[test]
+    fn flags_follow_the_major() {
+        let m = matrix();
+        let gnu = m.target("x86_64-linux").unwrap();
+        let pg13 = m.configure_flags(gnu, Version::new(13, 16));
+        assert!(pg13.contains(&"--with-openssl".to_string()));
+        assert!(!pg13.iter().any(|f| f == "--with-lz4" || f == "--with-zstd"));
+        let pg15 = m.configure_flags(gnu, Version::new(15, 18));
+        assert!(pg15.contains(&"--with-ssl=openssl".to_string()));
+        assert!(pg15.contains(&"--with-lz4".to_string()) && pg15.contains(&"--with-zstd".to_string()));
+        assert!(pg15.contains(&"--without-readline".to_string()));
+        assert!(!pg15.iter().any(|f| f == "--with-llvm"));
+    }
+
+    #[test]
+    fn unavailable_features_carry_a_reason() {
+        let m = matrix();
+        let gnu = m.target("x86_64-unknown-linux-gnu").unwrap();
+        let features = m.features_for(gnu, Version::new(13, 16));
+        assert!(!features["lz4"].enabled);
+        assert!(features["lz4"].reason.as_deref().unwrap().contains("14"));
+        assert!(!features["llvm-jit"].enabled && features["llvm-jit"].reason.is_some());
+        assert!(features["icu"].enabled && features["icu"].reason.is_none());
+    }
+
+    #[test]
+    fn names_follow_the_conventions() {
+        let m = matrix();
+        let t = m.target("aarch64-unknown-linux-gnu").unwrap();
+        assert_eq!(t.attr_name(Version::new(17, 6)), "postgresql-17_6-aarch64-linux");
+        assert_eq!(t.archive_name(Version::new(17, 6)), "postgresql-17.6.0-aarch64-unknown-linux-gnu.tar.gz");
+        let cross = t.builders.iter().find(|b| b.system == "x86_64-linux").unwrap();
+        assert!(cross.is_cross());
+        assert_eq!(cross.package_set_path(), vec!["pkgsCross", "aarch64-multiplatform"]);
+    }
+
+    #[test]
+    fn rejects_unknown_feature_overrides() {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/targets.toml")).unwrap();
+        let bad = text.replacen("libc = \"musl\"", "libc = \"musl\"\ndisable = { nosuch = \"x\" }", 1);
+        assert!(matches!(Matrix::parse(&bad, "x"), Err(MatrixError::Invalid(_))));
+    }
+}
