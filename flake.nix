@@ -1,0 +1,95 @@
+{
+  description = "pgbin: hermetic, verifiable PostgreSQL binaries";
+
+  # The only input. Its revision and narHash are pinned in flake.lock; every
+  # toolchain and library comes from it.
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
+
+  outputs =
+    { self, nixpkgs }:
+    let
+      # Pure layer: generated data to attribute names and parameters (no nixpkgs).
+      pgbinData = import ./nix/lib.nix { };
+      inherit (pgbinData) genAttrs systems;
+      forAllSystems = genAttrs systems;
+
+      pkgsFor = system: nixpkgs.legacyPackages.${system};
+
+      postgresqlFor =
+        system:
+        builtins.mapAttrs (
+          _: entry:
+          import ./nix/adapter.nix {
+            pkgs = pkgsFor system;
+            inherit entry;
+          }
+        ) (pgbinData.entriesFor system);
+
+      pgbinFor = system: (pkgsFor system).callPackage ./nix/pgbin.nix { src = self; };
+
+      isLinux = system: builtins.match ".*-linux" system != null;
+    in
+    {
+      lib = pgbinData;
+
+      packages = forAllSystems (
+        system:
+        postgresqlFor system
+        // {
+          pgbin = pgbinFor system;
+          default = pgbinFor system;
+        }
+      );
+
+      apps = forAllSystems (
+        system:
+        let
+          app = {
+            type = "app";
+            program = "${pgbinFor system}/bin/pgbin";
+          };
+        in
+        {
+          pgbin = app;
+          default = app;
+        }
+      );
+
+      devShells = forAllSystems (system: {
+        default = (pkgsFor system).mkShell {
+          inputsFrom = [ (pgbinFor system) ];
+          packages = with (pkgsFor system); [
+            cargo
+            rustc
+            clippy
+            rustfmt
+            nixfmt-rfc-style
+          ];
+        };
+      });
+
+      formatter = forAllSystems (system: (pkgsFor system).nixfmt-rfc-style);
+
+      checks = forAllSystems (
+        system:
+        let
+          pkgs = pkgsFor system;
+        in
+        {
+          pgbin = pgbinFor system;
+          # The committed Nix data must be exactly what the driver generates
+          # from the committed catalog, lock and evidence.
+          generated-data = pkgs.runCommand "pgbin-generated-data-check" { } ''
+            cp -r ${self} repo
+            chmod -R u+w repo
+            ${pgbinFor system}/bin/pgbin --repo repo generate --check
+            touch $out
+          '';
+        }
+      );
+
+      hydraJobs = {
+        packages = genAttrs (builtins.filter isLinux systems) (system: self.packages.${system});
+      };
+    };
+}

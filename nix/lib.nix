@@ -1,0 +1,101 @@
+# The pure layer of the flake: reads the generated data and computes flake
+# attribute names and build parameters with builtins only (no nixpkgs), so it
+# evaluates anywhere, including in pgbin's own tests with a plain `nix`.
+#
+# Every entry in ./generated was emitted by `pgbin generate` after the source
+# it names was verified; nothing here fetches or trusts anything else.
+{
+  generated ? ./generated,
+}:
+let
+  inherit (builtins)
+    attrNames
+    concatMap
+    filter
+    fromJSON
+    listToAttrs
+    map
+    match
+    readDir
+    readFile
+    replaceStrings
+    ;
+
+  # Like nixpkgs' lib.genAttrs, with builtins only.
+  genAttrs =
+    names: f:
+    listToAttrs (
+      map (name: {
+        inherit name;
+        value = f name;
+      }) names
+    );
+
+  # Sorted, de-duplicated list of strings.
+  uniqueSorted = strings: attrNames (genAttrs strings (_: null));
+
+  dataFiles = filter (name: match "postgresql-[0-9]+\\.json" name != null) (attrNames (readDir generated));
+
+  # The flake attribute name, computed here independently of the driver and
+  # compared with the name the driver wrote: the two must agree.
+  attrName = entry: "postgresql-${replaceStrings [ "." ] [ "_" ] entry.version}-${entry.targetSuffix}";
+
+  checkEntry =
+    entry:
+    if attrName entry == entry.attr then
+      entry
+    else
+      throw "pgbin: generated entry ${entry.attr} disagrees with the computed name ${attrName entry}";
+
+  entries = map checkEntry (concatMap (file: (fromJSON (readFile (generated + "/${file}"))).entries) dataFiles);
+
+  systems = uniqueSorted (map (entry: entry.system) entries);
+
+  # Extra build parameters that depend on how an entry is built. Cross builds
+  # of PostgreSQL 16+ on Linux must export backend symbols explicitly, and
+  # cross builds need the build machine's zic to compile time zone data.
+  buildParameters = entry: {
+    inherit (entry)
+      version
+      major
+      configureFlags
+      archiveName
+      sourceDateEpoch
+      ;
+    crossExportDynamic = entry.cross && entry.os == "linux" && entry.major >= 16;
+    needsBuildZic = entry.cross;
+  };
+
+  entriesFor = system: listToAttrs (map (entry: {
+    name = entry.attr;
+    value = entry;
+  }) (filter (entry: entry.system == system) entries));
+in
+{
+  inherit
+    attrName
+    buildParameters
+    entries
+    entriesFor
+    genAttrs
+    systems
+    ;
+
+  # What the flake exposes, reduced to plain data: for each system, each
+  # attribute with the parameters it is built from. Tests compare this with
+  # the driver's own view (`pgbin versions --json`, `pgbin targets --json`).
+  summary = genAttrs systems (
+    system:
+    builtins.mapAttrs (_: entry: {
+      inherit (entry)
+        target
+        packageSet
+        cross
+        ;
+      sourceName = entry.source.name;
+      sourceHash = entry.source.hash;
+      trust = entry.source.trust;
+      parameters = buildParameters entry;
+    }) (entriesFor system)
+  );
+}

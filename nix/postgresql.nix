@@ -1,0 +1,93 @@
+# The generic PostgreSQL builder: one derivation for every (version, target),
+# parameterised only by one entry of the generated data (in the manner of
+# nixpkgs' generic builders). It is pgbin's own derivation, not an override
+# of nixpkgs' postgresql, whose patches change run-time behaviour (socket
+# directory, removed pg_config) that consumers of the archives rely on.
+#
+# Features, configure flags, the source and its verified hash all come from
+# `entry`; this file only maps feature names to nixpkgs inputs.
+{
+  lib,
+  stdenv,
+  fetchurl,
+  buildPackages,
+  pkg-config,
+  bison,
+  flex,
+  perl,
+  zlib,
+  icu,
+  openssl,
+  libxml2,
+  libxslt,
+  lz4,
+  zstd,
+  libuuid,
+  tzdata,
+  entry,
+  parameters,
+}:
+let
+  enabled = name: entry.features.${name}.enabled;
+in
+stdenv.mkDerivation {
+  pname = "postgresql";
+  inherit (entry) version;
+
+  # The hash is the one pgbin verified; `pgbin seed` puts the tarball into the
+  # store under exactly this name, so no download happens.
+  src = fetchurl {
+    inherit (entry.source) name urls hash;
+  };
+
+  strictDeps = true;
+  enableParallelBuilding = true;
+
+  nativeBuildInputs = [
+    pkg-config
+    bison
+    flex
+    perl
+  ];
+
+  buildInputs =
+    [ zlib ]
+    ++ lib.optional (enabled "icu") icu
+    ++ lib.optional (enabled "openssl") openssl
+    ++ lib.optional (enabled "libxml") libxml2
+    ++ lib.optional (enabled "libxslt") libxslt
+    ++ lib.optional (enabled "lz4") lz4
+    ++ lib.optional (enabled "zstd") zstd
+    ++ lib.optional (enabled "uuid" && stdenv.hostPlatform.isLinux) libuuid;
+
+  # One install prefix ($out); the archive layout is bin/ lib/ share/ include/.
+  configureFlags = entry.configureFlags;
+
+  env =
+    {
+      SOURCE_DATE_EPOCH = toString entry.sourceDateEpoch;
+    }
+    // lib.optionalAttrs parameters.crossExportDynamic {
+      LDFLAGS_EX_BE = "-Wl,--export-dynamic";
+    };
+
+  makeFlags = lib.optional parameters.needsBuildZic "ZIC=${lib.getBin buildPackages.tzdata}/bin/zic";
+
+  buildFlags = [ "world-bin" ];
+  installTargets = [ "install-world-bin" ];
+
+  # Archives must not refer to /nix/store; relocation and packaging are done
+  # by the archive derivation, which checks for leftover store paths.
+  dontPatchShebangs = true;
+
+  passthru = {
+    inherit entry parameters;
+  };
+
+  meta = {
+    description = "PostgreSQL ${entry.version} for ${entry.target}, built by pgbin";
+    homepage = "https://www.postgresql.org/";
+    license = lib.licenses.postgresql;
+    platforms = lib.platforms.unix;
+  };
+}

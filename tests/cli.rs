@@ -1,0 +1,134 @@
+//! End-to-end tests of the foundation commands through the real binary:
+//! help, versions, resolve, targets, generate.
+
+mod common;
+
+use common::{json, one_line_error, pgbin, pgbin_in, scratch_repo};
+
+#[test]
+fn help_lists_the_commands() {
+    let output = pgbin().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    for command in ["versions", "resolve", "targets", "generate", "verify", "lock"] {
+        assert!(text.contains(command), "--help does not mention {command}:\n{text}");
+    }
+}
+
+#[test]
+fn resolve_major_gives_the_highest_patch() {
+    let answer = json(&pgbin().args(["resolve", "17", "--json"]).output().unwrap());
+    assert_eq!(answer["version"], "17.11");
+    assert_eq!(answer["archive_version"], "17.11.0");
+    assert_eq!(answer["end_of_life"], false);
+}
+
+#[test]
+fn resolve_exact_version_reports_its_verified_source() {
+    let answer = json(&pgbin().args(["resolve", "18.6", "--json"]).output().unwrap());
+    assert_eq!(answer["version"], "18.6");
+    assert_eq!(answer["sha256"], "555610c24d53e4316da5b7d3fc25c279d96856d5e0e23ee308c328c5fa881d9f");
+    assert_eq!(answer["size"], 22632314);
+    assert_eq!(answer["trust"], "signed");
+    assert_eq!(answer["buildable"], true);
+    let same = json(&pgbin().args(["resolve", "18.6.0", "--json"]).output().unwrap());
+    assert_eq!(same["version"], "18.6");
+}
+
+#[test]
+fn bad_specs_exit_2_with_one_line() {
+    for (spec, expect) in [
+        ("17.60", "not a known release"),
+        ("abc", "not a PostgreSQL version"),
+        ("17.6.1", "third part"),
+        ("12", "not in the catalog"),
+        ("13", "end of life"),
+    ] {
+        let output = pgbin().args(["resolve", spec]).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{spec}");
+        let line = one_line_error(&output);
+        assert!(line.contains(expect), "{spec}: {line}");
+        assert!(output.stdout.is_empty(), "{spec}: nothing on stdout");
+    }
+}
+
+#[test]
+fn end_of_life_needs_the_flag_and_warns() {
+    let output = pgbin().args(["resolve", "13", "--allow-eol", "--json"]).output().unwrap();
+    let answer = json(&output);
+    assert_eq!(answer["version"], "13.23");
+    assert_eq!(answer["end_of_life"], true);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("end of life"));
+}
+
+#[test]
+fn versions_lists_every_release_with_its_level() {
+    let rows = json(&pgbin().args(["versions", "--json"]).output().unwrap());
+    let rows = rows.as_array().unwrap();
+    let find = |v: &str| rows.iter().find(|r| r["version"] == v).unwrap_or_else(|| panic!("{v} missing"));
+    assert_eq!(find("18.6")["trust"], "signed");
+    assert_eq!(find("17.11")["trust"], "unverified");
+    assert_eq!(find("17.11")["buildable"], false);
+    assert!(rows.iter().all(|r| r["url"].as_str().unwrap().starts_with("https://ftp.postgresql.org/pub/source/v")));
+    let majors: std::collections::BTreeSet<u64> = rows.iter().map(|r| r["major"].as_u64().unwrap()).collect();
+    assert_eq!(majors.into_iter().collect::<Vec<_>>(), vec![13, 14, 15, 16, 17, 18]);
+    let only_15 = json(&pgbin().args(["versions", "--major", "15", "--json"]).output().unwrap());
+    assert!(only_15.as_array().unwrap().iter().all(|r| r["major"] == 15));
+}
+
+#[test]
+fn targets_json_describes_the_matrix() {
+    let listing = json(&pgbin().args(["targets", "--json", "--version", "17.6"]).output().unwrap());
+    let targets = listing["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 6);
+    let arm = targets.iter().find(|t| t["triple"] == "aarch64-unknown-linux-gnu").unwrap();
+    assert_eq!(arm["attr_name"], "postgresql-17_6-aarch64-linux");
+    assert_eq!(arm["archive_name"], "postgresql-17.6.0-aarch64-unknown-linux-gnu.tar.gz");
+    let cross = arm["builders"].as_array().unwrap().iter().find(|b| b["system"] == "x86_64-linux").unwrap();
+    assert_eq!(cross["package_set"], "pkgsCross.aarch64-multiplatform");
+    assert_eq!(cross["cross"], true);
+    assert_eq!(arm["features"]["llvm-jit"]["enabled"], false);
+    assert!(arm["features"]["llvm-jit"]["reason"].as_str().unwrap().contains("cross"));
+    let musl = targets.iter().find(|t| t["triple"] == "x86_64-unknown-linux-musl").unwrap();
+    assert_eq!(musl["attr_name"], "postgresql-17_6-x86_64-linux-musl");
+}
+
+#[test]
+fn generate_check_passes_on_the_committed_tree() {
+    let output = pgbin().args(["generate", "--check"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn generate_check_fails_after_a_catalog_edit_and_generate_repairs_it() {
+    let scratch = scratch_repo();
+    let catalog = scratch.path().join("data/catalog.toml");
+    let text = std::fs::read_to_string(&catalog).unwrap();
+    let edited = text.replace(r#"{ version = "18.6", date = "2026-08-13" }"#, r#"{ version = "18.6", date = "2026-08-14" }"#);
+    assert_ne!(text, edited, "the fixture line exists");
+    std::fs::write(&catalog, edited).unwrap();
+
+    let output = pgbin_in(scratch.path()).args(["generate", "--check"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(one_line_error(&output).contains("nix/generated/postgresql-18.json"));
+
+    assert!(pgbin_in(scratch.path()).arg("generate").output().unwrap().status.success());
+    assert!(pgbin_in(scratch.path()).args(["generate", "--check"]).output().unwrap().status.success());
+}
+
+#[test]
+fn generate_check_names_a_file_that_should_not_exist() {
+    let scratch = scratch_repo();
+    std::fs::write(scratch.path().join("nix/generated/postgresql-12.json"), "{}\n").unwrap();
+    let output = pgbin_in(scratch.path()).args(["generate", "--check"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(one_line_error(&output).contains("postgresql-12.json"));
+}
+
+#[test]
+fn a_missing_repository_is_a_usage_error() {
+    let empty = tempfile::tempdir().unwrap();
+    let output = pgbin_in(empty.path()).args(["versions"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(one_line_error(&output).contains("--repo"));
+}

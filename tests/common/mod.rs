@@ -1,0 +1,73 @@
+//! Shared helpers for the end-to-end tests: run the real binary, and make
+//! scratch copies of the repository's data to mutate.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// The repository under test.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `pgbin` binary, pointed at `repo`.
+pub fn pgbin_in(repo: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("pgbin").expect("binary builds");
+    cmd.arg("--repo").arg(repo).env("NO_COLOR", "1");
+    cmd
+}
+
+/// The `pgbin` binary, pointed at this checkout.
+pub fn pgbin() -> Command {
+    pgbin_in(&repo())
+}
+
+/// Parses stdout as JSON, panicking with stderr on failure.
+pub fn json(output: &Output) -> serde_json::Value {
+    assert!(output.status.success(), "command failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("stdout is JSON")
+}
+
+/// Copies the data pgbin reads (data/, keys/, evidence/, nix/) into a
+/// temporary directory that a test may change freely.
+pub fn scratch_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["data", "keys", "evidence", "nix"] {
+        copy_tree(&repo().join(sub), &dir.path().join(sub));
+    }
+    dir
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Every file under `dir` with its bytes, for "nothing was written" checks.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().to_path_buf(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+/// stderr as text, asserting it is exactly one line.
+pub fn one_line_error(output: &Output) -> String {
+    let text = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(text.trim_end().lines().count(), 1, "expected one line on stderr, got: {text}");
+    text
+}

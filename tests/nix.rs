@@ -1,0 +1,206 @@
+//! Tests with the real Nix (Debian's nix-bin): the Nix files parse, the pure
+//! layer evaluates to exactly the driver's view of what is buildable, the
+//! real flake.nix exposes those attributes, and flake.lock is fully locked.
+//!
+//! nixpkgs cannot be fetched on the test machines, so the flake is evaluated
+//! with nixpkgs replaced by an empty stand-in (tests/nix/stub-nixpkgs) and
+//! only attribute names are listed; derivations are never instantiated.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use common::{json as stdout_json, pgbin, repo};
+
+const NIX_CONFIG: &str = "experimental-features = nix-command flakes\nsubstituters =";
+
+fn nix(program: &str) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env("NIX_CONFIG", NIX_CONFIG);
+    cmd
+}
+
+fn run_json(cmd: &mut Command) -> Value {
+    let output = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}; install Debian's nix-bin"));
+    assert!(output.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn nix_files() -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = ["flake.nix", "nix", "tests/nix"]
+        .iter()
+        .flat_map(|p| walkdir::WalkDir::new(repo().join(p)))
+        .map(|e| e.unwrap().into_path())
+        .filter(|p| p.extension().is_some_and(|e| e == "nix"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_nix_file_parses() {
+    let files = nix_files();
+    assert!(files.len() >= 6, "found {files:?}");
+    for file in files {
+        let output = nix("nix-instantiate").arg("--parse").arg(&file).output().expect("nix-instantiate runs");
+        assert!(output.status.success(), "{}: {}", file.display(), String::from_utf8_lossy(&output.stderr));
+    }
+}
+
+/// The driver's view of what the flake must expose, built from its own
+/// query commands only.
+fn driver_view() -> BTreeMap<String, BTreeMap<String, Value>> {
+    let versions = stdout_json(&pgbin().args(["versions", "--json"]).output().unwrap());
+    let mut view: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+    for row in versions.as_array().unwrap().iter().filter(|r| r["buildable"] == true) {
+        let version = row["version"].as_str().unwrap();
+        let major = row["major"].as_u64().unwrap();
+        let sha = hex::decode(row["sha256"].as_str().unwrap()).unwrap();
+        let sri = format!("sha256-{}", base64::engine::general_purpose::STANDARD.encode(sha));
+        let released: jiff::civil::Date = row["released"].as_str().unwrap().parse().unwrap();
+        let epoch = released.to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp().as_second();
+        let listing = stdout_json(&pgbin().args(["targets", "--json", "--version", version]).output().unwrap());
+        for target in listing["targets"].as_array().unwrap() {
+            for builder in target["builders"].as_array().unwrap() {
+                let cross = builder["cross"].as_bool().unwrap();
+                let package_set: Vec<&str> =
+                    if cross { builder["package_set"].as_str().unwrap().split('.').collect() } else { Vec::new() };
+                view.entry(builder["system"].as_str().unwrap().to_string()).or_default().insert(
+                    target["attr_name"].as_str().unwrap().to_string(),
+                    json!({
+                        "target": target["triple"],
+                        "packageSet": package_set,
+                        "cross": cross,
+                        "sourceName": row["tarball"],
+                        "sourceHash": sri,
+                        "trust": row["trust"],
+                        "parameters": {
+                            "version": version,
+                            "major": major,
+                            "configureFlags": target["configure_flags"],
+                            "archiveName": target["archive_name"],
+                            "sourceDateEpoch": epoch,
+                            "crossExportDynamic": cross && target["os"] == "linux" && major >= 16,
+                            "needsBuildZic": cross,
+                        },
+                    }),
+                );
+            }
+        }
+    }
+    view
+}
+
+#[test]
+fn pure_layer_equals_the_driver_view() {
+    let expr = format!("(import {}/nix/lib.nix {{ }}).summary", repo().display());
+    let nix_view = run_json(nix("nix-instantiate").args(["--eval", "--strict", "--json", "-E", &expr]));
+    let driver = serde_json::to_value(driver_view()).unwrap();
+    assert_eq!(nix_view, driver, "nix/lib.nix and the driver disagree");
+    let x86 = nix_view["x86_64-linux"].as_object().unwrap();
+    for attr in ["postgresql-18_6-aarch64-linux", "postgresql-18_6-x86_64-linux-musl", "postgresql-18_6-x86_64-linux"] {
+        assert!(x86.contains_key(attr), "{attr} is not exposed under x86_64-linux");
+    }
+    assert!(!x86.contains_key("postgresql-18_6-aarch64-darwin"), "darwin targets are not built from linux");
+}
+
+#[test]
+fn pure_layer_rejects_an_entry_whose_name_disagrees() {
+    let scratch = tempfile::tempdir().unwrap();
+    let data = std::fs::read_to_string(repo().join("nix/generated/postgresql-18.json")).unwrap();
+    let tampered = data.replacen("\"attr\": \"postgresql-18_6-", "\"attr\": \"postgresql-18_5-", 1);
+    assert_ne!(data, tampered);
+    std::fs::write(scratch.path().join("postgresql-18.json"), tampered).unwrap();
+    let expr = format!("(import {}/nix/lib.nix {{ generated = {}; }}).entries", repo().display(), scratch.path().display());
+    let output = nix("nix-instantiate").args(["--eval", "--strict", "--json", "-E", &expr]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("disagrees with the computed name"));
+}
+
+/// Copies the files the flake evaluates into a fresh directory.
+fn flake_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["flake.nix", "flake.lock", "Cargo.toml", "Cargo.lock"] {
+        std::fs::copy(repo().join(file), dir.path().join(file)).unwrap();
+    }
+    for entry in walkdir::WalkDir::new(repo().join("nix")) {
+        let entry = entry.unwrap();
+        let target = dir.path().join(entry.path().strip_prefix(repo()).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+    dir
+}
+
+fn flake_attr_names(flake: &Path, attr: &str) -> Vec<String> {
+    let stub = repo().join("tests/nix/stub-nixpkgs");
+    let value = run_json(nix("nix").args([
+        "eval",
+        "--json",
+        "--no-write-lock-file",
+        "--override-input",
+        "nixpkgs",
+        &format!("path:{}", stub.display()),
+        &format!("path:{}#{attr}", flake.display()),
+        "--apply",
+        "builtins.attrNames",
+    ]));
+    serde_json::from_value(value).unwrap()
+}
+
+#[test]
+fn flake_exposes_the_standard_outputs_and_every_entry() {
+    let flake = flake_copy();
+    let driver = driver_view();
+    let systems: BTreeSet<String> = driver.keys().cloned().collect();
+    for output in ["packages", "checks", "apps", "devShells", "formatter"] {
+        let exposed: BTreeSet<String> = flake_attr_names(flake.path(), output).into_iter().collect();
+        assert_eq!(exposed, systems, "flake output {output} is not per-system");
+    }
+    assert!(flake_attr_names(flake.path(), "lib").contains(&"summary".to_string()));
+    assert_eq!(
+        flake_attr_names(flake.path(), "packages").into_iter().collect::<BTreeSet<_>>(),
+        driver.keys().cloned().collect::<BTreeSet<_>>()
+    );
+    for (system, attrs) in &driver {
+        let mut expected: BTreeSet<String> = attrs.keys().cloned().collect();
+        expected.insert("pgbin".into());
+        expected.insert("default".into());
+        let exposed: BTreeSet<String> = flake_attr_names(flake.path(), &format!("packages.{system}")).into_iter().collect();
+        assert_eq!(exposed, expected, "packages.{system}");
+        let apps: BTreeSet<String> = flake_attr_names(flake.path(), &format!("apps.{system}")).into_iter().collect();
+        assert!(apps.contains("pgbin") && apps.contains("default"));
+    }
+    let hydra: BTreeSet<String> = flake_attr_names(flake.path(), "hydraJobs.packages").into_iter().collect();
+    assert!(hydra.iter().all(|s| s.ends_with("-linux")), "{hydra:?}");
+}
+
+#[test]
+fn flake_lock_pins_every_input() {
+    let lock: Value = serde_json::from_str(&std::fs::read_to_string(repo().join("flake.lock")).unwrap()).unwrap();
+    assert_eq!(lock["version"], 7);
+    let root = lock["root"].as_str().unwrap();
+    let nodes = lock["nodes"].as_object().unwrap();
+    let inputs = nodes[root]["inputs"].as_object().unwrap();
+    assert!(inputs.contains_key("nixpkgs"));
+    for (name, node) in nodes.iter().filter(|(n, _)| n.as_str() != root) {
+        let locked = &node["locked"];
+        let rev = locked["rev"].as_str().unwrap_or_else(|| panic!("{name} has no rev"));
+        assert!(rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()), "{name}: rev {rev}");
+        let nar = locked["narHash"].as_str().unwrap_or_else(|| panic!("{name} has no narHash"));
+        let digest = base64::engine::general_purpose::STANDARD.decode(nar.strip_prefix("sha256-").unwrap()).unwrap();
+        assert_eq!(digest.len(), 32, "{name}: narHash is not a SHA-256");
+        assert!(locked["lastModified"].is_u64(), "{name}: lastModified");
+        assert!(node["original"].is_object(), "{name}: original");
+    }
+    let flake = std::fs::read_to_string(repo().join("flake.nix")).unwrap();
+    assert!(!flake.contains("flake-utils"), "the flake uses no flake-utils");
+}
