@@ -67,8 +67,10 @@ fn versions_lists_every_release_with_its_level() {
     let rows = rows.as_array().unwrap();
     let find = |v: &str| rows.iter().find(|r| r["version"] == v).unwrap_or_else(|| panic!("{v} missing"));
     assert_eq!(find("18.6")["trust"], "signed");
-    assert_eq!(find("17.11")["trust"], "unverified");
-    assert_eq!(find("17.11")["buildable"], false);
+    assert_eq!(find("17.11")["trust"], "corroborated");
+    assert_eq!(find("16.15")["trust"], "unverified");
+    assert_eq!(find("16.15")["buildable"], false);
+    assert_eq!(find("17.6")["trust"], "corroborated");
     assert!(rows.iter().all(|r| r["url"].as_str().unwrap().starts_with("https://ftp.postgresql.org/pub/source/v")));
     let majors: std::collections::BTreeSet<u64> = rows.iter().map(|r| r["major"].as_u64().unwrap()).collect();
     assert_eq!(majors.into_iter().collect::<Vec<_>>(), vec![13, 14, 15, 16, 17, 18]);
