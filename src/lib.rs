@@ -7,11 +7,13 @@
 pub mod catalog;
 pub mod debian;
 pub mod evidence;
+pub mod fetch;
 pub mod fsutil;
 pub mod lock;
 pub mod nixdata;
 pub mod project;
 pub mod repo;
+pub mod store;
 pub mod targets;
 pub mod trust;
 pub mod version;

@@ -37,6 +37,10 @@ enum Command {
     Targets(commands::targets::Args),
     /// Verify every locked source and write the Nix data under nix/generated/
     Generate(commands::generate::Args),
+    /// Obtain a verified source tarball into the content-addressed cache and print its path
+    Fetch(commands::fetch::Args),
+    /// Put a verified tarball into the Nix store at the path the flake expects
+    Seed(commands::seed::Args),
     /// Verify a local tarball (and evidence files) against the lock; writes nothing
     Verify(commands::verify::Args),
     /// Inspect and change the source lock
@@ -58,6 +62,8 @@ fn main() -> ExitCode {
         Command::Resolve(args) => commands::resolve::run(&ctx, args),
         Command::Targets(args) => commands::targets::run(&ctx, args),
         Command::Generate(args) => commands::generate::run(&ctx, args),
+        Command::Fetch(args) => commands::fetch::run(&ctx, args),
+        Command::Seed(args) => commands::seed::run(&ctx, args),
         Command::Verify(args) => commands::verify::run(&ctx, args),
         Command::Lock(command) => commands::lock::run(&ctx, command),
     });

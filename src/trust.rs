@@ -270,8 +270,8 @@ fn describe_failure(error: &VerificationError) -> String {
         VerificationError::BadKey { ka, error, .. } => {
             format!("signing key of {} is not usable at the reference time: {error}", ka.cert().fingerprint().to_hex())
         }
-        VerificationError::BadSignature { ka, error, .. } => {
-            format!("bad signature by {}: {error}", ka.cert().fingerprint().to_hex())
+        VerificationError::BadSignature { sig, ka, error } => {
+            format!("bad signature by {} (hash {}): {error}", ka.cert().fingerprint().to_hex(), sig.hash_algo())
         }
         VerificationError::MalformedSignature { error, .. } => format!("malformed signature: {error}"),
         other => format!("signature not accepted: {other}"),
@@ -301,6 +301,14 @@ pub fn verify_clearsigned(
     verifier.read_to_end(&mut content).map_err(|e| fail(one_line(&anyhow::Error::from(e))))?;
     let check = verifier.into_helper();
     let (signer, created) = check.good.into_iter().next().ok_or_else(|| fail("no valid signature".into()))?;
+    let cert = check.certs.iter().find(|c| c.fingerprint().to_hex() == signer).expect("the signer came from these certs");
+    let valid = cert
+        .with_policy(&standard, at)
+        .map_err(|e| fail(format!("key {signer} is not valid at the reference time: {}", one_line(&e))))?;
+    if let openpgp::types::RevocationStatus::Revoked(_) = valid.revocation_status() {
+        return Err(fail(format!("key {signer} is revoked at the reference time")));
+    }
+    valid.alive().map_err(|e| fail(format!("key {signer} is expired at the reference time: {}", one_line(&e))))?;
     let created = created
         .and_then(|t| Timestamp::try_from(t).ok())
         .ok_or_else(|| fail("signature has no creation time".into()))?;

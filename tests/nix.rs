@@ -204,3 +204,34 @@ fn flake_lock_pins_every_input() {
     let flake = std::fs::read_to_string(repo().join("flake.nix")).unwrap();
     assert!(!flake.contains("flake-utils"), "the flake uses no flake-utils");
 }
+
+#[test]
+fn seed_puts_the_verified_tarball_where_the_flake_expects_it() {
+    let cache = std::env::temp_dir().join("pgbin-test-cache");
+    let seeded = stdout_json(&pgbin().args(["seed", "18.6", "--json", "--cache"]).arg(&cache).env("NIX_CONFIG", NIX_CONFIG).output().unwrap());
+    let store_path = seeded["store_path"].as_str().unwrap();
+    assert!(store_path.ends_with("-postgresql-18.6.tar.bz2"), "{store_path}");
+    assert!(Path::new(store_path).is_file(), "{store_path} is in the store");
+
+    // Nix's own computation of the fixed-output path for that name and hash.
+    let output = nix("nix-store")
+        .args(["--print-fixed-path", "sha256", "555610c24d53e4316da5b7d3fc25c279d96856d5e0e23ee308c328c5fa881d9f", "postgresql-18.6.tar.bz2"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), store_path);
+
+    // The flake data names exactly this source.
+    let expr = format!(
+        "(import {}/nix/lib.nix {{ }}).summary.x86_64-linux.\"postgresql-18_6-x86_64-linux\"",
+        repo().display()
+    );
+    let entry = run_json(nix("nix-instantiate").args(["--eval", "--strict", "--json", "-E", &expr]));
+    assert_eq!(entry["sourceName"], "postgresql-18.6.tar.bz2");
+    assert_eq!(entry["sourceHash"], seeded["hash"]);
+    let output = nix("nix")
+        .args(["hash", "to-sri", "--type", "sha256", "555610c24d53e4316da5b7d3fc25c279d96856d5e0e23ee308c328c5fa881d9f"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), seeded["hash"].as_str().unwrap(), "SRI encoding agrees with nix");
+}

@@ -1,0 +1,279 @@
+//! Obtaining verified source tarballs into a content-addressed cache.
+//!
+//! Candidates are tried in order: the locked upstream URLs (HTTPS, with
+//! certificate verification always on), then the Debian archive copy of the
+//! same bytes (`…orig.tar.bz2`, named by the locked `.dsc` evidence) on the
+//! configured mirror. Transport is never trusted: every download is streamed
+//! through SHA-256 into a temporary file and only renamed into the cache when
+//! its size and hash equal the lock. A partial or wrong file is never visible
+//! under its final name.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::debian;
+use crate::lock::{Evidence, LockedSource};
+use crate::trust::{self, FileDigest};
+
+/// Environment variable overriding the cache directory.
+pub const CACHE_ENV: &str = "PGBIN_CACHE";
+
+/// Attempts per URL for transient failures.
+const ATTEMPTS: u32 = 3;
+
+/// Where a tarball is cached: `<cache>/sources/sha256/<hex>/<name>`.
+pub fn cache_path(cache: &Path, entry: &LockedSource) -> PathBuf {
+    cache.join("sources/sha256").join(&entry.sha256).join(&entry.tarball)
+}
+
+/// The cache directory: `$PGBIN_CACHE`, else `$XDG_CACHE_HOME/pgbin`, else `~/.cache/pgbin`.
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(CACHE_ENV) {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("pgbin");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".cache/pgbin")
+}
+
+/// One place a tarball may be downloaded from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// The URL.
+    pub url: String,
+    /// Where the URL came from (`upstream`, `debian mirror`).
+    pub origin: &'static str,
+}
+
+/// Download candidates for an entry: its locked URLs, then the Debian
+/// mirror's copy for each locked `.dsc`. Plain HTTP is allowed only for the
+/// mirror, whose content is bound to the signed `.dsc` by hash.
+pub fn candidates(entry: &LockedSource, mirror: Option<&str>) -> Vec<Candidate> {
+    let mut list: Vec<Candidate> =
+        entry.urls.iter().map(|url| Candidate { url: url.clone(), origin: "upstream" }).collect();
+    if let Some(mirror) = mirror {
+        for evidence in &entry.evidence {
+            if let Evidence::DebianDsc { package, attests, .. } = evidence {
+                let url = format!("{mirror}/{}", debian::pool_path(package, &attests.name));
+                if !list.iter().any(|c| c.url == url) {
+                    list.push(Candidate { url, origin: "debian mirror" });
+                }
+            }
+        }
+    }
+    list
+}
+
+/// Reports download progress to the caller (the CLI draws a bar).
+pub trait Progress {
+    /// A download from `url` starts; `total` is its size if known.
+    fn start(&mut self, url: &str, total: Option<u64>);
+    /// `bytes` more arrived.
+    fn advance(&mut self, bytes: u64);
+    /// The attempt ended (successfully or not).
+    fn finish(&mut self);
+}
+
+/// Progress that reports nothing.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn start(&mut self, _: &str, _: Option<u64>) {}
+    fn advance(&mut self, _: u64) {}
+    fn finish(&mut self) {}
+}
+
+/// Why obtaining a tarball failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// Every candidate failed; each failure is listed.
+    #[error("could not obtain {tarball}: {}", attempts.join("; "))]
+    Exhausted {
+        /// Tarball name.
+        tarball: String,
+        /// One line per candidate.
+        attempts: Vec<String>,
+        /// Whether any candidate delivered bytes that failed verification.
+        tampered: bool,
+    },
+    /// Local file trouble.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// Path.
+        path: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// How a tarball was obtained.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Obtained {
+    /// Its verified path in the cache.
+    pub path: PathBuf,
+    /// Its digest.
+    #[serde(flatten)]
+    pub digest: FileDigest,
+    /// The URL it came from; `None` when it was already cached.
+    pub url: Option<String>,
+}
+
+enum AttemptError {
+    Transient(String),
+    Permanent(String),
+    Mismatch(String),
+    Local(std::io::Error),
+}
+
+/// Returns the verified cached tarball, downloading it first if needed.
+pub fn obtain(
+    entry: &LockedSource,
+    cache: &Path,
+    candidates: &[Candidate],
+    progress: &mut dyn Progress,
+) -> Result<Obtained, FetchError> {
+    let target = cache_path(cache, entry);
+    if target.is_file() {
+        match trust::check_tarball(&target, entry) {
+            Ok(digest) => return Ok(Obtained { path: target, digest, url: None }),
+            Err(_) => {
+                std::fs::remove_file(&target).map_err(|source| FetchError::Io { path: target.display().to_string(), source })?;
+            }
+        }
+    }
+    let dir = target.parent().expect("cache paths have a parent");
+    std::fs::create_dir_all(dir).map_err(|source| FetchError::Io { path: dir.display().to_string(), source })?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(15)))
+        .timeout_recv_body(Some(Duration::from_secs(60)))
+        .user_agent(concat!("pgbin/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let mut attempts = Vec::new();
+    let mut tampered = false;
+    for candidate in candidates {
+        let mut delay = Duration::from_millis(500);
+        for attempt in 1..=ATTEMPTS {
+            match download_one(&agent, candidate, entry, dir, &target, progress) {
+                Ok(digest) => return Ok(Obtained { path: target, digest, url: Some(candidate.url.clone()) }),
+                Err(AttemptError::Transient(_)) if attempt < ATTEMPTS => {
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                }
+                Err(AttemptError::Transient(message) | AttemptError::Permanent(message)) => {
+                    attempts.push(format!("{} ({}): {message}", candidate.url, candidate.origin));
+                    break;
+                }
+                Err(AttemptError::Mismatch(message)) => {
+                    tampered = true;
+                    attempts.push(format!("{} ({}): {message}", candidate.url, candidate.origin));
+                    break;
+                }
+                Err(AttemptError::Local(source)) => {
+                    return Err(FetchError::Io { path: dir.display().to_string(), source });
+                }
+            }
+        }
+    }
+    Err(FetchError::Exhausted { tarball: entry.tarball.clone(), attempts, tampered })
+}
+
+fn download_one(
+    agent: &ureq::Agent,
+    candidate: &Candidate,
+    entry: &LockedSource,
+    dir: &Path,
+    target: &Path,
+    progress: &mut dyn Progress,
+) -> Result<FileDigest, AttemptError> {
+    if !candidate.url.starts_with("https://") && candidate.origin == "upstream" {
+        return Err(AttemptError::Permanent("refusing a non-HTTPS upstream URL".into()));
+    }
+    let response = agent.get(&candidate.url).call().map_err(|e| match e {
+        ureq::Error::StatusCode(code) if (500..600).contains(&code) || code == 429 => {
+            AttemptError::Transient(format!("HTTP {code}"))
+        }
+        ureq::Error::StatusCode(code) => AttemptError::Permanent(format!("HTTP {code}")),
+        ureq::Error::Io(io) => AttemptError::Transient(io.to_string()),
+        ureq::Error::Timeout(t) => AttemptError::Transient(format!("timed out ({t})")),
+        other => AttemptError::Permanent(other.to_string()),
+    })?;
+    let total = response
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let (Some(total), Some(size)) = (total, entry.size) {
+        if total != size {
+            return Err(AttemptError::Mismatch(format!("server announces {total} bytes, the lock says {size}")));
+        }
+    }
+    let limit = entry.size.map_or(u64::MAX, |s| s + 1);
+    let mut reader = response.into_body().into_reader().take(limit);
+    let mut temp = tempfile::Builder::new().prefix(".download-").tempfile_in(dir).map_err(AttemptError::Local)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    progress.start(&candidate.url, total.or(entry.size));
+    let result = loop {
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => break Ok(()),
+            Ok(n) => n,
+            Err(e) => break Err(AttemptError::Transient(format!("connection lost after {size} bytes: {e}"))),
+        };
+        hasher.update(&buffer[..n]);
+        if let Err(e) = temp.write_all(&buffer[..n]) {
+            break Err(AttemptError::Local(e));
+        }
+        size += n as u64;
+        progress.advance(n as u64);
+    };
+    progress.finish();
+    result?;
+    let digest = FileDigest { size, sha256: hex::encode(hasher.finalize()) };
+    if entry.size.is_some_and(|s| s != size) {
+        return Err(AttemptError::Mismatch(format!("received {size} bytes, the lock says {}", entry.size.unwrap_or(0))));
+    }
+    if digest.sha256 != entry.sha256 {
+        return Err(AttemptError::Mismatch(format!("SHA-256 {} does not match the lock", digest.sha256)));
+    }
+    temp.as_file().sync_all().map_err(AttemptError::Local)?;
+    temp.persist(target).map_err(|e| AttemptError::Local(e.error))?;
+    Ok(digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lock::SourceLock;
+
+    fn lock() -> SourceLock {
+        SourceLock::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources.lock.json")).unwrap()
+    }
+
+    #[test]
+    fn candidates_put_upstream_first_then_the_debian_copy() {
+        let lock = lock();
+        let entry = lock.get(crate::version::Version::new(18, 6)).unwrap();
+        let list = candidates(entry, Some("http://mirror.invalid/debian"));
+        assert_eq!(list[0].url, "https://ftp.postgresql.org/pub/source/v18.6/postgresql-18.6.tar.bz2");
+        assert_eq!(
+            list.last().unwrap().url,
+            "http://mirror.invalid/debian/pool/main/p/postgresql-18/postgresql-18_18.6.orig.tar.bz2"
+        );
+        assert_eq!(candidates(entry, None).len(), 1);
+    }
+
+    #[test]
+    fn cache_is_content_addressed() {
+        let lock = lock();
+        let entry = lock.get(crate::version::Version::new(18, 6)).unwrap();
+        let path = cache_path(Path::new("/c"), entry);
+        assert_eq!(path, Path::new("/c/sources/sha256").join(&entry.sha256).join("postgresql-18.6.tar.bz2"));
+    }
+}
