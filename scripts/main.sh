@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # pgbin's main job on a fresh machine: install what is needed, build the
-# driver, verify every locked source and check the generated Nix data.
+# driver, fetch and verify the source of one release, seed it into the Nix
+# store, and check that the committed Nix data is current.
 # Usage: bash scripts/main.sh [VERSION]   (default 18.6)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=${1:-18.6}
 bash scripts/setup.sh
+export NIX_CONFIG=$'experimental-features = nix-command flakes\nsubstituters ='
 cargo build --release --locked --quiet
 pgbin=./target/release/pgbin
 $pgbin resolve "$version"
 $pgbin generate --check
+$pgbin fetch "$version"
+$pgbin seed "$version"

@@ -540,7 +540,11 @@ pub fn digest_file(path: &Path) -> Result<FileDigest, TrustError> {
 
 /// Checks a tarball's bytes against its lock entry.
 pub fn check_tarball(path: &Path, entry: &LockedSource) -> Result<FileDigest, TrustError> {
-    let digest = digest_file(path)?;
+    check_digest(path, digest_file(path)?, entry)
+}
+
+/// Checks an already computed digest of `path` against its lock entry.
+pub fn check_digest(path: &Path, digest: FileDigest, entry: &LockedSource) -> Result<FileDigest, TrustError> {
     let fail = |reason: String| TrustError::Tarball { path: path.display().to_string(), reason };
     if let Some(size) = entry.size {
         if digest.size != size {

@@ -122,7 +122,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     eprintln!(
         "pgbin: PostgreSQL {version} verified: {}{} ({how})",
         styled_level(assessment.level),
-        if signers.is_empty() { String::new() } else { format!(", signed by {}", signers.join(", ")) }
+        if signers.is_empty() { String::new() } else { format!(" by {}", signers.join(", ")) }
     );
     println!("{}", copied_to.as_ref().unwrap_or(&obtained.path).display());
     Ok(())

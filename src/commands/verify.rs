@@ -39,6 +39,9 @@ struct Verdict {
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let version: Version = args.version.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
+    // Hashing the tarball is the long pole: it runs while the evidence is verified.
+    let file = args.file.clone();
+    let hashing = std::thread::spawn(move || trust::digest_file(&file));
     let project = ctx.project()?;
     let entry = project.lock.get(version).ok_or_else(|| {
         Failure::check(format!("PostgreSQL {version} is not in the source lock; add it with `pgbin lock add {version} --evidence ...`"))
@@ -55,7 +58,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         };
         trust::verify_evidence(&project.policy, entry, &checked, &bytes)?;
     }
-    let digest = trust::check_tarball(&args.file, entry)?;
+    let digest = hashing.join().expect("the hashing thread does not panic")?;
+    let digest = trust::check_digest(&args.file, digest, entry)?;
     if !assessment.level.buildable() {
         return Err(Failure::check(format!(
             "{} matches the lock, but PostgreSQL {version} is only {} (needs signed or corroborated evidence)",
