@@ -77,7 +77,9 @@ pub enum CatalogError {
     #[error("PostgreSQL {0} is not a known release; known {1}.x releases: {2}")]
     UnknownVersion(Version, u32, String),
     /// The major is past its end of life and the caller did not allow that.
-    #[error("PostgreSQL {major} reached end of life on {eol} and gets no security fixes; pass --allow-eol to use it anyway")]
+    #[error(
+        "PostgreSQL {major} reached end of life on {eol} and gets no security fixes; pass --allow-eol to use it anyway"
+    )]
     EndOfLife {
         /// The major.
         major: u32,
@@ -104,19 +106,15 @@ pub struct Resolved {
 impl Catalog {
     /// Loads and validates `catalog.toml`.
     pub fn load(path: &Path) -> Result<Catalog, CatalogError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| CatalogError::Read { path: path.display().to_string(), source })?;
         Catalog::parse(&text, &path.display().to_string())
     }
 
     /// Parses and validates catalog text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
-        let mut catalog: Catalog = toml::from_str(text).map_err(|e| CatalogError::Parse {
-            path: origin.to_string(),
-            message: e.message().to_string(),
-        })?;
+        let mut catalog: Catalog = toml::from_str(text)
+            .map_err(|e| CatalogError::Parse { path: origin.to_string(), message: e.message().to_string() })?;
         catalog.validate()?;
         catalog.majors.sort_by_key(|m| m.major);
         for major in &mut catalog.majors {

@@ -70,8 +70,10 @@ pub fn committed_path(evidence: &Evidence, version: Version, document: &[u8]) ->
         }
         Evidence::UpstreamChecksum { .. } => format!("evidence/upstream/postgresql-{version}.tar.bz2.sha256"),
         Evidence::Witness { publisher, .. } => {
-            let slug: String =
-                publisher.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+            let slug: String = publisher
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+                .collect();
             let short = &hex::encode(Sha256::digest(document))[..12];
             format!("evidence/witness/{version}-{slug}-{short}.txt")
         }
@@ -99,7 +101,8 @@ pub fn record_from_document(
             return Err(mismatch(format!("is for PostgreSQL {upstream}, not {version}")));
         }
         let orig = debian::orig_tarball_name(version);
-        let listed = dsc.sha256.iter().find(|f| f.name == orig).ok_or_else(|| mismatch(format!("does not list {orig}")))?;
+        let listed =
+            dsc.sha256.iter().find(|f| f.name == orig).ok_or_else(|| mismatch(format!("does not list {orig}")))?;
         Evidence::DebianDsc {
             attests: Attestation { name: orig, sha256: listed.sha256.clone(), size: Some(listed.size) },
             package: dsc.source.clone(),
@@ -113,7 +116,10 @@ pub fn record_from_document(
     } else if let Some(witness) = parse_witness(&text) {
         let hashes = hex_runs(&witness.body);
         let [sha256] = hashes.as_slice() else {
-            return Err(mismatch(format!("a witness excerpt must contain exactly one SHA-256, found {}", hashes.len())));
+            return Err(mismatch(format!(
+                "a witness excerpt must contain exactly one SHA-256, found {}",
+                hashes.len()
+            )));
         };
         if !witness.body.contains(&version.to_string()) {
             return Err(mismatch(format!("does not name version {version}")));

@@ -142,7 +142,8 @@ pub fn obtain(
         match trust::check_tarball(&target, entry) {
             Ok(digest) => return Ok(Obtained { path: target, digest, url: None }),
             Err(_) => {
-                std::fs::remove_file(&target).map_err(|source| FetchError::Io { path: target.display().to_string(), source })?;
+                std::fs::remove_file(&target)
+                    .map_err(|source| FetchError::Io { path: target.display().to_string(), source })?;
             }
         }
     }
@@ -203,11 +204,8 @@ fn download_one(
         ureq::Error::Timeout(t) => AttemptError::Transient(format!("timed out ({t})")),
         other => AttemptError::Permanent(other.to_string()),
     })?;
-    let total = response
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let total =
+        response.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if let (Some(total), Some(size)) = (total, entry.size) {
         if total != size {
             return Err(AttemptError::Mismatch(format!("server announces {total} bytes, the lock says {size}")));
@@ -237,7 +235,10 @@ fn download_one(
     result?;
     let digest = FileDigest { size, sha256: hex::encode(hasher.finalize()) };
     if entry.size.is_some_and(|s| s != size) {
-        return Err(AttemptError::Mismatch(format!("received {size} bytes, the lock says {}", entry.size.unwrap_or(0))));
+        return Err(AttemptError::Mismatch(format!(
+            "received {size} bytes, the lock says {}",
+            entry.size.unwrap_or(0)
+        )));
     }
     if digest.sha256 != entry.sha256 {
         return Err(AttemptError::Mismatch(format!("SHA-256 {} does not match the lock", digest.sha256)));

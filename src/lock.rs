@@ -188,19 +188,15 @@ impl SourceLock {
 
     /// Loads and validates the lock.
     pub fn load(path: &Path) -> Result<SourceLock, LockError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LockError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| LockError::Io { path: path.display().to_string(), source })?;
         SourceLock::parse(&text, &path.display().to_string())
     }
 
     /// Parses and validates lock text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<SourceLock, LockError> {
-        let lock: SourceLock = serde_json::from_str(text).map_err(|e| LockError::Parse {
-            path: origin.to_string(),
-            message: e.to_string(),
-        })?;
+        let lock: SourceLock = serde_json::from_str(text)
+            .map_err(|e| LockError::Parse { path: origin.to_string(), message: e.to_string() })?;
         lock.validate()?;
         Ok(lock)
     }
@@ -261,10 +257,8 @@ impl SourceLock {
 
     /// Writes the lock atomically (temporary file, then rename).
     pub fn save(&self, path: &Path) -> Result<(), LockError> {
-        fsutil::write_atomic(path, self.to_text().as_bytes()).map_err(|source| LockError::Io {
-            path: path.display().to_string(),
-            source,
-        })
+        fsutil::write_atomic(path, self.to_text().as_bytes())
+            .map_err(|source| LockError::Io { path: path.display().to_string(), source })
     }
 }
 

@@ -118,7 +118,8 @@ pub fn entries(
             evidence: kinds,
             signers: assessment.signers(),
         };
-        let epoch = release.date.to_zoned(jiff::tz::TimeZone::UTC).expect("catalog dates are valid").timestamp().as_second();
+        let epoch =
+            release.date.to_zoned(jiff::tz::TimeZone::UTC).expect("catalog dates are valid").timestamp().as_second();
         for target in &matrix.targets {
             for builder in &target.builders {
                 entries.push(NixEntry {

@@ -18,7 +18,9 @@ pub struct Repo {
 
 /// The repository could not be found.
 #[derive(Debug, thiserror::Error)]
-#[error("no pgbin repository found at or above {0} (looked for data/catalog.toml); run inside a pgbin checkout or pass --repo DIR")]
+#[error(
+    "no pgbin repository found at or above {0} (looked for data/catalog.toml); run inside a pgbin checkout or pass --repo DIR"
+)]
 pub struct RepoNotFound(pub String);
 
 impl Repo {

@@ -146,19 +146,15 @@ impl Target {
 impl Matrix {
     /// Loads and validates `targets.toml`.
     pub fn load(path: &Path) -> Result<Matrix, MatrixError> {
-        let text = std::fs::read_to_string(path).map_err(|source| MatrixError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| MatrixError::Read { path: path.display().to_string(), source })?;
         Matrix::parse(&text, &path.display().to_string())
     }
 
     /// Parses and validates matrix text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Matrix, MatrixError> {
-        let matrix: Matrix = toml::from_str(text).map_err(|e| MatrixError::Parse {
-            path: origin.to_string(),
-            message: e.message().to_string(),
-        })?;
+        let matrix: Matrix = toml::from_str(text)
+            .map_err(|e| MatrixError::Parse { path: origin.to_string(), message: e.message().to_string() })?;
         matrix.validate()?;
         Ok(matrix)
     }

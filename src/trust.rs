@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use jiff::Timestamp;
-use sequoia_openpgp as openpgp;
 use openpgp::cert::{Cert, CertParser};
 use openpgp::parse::Parse;
 use openpgp::parse::stream::{MessageLayer, MessageStructure, VerificationError, VerificationHelper, VerifierBuilder};
 use openpgp::policy::StandardPolicy;
+use sequoia_openpgp as openpgp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -162,8 +162,8 @@ impl Policy {
     pub fn load(keys_dir: &Path) -> Result<Policy, TrustError> {
         let path = keys_dir.join("policy.toml");
         let text = std::fs::read_to_string(&path).map_err(io_error(&path))?;
-        let file: PolicyFile = toml::from_str(&text)
-            .map_err(|e| TrustError::Policy(format!("{}: {}", path.display(), e.message())))?;
+        let file: PolicyFile =
+            toml::from_str(&text).map_err(|e| TrustError::Policy(format!("{}: {}", path.display(), e.message())))?;
         let mut signers = Vec::new();
         for signer in file.signers {
             let cert_path = keys_dir.join(&signer.certificate);
@@ -301,7 +301,8 @@ pub fn verify_clearsigned(
     verifier.read_to_end(&mut content).map_err(|e| fail(one_line(&anyhow::Error::from(e))))?;
     let check = verifier.into_helper();
     let (signer, created) = check.good.into_iter().next().ok_or_else(|| fail("no valid signature".into()))?;
-    let cert = check.certs.iter().find(|c| c.fingerprint().to_hex() == signer).expect("the signer came from these certs");
+    let cert =
+        check.certs.iter().find(|c| c.fingerprint().to_hex() == signer).expect("the signer came from these certs");
     let valid = cert
         .with_policy(&standard, at)
         .map_err(|e| fail(format!("key {signer} is not valid at the reference time: {}", one_line(&e))))?;

@@ -38,7 +38,9 @@ pub enum VersionError {
     #[error("'{0}' is not a PostgreSQL version: expected MAJOR (17), MAJOR.MINOR (17.6) or MAJOR.MINOR.0 (17.6.0)")]
     Syntax(String),
     /// Three components whose last is not zero.
-    #[error("'{0}' is not a PostgreSQL version: since PostgreSQL 10 versions have two parts; a third part may only be .0")]
+    #[error(
+        "'{0}' is not a PostgreSQL version: since PostgreSQL 10 versions have two parts; a third part may only be .0"
+    )]
     ThirdComponent(String),
     /// Pre-10 numbering.
     #[error("'{0}' uses pre-10 numbering; pgbin supports PostgreSQL 10 and later")]
@@ -94,11 +96,7 @@ impl FromStr for VersionSpec {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let syntax = || VersionError::Syntax(text.to_string());
         let parts: Vec<&str> = text.split('.').collect();
-        let numbers: Vec<u32> = parts
-            .iter()
-            .map(|p| component(p))
-            .collect::<Option<_>>()
-            .ok_or_else(syntax)?;
+        let numbers: Vec<u32> = parts.iter().map(|p| component(p)).collect::<Option<_>>().ok_or_else(syntax)?;
         let spec = match numbers.as_slice() {
             [major] => VersionSpec::Major(*major),
             [major, minor] => VersionSpec::Exact(Version::new(*major, *minor)),

@@ -106,7 +106,8 @@ fn generate_check_fails_after_a_catalog_edit_and_generate_repairs_it() {
     let scratch = scratch_repo();
     let catalog = scratch.path().join("data/catalog.toml");
     let text = std::fs::read_to_string(&catalog).unwrap();
-    let edited = text.replace(r#"{ version = "18.6", date = "2026-08-13" }"#, r#"{ version = "18.6", date = "2026-08-14" }"#);
+    let edited =
+        text.replace(r#"{ version = "18.6", date = "2026-08-13" }"#, r#"{ version = "18.6", date = "2026-08-14" }"#);
     assert_ne!(text, edited, "the fixture line exists");
     std::fs::write(&catalog, edited).unwrap();
 

@@ -116,7 +116,8 @@ fn pure_layer_rejects_an_entry_whose_name_disagrees() {
     let tampered = data.replacen("\"attr\": \"postgresql-18_6-", "\"attr\": \"postgresql-18_5-", 1);
     assert_ne!(data, tampered);
     std::fs::write(scratch.path().join("postgresql-18.json"), tampered).unwrap();
-    let expr = format!("(import {}/nix/lib.nix {{ generated = {}; }}).entries", repo().display(), scratch.path().display());
+    let expr =
+        format!("(import {}/nix/lib.nix {{ generated = {}; }}).entries", repo().display(), scratch.path().display());
     let output = nix("nix-instantiate").args(["--eval", "--strict", "--json", "-E", &expr]).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("disagrees with the computed name"));
@@ -174,7 +175,8 @@ fn flake_exposes_the_standard_outputs_and_every_entry() {
         let mut expected: BTreeSet<String> = attrs.keys().cloned().collect();
         expected.insert("pgbin".into());
         expected.insert("default".into());
-        let exposed: BTreeSet<String> = flake_attr_names(flake.path(), &format!("packages.{system}")).into_iter().collect();
+        let exposed: BTreeSet<String> =
+            flake_attr_names(flake.path(), &format!("packages.{system}")).into_iter().collect();
         assert_eq!(exposed, expected, "packages.{system}");
         let apps: BTreeSet<String> = flake_attr_names(flake.path(), &format!("apps.{system}")).into_iter().collect();
         assert!(apps.contains("pgbin") && apps.contains("default"));
@@ -208,14 +210,26 @@ fn flake_lock_pins_every_input() {
 #[test]
 fn seed_puts_the_verified_tarball_where_the_flake_expects_it() {
     let cache = std::env::temp_dir().join("pgbin-test-cache");
-    let seeded = stdout_json(&pgbin().args(["seed", "18.6", "--json", "--cache"]).arg(&cache).env("NIX_CONFIG", NIX_CONFIG).output().unwrap());
+    let seeded = stdout_json(
+        &pgbin()
+            .args(["seed", "18.6", "--json", "--cache"])
+            .arg(&cache)
+            .env("NIX_CONFIG", NIX_CONFIG)
+            .output()
+            .unwrap(),
+    );
     let store_path = seeded["store_path"].as_str().unwrap();
     assert!(store_path.ends_with("-postgresql-18.6.tar.bz2"), "{store_path}");
     assert!(Path::new(store_path).is_file(), "{store_path} is in the store");
 
     // Nix's own computation of the fixed-output path for that name and hash.
     let output = nix("nix-store")
-        .args(["--print-fixed-path", "sha256", "555610c24d53e4316da5b7d3fc25c279d96856d5e0e23ee308c328c5fa881d9f", "postgresql-18.6.tar.bz2"])
+        .args([
+            "--print-fixed-path",
+            "sha256",
+            "555610c24d53e4316da5b7d3fc25c279d96856d5e0e23ee308c328c5fa881d9f",
+            "postgresql-18.6.tar.bz2",
+        ])
         .output()
         .unwrap();
     assert!(output.status.success());
@@ -230,8 +244,18 @@ fn seed_puts_the_verified_tarball_where_the_flake_expects_it() {
     assert_eq!(entry["sourceName"], "postgresql-18.6.tar.bz2");
     assert_eq!(entry["sourceHash"], seeded["hash"]);
     let output = nix("nix")
-        .args(["hash", "to-sri", "--type", "sha256", "555610c24d53e4316da5b7d3fc25c279d96856d5e0e23ee308c328c5fa881d9f"])
+        .args([
+            "hash",
+            "to-sri",
+            "--type",
+            "sha256",
+            "555610c24d53e4316da5b7d3fc25c279d96856d5e0e23ee308c328c5fa881d9f",
+        ])
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), seeded["hash"].as_str().unwrap(), "SRI encoding agrees with nix");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        seeded["hash"].as_str().unwrap(),
+        "SRI encoding agrees with nix"
+    );
 }

@@ -128,8 +128,14 @@ fn a_dsc_signed_by_a_key_outside_the_policy_is_rejected() {
     let real = std::fs::read_to_string(repo().join(DSC_18_6)).unwrap();
     let cert = make_cert(SystemTime::now() - Duration::from_secs(3600), None);
     let forged = scratch.path().join("forged.dsc");
-    std::fs::write(&forged, clearsign(&cert, dsc_body(&real).as_bytes(), SystemTime::now(), HashAlgorithm::SHA512)).unwrap();
-    assert_rejected(scratch.path(), &["lock", "add", "18.6", "--evidence", forged.to_str().unwrap()], 1, "does not allow");
+    std::fs::write(&forged, clearsign(&cert, dsc_body(&real).as_bytes(), SystemTime::now(), HashAlgorithm::SHA512))
+        .unwrap();
+    assert_rejected(
+        scratch.path(),
+        &["lock", "add", "18.6", "--evidence", forged.to_str().unwrap()],
+        1,
+        "does not allow",
+    );
 }
 
 #[test]
@@ -138,7 +144,12 @@ fn a_dsc_with_a_broken_signature_is_rejected() {
     let real = std::fs::read_to_string(repo().join(DSC_18_6)).unwrap();
     let tampered = scratch.path().join("tampered.dsc");
     std::fs::write(&tampered, real.replacen("Version: 18.6-3", "Version: 18.6-4", 1)).unwrap();
-    assert_rejected(scratch.path(), &["lock", "add", "18.6", "--evidence", tampered.to_str().unwrap()], 1, "bad signature");
+    assert_rejected(
+        scratch.path(),
+        &["lock", "add", "18.6", "--evidence", tampered.to_str().unwrap()],
+        1,
+        "bad signature",
+    );
 }
 
 #[test]
@@ -251,5 +262,100 @@ fn a_downgrade_or_changed_evidence_needs_a_recorded_override() {
         "Publisher: example/other\nReference: test\n\nENV PG_VERSION 18.6\nENV PG_SHA256 0000000000000000000000000000000000000000000000000000000000000000\n",
     )
     .unwrap();
-    assert_rejected(scratch.path(), &["lock", "add", "18.6", "--evidence", changed.to_str().unwrap()], 1, "refusing changed evidence");
+    assert_rejected(
+        scratch.path(),
+        &["lock", "add", "18.6", "--evidence", changed.to_str().unwrap()],
+        1,
+        "refusing changed evidence",
+    );
+}
+
+/// Serves `root` over HTTP on a free loopback port until dropped.
+struct LocalMirror {
+    child: std::process::Child,
+    url: String,
+}
+
+impl LocalMirror {
+    fn serve(root: &Path) -> LocalMirror {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new("python3")
+            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
+            .arg(root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        LocalMirror { child, url }
+    }
+}
+
+impl Drop for LocalMirror {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_tampered_or_truncated_mirror_copy_never_reaches_the_cache() {
+    let genuine = std::fs::read(tarball_18_6()).unwrap();
+    for (label, served) in [
+        ("tampered", {
+            let mut b = genuine.clone();
+            b[1000] ^= 0x80;
+            b
+        }),
+        ("truncated", genuine[..genuine.len() / 2].to_vec()),
+    ] {
+        let root = tempfile::tempdir().unwrap();
+        let pool = root.path().join("pool/main/p/postgresql-18");
+        std::fs::create_dir_all(&pool).unwrap();
+        std::fs::write(pool.join("postgresql-18_18.6.orig.tar.bz2"), &served).unwrap();
+        let mirror = LocalMirror::serve(root.path());
+        let cache = tempfile::tempdir().unwrap();
+        let output = pgbin()
+            .args(["fetch", "18.6", "--cache"])
+            .arg(cache.path())
+            .env("PGBIN_DEBIAN_MIRROR", &mirror.url)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{label}: {}", String::from_utf8_lossy(&output.stderr));
+        let line = one_line_error(&output);
+        assert!(line.contains("verification failed") && line.contains("127.0.0.1"), "{label}: {line}");
+        assert!(snapshot(cache.path()).is_empty(), "{label}: the cache holds no file, partial or whole");
+    }
+}
+
+#[test]
+fn a_genuine_mirror_copy_is_fetched_and_cached() {
+    let genuine = tarball_18_6();
+    let root = tempfile::tempdir().unwrap();
+    let pool = root.path().join("pool/main/p/postgresql-18");
+    std::fs::create_dir_all(&pool).unwrap();
+    std::fs::copy(&genuine, pool.join("postgresql-18_18.6.orig.tar.bz2")).unwrap();
+    let mirror = LocalMirror::serve(root.path());
+    let cache = tempfile::tempdir().unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let answer = json(
+        &pgbin()
+            .args(["fetch", "18.6", "--json", "--cache"])
+            .arg(cache.path())
+            .arg("--dest")
+            .arg(dest.path())
+            .env("PGBIN_DEBIAN_MIRROR", &mirror.url)
+            .output()
+            .unwrap(),
+    );
+    assert!(answer["url"].as_str().unwrap().starts_with(&mirror.url));
+    assert_eq!(std::fs::read(dest.path().join("postgresql-18.6.tar.bz2")).unwrap(), std::fs::read(&genuine).unwrap());
+    let again = json(&pgbin().args(["fetch", "18.6", "--json", "--cache"]).arg(cache.path()).output().unwrap());
+    assert!(again["url"].is_null(), "second fetch comes from the cache");
 }

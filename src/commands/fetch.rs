@@ -68,9 +68,15 @@ struct Fetched<'a> {
 }
 
 /// Verifies the lock entry and obtains its tarball; shared with `seed`.
-pub fn obtain_verified(project: &Project, version: Version, cache: Option<&Path>) -> Result<(Obtained, Assessment), Failure> {
+pub fn obtain_verified(
+    project: &Project,
+    version: Version,
+    cache: Option<&Path>,
+) -> Result<(Obtained, Assessment), Failure> {
     let entry = project.lock.get(version).ok_or_else(|| {
-        Failure::check(format!("PostgreSQL {version} is not in the source lock; add it with `pgbin lock add {version} --evidence ...`"))
+        Failure::check(format!(
+            "PostgreSQL {version} is not in the source lock; add it with `pgbin lock add {version} --evidence ...`"
+        ))
     })?;
     let assessment = project.assess(version)?.expect("entry is locked");
     if !assessment.level.buildable() {
@@ -94,14 +100,17 @@ pub fn obtain_verified(project: &Project, version: Version, cache: Option<&Path>
 
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
-    let version: Version = args.version.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
+    let version: Version =
+        args.version.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
     let project = ctx.project()?;
     let (obtained, assessment) = obtain_verified(&project, version, args.cache.as_deref())?;
     let copied_to = match &args.dest {
         Some(dir) => {
             let target = dir.join(obtained.path.file_name().expect("cache paths end in the tarball name"));
-            let bytes = std::fs::read(&obtained.path).map_err(|e| Failure::usage(format!("cannot read {}: {e}", obtained.path.display())))?;
-            pgbin::fsutil::write_atomic(&target, &bytes).map_err(|e| Failure::usage(format!("cannot write {}: {e}", target.display())))?;
+            let bytes = std::fs::read(&obtained.path)
+                .map_err(|e| Failure::usage(format!("cannot read {}: {e}", obtained.path.display())))?;
+            pgbin::fsutil::write_atomic(&target, &bytes)
+                .map_err(|e| Failure::usage(format!("cannot write {}: {e}", target.display())))?;
             Some(target)
         }
         None => None,

@@ -49,17 +49,21 @@ pub fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
 }
 
 fn add(ctx: &Context, args: AddArgs) -> Result<(), Failure> {
-    let version: Version = args.version.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
+    let version: Version =
+        args.version.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
     let project = ctx.project()?;
     if project.catalog.release(version).is_none() {
-        return Err(Failure::usage(format!("PostgreSQL {version} is not in the catalog; add it to data/catalog.toml first")));
+        return Err(Failure::usage(format!(
+            "PostgreSQL {version} is not in the catalog; add it to data/catalog.toml first"
+        )));
     }
     let now = jiff::Timestamp::now();
     let now = jiff::Timestamp::from_second(now.as_second()).expect("whole seconds are in range");
     let mut documents: Vec<(Evidence, Vec<u8>)> = Vec::new();
     for path in &args.evidence {
         let bytes = std::fs::read(path).map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
-        let record = evidence::record_from_document(&project.policy, version, &bytes, &path.display().to_string(), now)?;
+        let record =
+            evidence::record_from_document(&project.policy, version, &bytes, &path.display().to_string(), now)?;
         documents.push((record, bytes));
     }
     let (first, _) = &documents[0];
@@ -87,7 +91,11 @@ fn add(ctx: &Context, args: AddArgs) -> Result<(), Failure> {
                     latest.version, version.major
                 )));
             }
-            overrides.push(Override { rule: "downgrade".into(), at: trust::format_time(now), reason: args.reason.clone().unwrap_or_default() });
+            overrides.push(Override {
+                rule: "downgrade".into(),
+                at: trust::format_time(now),
+                reason: args.reason.clone().unwrap_or_default(),
+            });
         }
     }
     let mut entry = match &existing {
@@ -98,7 +106,11 @@ fn add(ctx: &Context, args: AddArgs) -> Result<(), Failure> {
                     old.sha256
                 )));
             }
-            overrides.push(Override { rule: "changed-evidence".into(), at: trust::format_time(now), reason: args.reason.clone().unwrap_or_default() });
+            overrides.push(Override {
+                rule: "changed-evidence".into(),
+                at: trust::format_time(now),
+                reason: args.reason.clone().unwrap_or_default(),
+            });
             LockedSource { evidence: Vec::new(), sha256: sha256.clone(), size: sizes.first().copied(), ..old.clone() }
         }
         Some(old) => old.clone(),
@@ -152,7 +164,10 @@ fn add(ctx: &Context, args: AddArgs) -> Result<(), Failure> {
             Ok(existing) if existing == *bytes => continue,
             Ok(_) => {
                 cleanup(&written);
-                return Err(Failure::usage(format!("{} exists with other content; refusing to overwrite evidence", path.display())));
+                return Err(Failure::usage(format!(
+                    "{} exists with other content; refusing to overwrite evidence",
+                    path.display()
+                )));
             }
             Err(_) => {}
         }
@@ -166,7 +181,11 @@ fn add(ctx: &Context, args: AddArgs) -> Result<(), Failure> {
         cleanup(&written);
         return Err(Failure::usage(e.to_string()));
     }
-    println!("locked {version}: {} ({} new evidence document(s)); run `pgbin generate` next", styled_level(level), new_documents.len());
+    println!(
+        "locked {version}: {} ({} new evidence document(s)); run `pgbin generate` next",
+        styled_level(level),
+        new_documents.len()
+    );
     if level < Level::Corroborated {
         eprintln!("pgbin: note: {version} is {level}: listed, but not buildable until more evidence is added");
     }

@@ -37,7 +37,8 @@ struct Answer {
 
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
-    let spec: VersionSpec = args.spec.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
+    let spec: VersionSpec =
+        args.spec.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
     let project = ctx.project()?;
     let resolved = project
         .catalog
@@ -48,7 +49,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let level = assessment.as_ref().map_or(pgbin::trust::Level::Unverified, |a| a.level);
     let locked = project.lock.get(version);
     if resolved.end_of_life {
-        eprintln!("pgbin: warning: PostgreSQL {} is past end of life ({}) and gets no security fixes", version.major, resolved.eol);
+        eprintln!(
+            "pgbin: warning: PostgreSQL {} is past end of life ({}) and gets no security fixes",
+            version.major, resolved.eol
+        );
     }
     let answer = Answer {
         major: version.major,

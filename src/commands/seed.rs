@@ -36,25 +36,30 @@ struct Seeded {
 
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
-    let version: Version = args.version.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
+    let version: Version =
+        args.version.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
     let project = ctx.project()?;
     let (obtained, _) = super::fetch::obtain_verified(&project, version, args.cache.as_deref())?;
     let entry = project.lock.get(version).expect("obtain_verified checked the lock");
     let hash = sri_sha256(&entry.sha256);
     check_generated_source(&project, version, &entry.tarball, &hash)?;
     let expected = store::fixed_output_path(&store::store_dir(), &entry.sha256, &entry.tarball);
-    let output = Command::new("nix-store")
-        .args(["--add-fixed", "sha256"])
-        .arg(&obtained.path)
-        .output()
-        .map_err(|e| Failure::usage(format!("cannot run nix-store: {e}; install Nix (Debian: apt-get install nix-bin)")))?;
+    let output =
+        Command::new("nix-store").args(["--add-fixed", "sha256"]).arg(&obtained.path).output().map_err(|e| {
+            Failure::usage(format!("cannot run nix-store: {e}; install Nix (Debian: apt-get install nix-bin)"))
+        })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(Failure::usage(format!("nix-store --add-fixed failed: {}", stderr.trim().lines().last().unwrap_or(""))));
+        return Err(Failure::usage(format!(
+            "nix-store --add-fixed failed: {}",
+            stderr.trim().lines().last().unwrap_or("")
+        )));
     }
     let added = String::from_utf8_lossy(&output.stdout).trim().to_string();
     if added != expected {
-        return Err(Failure::check(format!("nix-store added {added}, but the flake expects {expected}; not seeded correctly")));
+        return Err(Failure::check(format!(
+            "nix-store added {added}, but the flake expects {expected}; not seeded correctly"
+        )));
     }
     if args.json {
         print_json(&Seeded { version, name: entry.tarball.clone(), hash, store_path: added });
@@ -65,19 +70,28 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
 }
 
 /// The generated Nix data must name exactly this source.
-fn check_generated_source(project: &pgbin::project::Project, version: Version, name: &str, hash: &str) -> Result<(), Failure> {
+fn check_generated_source(
+    project: &pgbin::project::Project,
+    version: Version,
+    name: &str,
+    hash: &str,
+) -> Result<(), Failure> {
     let path = project.repo.generated().join(format!("postgresql-{}.json", version.major));
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Failure::check(format!("{}: {e}; run `pgbin generate`", path.display())))?;
     let data: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
     let entries = data["entries"].as_array().map(Vec::as_slice).unwrap_or_default();
-    let sources: Vec<&serde_json::Value> = entries.iter().filter(|e| e["version"] == version.to_string()).map(|e| &e["source"]).collect();
+    let sources: Vec<&serde_json::Value> =
+        entries.iter().filter(|e| e["version"] == version.to_string()).map(|e| &e["source"]).collect();
     if sources.is_empty() {
         return Err(Failure::check(format!("{} has no entry for {version}; run `pgbin generate`", path.display())));
     }
     if sources.iter().any(|s| s["name"] != name || s["hash"] != hash) {
-        return Err(Failure::check(format!("{} names another source for {version}; run `pgbin generate`", path.display())));
+        return Err(Failure::check(format!(
+            "{} names another source for {version}; run `pgbin generate`",
+            path.display()
+        )));
     }
     Ok(())
 }

@@ -54,7 +54,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let project = ctx.project()?;
     let version = match &args.version {
         Some(text) => text.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?,
-        None => project.catalog.releases().map(|(_, r)| r.version).max().ok_or_else(|| Failure::usage("the catalog is empty"))?,
+        None => project
+            .catalog
+            .releases()
+            .map(|(_, r)| r.version)
+            .max()
+            .ok_or_else(|| Failure::usage("the catalog is empty"))?,
     };
     let matrix = &project.matrix;
     let targets: Vec<TargetView> = matrix

@@ -38,19 +38,23 @@ struct Verdict {
 
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
-    let version: Version = args.version.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
+    let version: Version =
+        args.version.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
     // Hashing the tarball is the long pole: it runs while the evidence is verified.
     let file = args.file.clone();
     let hashing = std::thread::spawn(move || trust::digest_file(&file));
     let project = ctx.project()?;
     let entry = project.lock.get(version).ok_or_else(|| {
-        Failure::check(format!("PostgreSQL {version} is not in the source lock; add it with `pgbin lock add {version} --evidence ...`"))
+        Failure::check(format!(
+            "PostgreSQL {version} is not in the source lock; add it with `pgbin lock add {version} --evidence ...`"
+        ))
     })?;
     let assessment = trust::assess(project.repo.root(), &project.policy, entry)?;
     for path in &args.evidence {
         let bytes = std::fs::read(path).map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
         let name = path.display().to_string();
-        let record = pgbin::evidence::record_from_document(&project.policy, version, &bytes, &name, jiff::Timestamp::now())?;
+        let record =
+            pgbin::evidence::record_from_document(&project.policy, version, &bytes, &name, jiff::Timestamp::now())?;
         let known = entry.evidence.iter().find(|e| e.document().1 == record.document().1);
         let checked = match known {
             Some(locked) => locked.clone(),
@@ -79,7 +83,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         println!("OK {} is PostgreSQL {version}, {}", args.file.display(), styled_level(assessment.level));
         for e in &assessment.evidence {
             match (&e.signer, &e.signer_name) {
-                (Some(fpr), name) => println!("  {}: signed by {} {fpr} at {}", e.kind, name.as_deref().unwrap_or(""), e.signature_created.as_deref().unwrap_or("?")),
+                (Some(fpr), name) => println!(
+                    "  {}: signed by {} {fpr} at {}",
+                    e.kind,
+                    name.as_deref().unwrap_or(""),
+                    e.signature_created.as_deref().unwrap_or("?")
+                ),
                 _ => println!("  {}: {} ({}), unsigned", e.kind, e.publisher, e.reference),
             }
         }

@@ -8,12 +8,12 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use sequoia_openpgp as openpgp;
 use openpgp::cert::prelude::*;
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::SerializeInto;
 use openpgp::serialize::stream::{Message, Signer};
 use openpgp::types::{HashAlgorithm, ReasonForRevocation};
+use sequoia_openpgp as openpgp;
 
 /// A fresh signing certificate created at `created`, optionally expiring.
 pub fn make_cert(created: SystemTime, validity: Option<Duration>) -> Cert {
