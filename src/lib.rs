@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod debian;
+pub mod elf;
 pub mod evidence;
 pub mod fetch;
 pub mod fsutil;

@@ -17,8 +17,32 @@ use crate::version::Version;
 pub struct Matrix {
     /// Feature definitions, in configure-flag order.
     pub features: Vec<Feature>,
+    /// The host backend's recipe.
+    pub host: HostRecipe,
+    /// What every build shares.
+    pub recipe: Recipe,
     /// Targets, in display order.
     pub targets: Vec<Target>,
+}
+
+/// What the host backend needs beyond the features' own packages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostRecipe {
+    /// Debian packages every host build needs.
+    pub build_packages: Vec<String>,
+    /// C compiler flags (`@SRC@` stands for the source directory).
+    pub cflags: Vec<String>,
+    /// Linker flags.
+    pub ldflags: Vec<String>,
+}
+
+/// The part of the build recipe every backend shares.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    /// Configure flags given before the features' flags.
+    pub configure: Vec<String>,
 }
 
 /// A configurable PostgreSQL feature.
@@ -35,6 +59,9 @@ pub struct Feature {
     pub enable: Vec<String>,
     /// Configure flags that turn it off (empty when off is the default).
     pub disable: Vec<String>,
+    /// Debian packages the host backend needs to build it.
+    #[serde(default)]
+    pub debian_packages: Vec<String>,
     /// Last major that spells `enable` differently.
     #[serde(default)]
     pub legacy_until: Option<u32>,
@@ -210,7 +237,7 @@ impl Matrix {
         self.targets.iter().flat_map(|t| t.builders.iter().map(|b| b.system.as_str())).collect()
     }
 
-    /// Each feature's state for one release on one target, in definition order.
+    /// Each feature's state for one release on one target, keyed by name.
     pub fn features_for(&self, target: &Target, version: Version) -> BTreeMap<String, FeatureState> {
         self.features
             .iter()
@@ -227,11 +254,21 @@ impl Matrix {
             .collect()
     }
 
+    /// Debian packages a host build of one release on one target needs, sorted.
+    pub fn host_packages(&self, target: &Target, version: Version) -> Vec<String> {
+        let states = self.features_for(target, version);
+        let mut packages: BTreeSet<String> = self.host.build_packages.iter().cloned().collect();
+        for feature in self.features.iter().filter(|f| states[&f.name].enabled) {
+            packages.extend(feature.debian_packages.iter().cloned());
+        }
+        packages.into_iter().collect()
+    }
+
     /// Configure flags for one release on one target, in feature order.
     /// The install prefix is the builder's business and is not included.
     pub fn configure_flags(&self, target: &Target, version: Version) -> Vec<String> {
         let states = self.features_for(target, version);
-        let mut flags = Vec::new();
+        let mut flags = self.recipe.configure.clone();
         for feature in &self.features {
             let state = &states[&feature.name];
             if state.enabled {

@@ -1,0 +1,151 @@
+//! ELF inspection with goblin: dependencies, search paths, the glibc
+//! symbol-version floor and the hardening properties of each file.
+
+use std::path::Path;
+
+use goblin::elf::Elf;
+use goblin::elf::dynamic::{DF_1_NOW, DF_BIND_NOW};
+use goblin::elf::header::ET_DYN;
+use goblin::elf::program_header::{PF_X, PT_GNU_RELRO, PT_GNU_STACK};
+use serde::Serialize;
+
+/// What pgbin needs to know about one ELF file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ElfInfo {
+    /// `DT_SONAME`, for shared libraries.
+    pub soname: Option<String>,
+    /// `DT_NEEDED` entries, in order.
+    pub needed: Vec<String>,
+    /// `DT_RUNPATH` (and legacy `DT_RPATH`) entries.
+    pub runpath: Vec<String>,
+    /// The program interpreter, for executables.
+    pub interpreter: Option<String>,
+    /// Highest `GLIBC_x.y` version required, as (major, minor).
+    pub glibc_floor: Option<(u32, u32)>,
+    /// Hardening properties.
+    pub hardening: Hardening,
+}
+
+/// Hardening properties of one ELF file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hardening {
+    /// Position independent: `ET_DYN` (a PIE executable or a shared object).
+    pub pie: bool,
+    /// `PT_GNU_RELRO` present.
+    pub relro: bool,
+    /// Immediate binding (`DF_BIND_NOW` or `DF_1_NOW`); with RELRO: full RELRO.
+    pub bind_now: bool,
+    /// References `__stack_chk_fail` (built with a stack protector).
+    pub stack_protector: bool,
+    /// The stack is not executable (`PT_GNU_STACK` without `PF_X`).
+    pub nx: bool,
+}
+
+/// Problems reading an ELF file.
+#[derive(Debug, thiserror::Error)]
+pub enum ElfError {
+    /// Could not read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// Path.
+        path: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// Not parseable.
+    #[error("{path} is not a readable ELF file: {message}")]
+    Parse {
+        /// Path.
+        path: String,
+        /// Parser message.
+        message: String,
+    },
+}
+
+/// Whether `bytes` start with the ELF magic.
+pub fn is_elf(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\x7fELF")
+}
+
+/// Whether the file at `path` starts with the ELF magic.
+pub fn file_is_elf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && is_elf(&magic)
+}
+
+/// Parses `GLIBC_2.34` into (2, 34).
+fn glibc_version(name: &str) -> Option<(u32, u32)> {
+    let rest = name.strip_prefix("GLIBC_")?;
+    let mut parts = rest.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().unwrap_or("0").parse().ok()?;
+    Some((major, minor))
+}
+
+/// Inspects ELF bytes.
+pub fn inspect_bytes(bytes: &[u8], name: &str) -> Result<ElfInfo, ElfError> {
+    let elf = Elf::parse(bytes).map_err(|e| ElfError::Parse { path: name.to_string(), message: e.to_string() })?;
+    let mut glibc_floor = None;
+    if let Some(verneed) = &elf.verneed {
+        for need in verneed.iter() {
+            for aux in need.iter() {
+                if let Some(version) = elf.dynstrtab.get_at(aux.vna_name).and_then(glibc_version) {
+                    glibc_floor = glibc_floor.max(Some(version));
+                }
+            }
+        }
+    }
+    let (flags, flags_1) = elf.dynamic.as_ref().map_or((0, 0), |d| (d.info.flags, d.info.flags_1));
+    let stack_protector = elf.dynsyms.iter().any(|sym| elf.dynstrtab.get_at(sym.st_name) == Some("__stack_chk_fail"));
+    let hardening = Hardening {
+        pie: elf.header.e_type == ET_DYN,
+        relro: elf.program_headers.iter().any(|p| p.p_type == PT_GNU_RELRO),
+        bind_now: flags & DF_BIND_NOW != 0 || flags_1 & DF_1_NOW != 0,
+        stack_protector,
+        nx: elf.program_headers.iter().any(|p| p.p_type == PT_GNU_STACK && p.p_flags & PF_X == 0),
+    };
+    Ok(ElfInfo {
+        soname: elf.soname.map(str::to_string),
+        needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
+        runpath: elf.runpaths.iter().chain(elf.rpaths.iter()).map(|s| s.to_string()).collect(),
+        interpreter: elf.interpreter.map(str::to_string),
+        glibc_floor,
+        hardening,
+    })
+}
+
+/// Inspects the ELF file at `path`.
+pub fn inspect(path: &Path) -> Result<ElfInfo, ElfError> {
+    let bytes = std::fs::read(path).map_err(|source| ElfError::Io { path: path.display().to_string(), source })?;
+    inspect_bytes(&bytes, &path.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_test_binary_itself() {
+        let exe = std::env::current_exe().unwrap();
+        let info = inspect(&exe).unwrap();
+        assert!(info.needed.iter().any(|n| n.starts_with("libc.so")), "{:?}", info.needed);
+        assert!(info.interpreter.is_some());
+        assert!(info.glibc_floor.is_some_and(|v| v >= (2, 2)));
+        assert!(info.hardening.nx);
+    }
+
+    #[test]
+    fn parses_glibc_version_names() {
+        assert_eq!(glibc_version("GLIBC_2.34"), Some((2, 34)));
+        assert_eq!(glibc_version("GLIBC_2.2.5"), Some((2, 2)));
+        assert_eq!(glibc_version("GLIBC_PRIVATE"), None);
+        assert_eq!(glibc_version("OPENSSL_3.0.0"), None);
+    }
+
+    #[test]
+    fn rejects_non_elf_input() {
+        assert!(inspect_bytes(b"#!/bin/sh\n", "script").is_err());
+        assert!(!is_elf(b"#!/bin/sh"));
+    }
+}
