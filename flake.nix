@@ -47,6 +47,7 @@
           app = {
             type = "app";
             program = "${pgbinFor system}/bin/pgbin";
+            meta.description = "pgbin, the driver: catalog, source verification, Nix data";
           };
         in
         {
@@ -63,12 +64,12 @@
             rustc
             clippy
             rustfmt
-            nixfmt-rfc-style
+            nixfmt
           ];
         };
       });
 
-      formatter = forAllSystems (system: (pkgsFor system).nixfmt-rfc-style);
+      formatter = forAllSystems (system: (pkgsFor system).nixfmt);
 
       checks = forAllSystems (
         system:

@@ -31,9 +31,6 @@ let
       }) names
     );
 
-  # Sorted, de-duplicated list of strings.
-  uniqueSorted = strings: attrNames (genAttrs strings (_: null));
-
   dataFiles = filter (name: match "postgresql-[0-9]+\\.json" name != null) (attrNames (readDir generated));
 
   # The flake attribute name, computed here independently of the driver and
@@ -49,7 +46,9 @@ let
 
   entries = map checkEntry (concatMap (file: (fromJSON (readFile (generated + "/${file}"))).entries) dataFiles);
 
-  systems = uniqueSorted (map (entry: entry.system) entries);
+  # Every system of the target matrix, whether or not a release is buildable
+  # on it yet, so the driver, apps and dev shells exist everywhere.
+  systems = (fromJSON (readFile (generated + "/systems.json"))).systems;
 
   # Extra build parameters that depend on how an entry is built. Cross builds
   # of PostgreSQL 16+ on Linux must export backend symbols explicitly, and

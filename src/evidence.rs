@@ -46,6 +46,91 @@ pub fn parse_witness(text: &str) -> Option<WitnessHeader> {
     Some(WitnessHeader { publisher: publisher?, reference: reference?, body: body.to_string() })
 }
 
+/// Owners whose records are not independent witnesses: upstream itself and
+/// Debian (whose evidence has kinds of its own).
+const NOT_WITNESSES: &[&str] = &["postgres", "postgresql", "debian"];
+
+/// A witness excerpt that passed every rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Witness {
+    /// `OWNER/REPO` as written in the header.
+    pub publisher: String,
+    /// The owner, lower-cased: independence is counted per owner.
+    pub owner: String,
+    /// `github:OWNER/REPO@COMMIT:PATH`.
+    pub reference: String,
+    /// The one SHA-256 the excerpt contains.
+    pub sha256: String,
+}
+
+/// Parses and checks a witness excerpt about `version`. The same rules apply
+/// when evidence is added and every time it is re-verified.
+pub fn parse_witness_document(text: &str, version: Version) -> Result<Witness, String> {
+    let header =
+        parse_witness(text).ok_or("is not a witness excerpt (Publisher:/Reference: header, blank line, record)")?;
+    let (owner, repo) = parse_github_reference(&header.reference)
+        .ok_or("Reference must be github:OWNER/REPO@COMMIT:PATH with a full 40-hex commit")?;
+    if !header.publisher.eq_ignore_ascii_case(&format!("{owner}/{repo}")) {
+        return Err(format!("Publisher {} does not match the reference's {owner}/{repo}", header.publisher));
+    }
+    let owner = owner.to_ascii_lowercase();
+    if NOT_WITNESSES.iter().any(|n| owner == *n || owner.starts_with("debian")) {
+        return Err(format!("{owner} cannot be an independent witness"));
+    }
+    let hashes = hex_runs(&header.body);
+    let [sha256] = hashes.as_slice() else {
+        return Err(format!("a witness excerpt must contain exactly one SHA-256, found {}", hashes.len()));
+    };
+    if !contains_version_token(&header.body, version) {
+        return Err(format!("does not name version {version}"));
+    }
+    Ok(Witness { publisher: header.publisher, owner, reference: header.reference, sha256: sha256.clone() })
+}
+
+/// Splits `github:OWNER/REPO@COMMIT:PATH` into (owner, repo), checking each part.
+fn parse_github_reference(reference: &str) -> Option<(&str, &str)> {
+    let rest = reference.strip_prefix("github:")?;
+    let (repository, rest) = rest.split_once('@')?;
+    let (commit, path) = rest.split_once(':')?;
+    let (owner, repo) = repository.split_once('/')?;
+    let name_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    let commit_ok = commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit());
+    (name_ok(owner) && name_ok(repo) && commit_ok && !path.is_empty()).then_some((owner, repo))
+}
+
+/// Whether `text` names `version` as a whole token (`17.1` is not in `17.11`).
+pub fn contains_version_token(text: &str, version: Version) -> bool {
+    let needle = version.to_string();
+    let bytes = text.as_bytes();
+    text.match_indices(&needle).any(|(at, _)| {
+        let before = at.checked_sub(1).map(|i| bytes[i]);
+        let after = bytes.get(at + needle.len()).copied();
+        let after_next = bytes.get(at + needle.len() + 1).copied();
+        let digit_or_dot = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_digit() || b == b'.');
+        !digit_or_dot(before)
+            && !after.is_some_and(|b| b.is_ascii_digit())
+            && !(after == Some(b'.') && after_next.is_some_and(|b| b.is_ascii_digit()))
+    })
+}
+
+/// The SHA-256 a sha256sum-format document gives for `tarball`: exactly one
+/// line must name it; the hash is lower-cased.
+pub fn parse_upstream_checksum(text: &str, tarball: &str) -> Result<String, String> {
+    let listed: Vec<String> = text
+        .lines()
+        .filter_map(|line| {
+            let (hash, name) = line.trim_end().split_once(char::is_whitespace)?;
+            (name.trim_start().trim_start_matches('*') == tarball).then(|| hash.to_ascii_lowercase())
+        })
+        .collect();
+    match listed.as_slice() {
+        [hash] if is_sha256_hex(hash) => Ok(hash.clone()),
+        [_] => Err("the checksum line has no SHA-256".into()),
+        [] => Err(format!("does not list {tarball}")),
+        _ => Err(format!("lists {tarball} more than once")),
+    }
+}
+
 fn hex_runs(text: &str) -> Vec<String> {
     let mut runs = Vec::new();
     let mut current = String::new();
@@ -113,19 +198,10 @@ pub fn record_from_document(
             signature_created: trust::format_time(signed.created),
             reference_time: trust::format_time(now),
         }
-    } else if let Some(witness) = parse_witness(&text) {
-        let hashes = hex_runs(&witness.body);
-        let [sha256] = hashes.as_slice() else {
-            return Err(mismatch(format!(
-                "a witness excerpt must contain exactly one SHA-256, found {}",
-                hashes.len()
-            )));
-        };
-        if !witness.body.contains(&version.to_string()) {
-            return Err(mismatch(format!("does not name version {version}")));
-        }
+    } else if parse_witness(&text).is_some() {
+        let witness = parse_witness_document(&text, version).map_err(&mismatch)?;
         Evidence::Witness {
-            attests: Attestation { name: catalog::tarball_name(version), sha256: sha256.clone(), size: None },
+            attests: Attestation { name: catalog::tarball_name(version), sha256: witness.sha256, size: None },
             publisher: witness.publisher,
             reference: witness.reference,
             document: String::new(),
@@ -133,13 +209,11 @@ pub fn record_from_document(
         }
     } else {
         let tarball = catalog::tarball_name(version);
-        let line = text.lines().find(|l| l.trim_end().ends_with(&tarball)).ok_or_else(|| {
-            mismatch("not a recognised evidence document (clearsigned .dsc, witness excerpt, or .sha256 file)".into())
+        let hash = parse_upstream_checksum(&text, &tarball).map_err(|e| {
+            mismatch(format!(
+                "not a recognised evidence document (clearsigned .dsc, witness excerpt, or .sha256 file): {e}"
+            ))
         })?;
-        let hash = line.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
-        if !is_sha256_hex(&hash) {
-            return Err(mismatch("the checksum line has no SHA-256".into()));
-        }
         Evidence::UpstreamChecksum {
             attests: Attestation { name: tarball, sha256: hash, size: None },
             url: format!("{}.sha256", catalog::upstream_url(version)),
@@ -171,5 +245,44 @@ mod tests {
         assert_eq!(w.publisher, "Homebrew/homebrew-core");
         assert_eq!(hex_runs(&w.body), vec!["555610c24d53e4316da5b7d3fc25c279d96856d5e0e23ee308c328c5fa881d9f"]);
         assert!(parse_witness("Source: x\n\nbody").is_none());
+    }
+
+    const GOOD: &str = "Publisher: docker-library/postgres\nReference: github:docker-library/postgres@e34fc9d23c4eab656e9037701d71962c9b46a2e7:17/alpine3.22/Dockerfile\n\nENV PG_VERSION 17.6\nENV PG_SHA256 e0630a3600aea27511715563259ec2111cd5f4353a4b040e0be827f94cd7a8b0\n";
+
+    #[test]
+    fn witness_rules() {
+        let v = Version::new(17, 6);
+        let w = parse_witness_document(GOOD, v).unwrap();
+        assert_eq!(w.owner, "docker-library");
+        assert!(parse_witness_document(GOOD, Version::new(17, 1)).is_err(), "17.1 is not named by 17.6");
+        let renamed = GOOD.replace("Publisher: docker-library/postgres", "Publisher: Docker-Library/Other");
+        assert!(parse_witness_document(&renamed, v).unwrap_err().contains("does not match"));
+        let short_commit = GOOD.replace("@e34fc9d23c4eab656e9037701d71962c9b46a2e7:", "@e34fc9d:");
+        assert!(parse_witness_document(&short_commit, v).is_err());
+        let debian = GOOD.replace("docker-library/postgres", "debian/postgresql");
+        assert!(parse_witness_document(&debian, v).unwrap_err().contains("independent"));
+        let two = format!("{GOOD}sha256 {}\n", "ab".repeat(32));
+        assert!(parse_witness_document(&two, v).unwrap_err().contains("exactly one"));
+    }
+
+    #[test]
+    fn version_tokens_are_whole() {
+        let v = Version::new(17, 1);
+        assert!(contains_version_token("version 17.1 is", v));
+        assert!(contains_version_token("\"17.1\"", v));
+        assert!(!contains_version_token("17.11", v));
+        assert!(!contains_version_token("117.1", v));
+        assert!(!contains_version_token("17.1.5", v));
+        assert!(contains_version_token("postgresql-17.1.tar.bz2", v));
+    }
+
+    #[test]
+    fn upstream_checksum_rules() {
+        let t = "postgresql-18.6.tar.bz2";
+        let h = "555610c24d53e4316da5b7d3fc25c279d96856d5e0e23ee308c328c5fa881d9f";
+        assert_eq!(parse_upstream_checksum(&format!("{}  {t}\n", h.to_uppercase()), t).unwrap(), h);
+        assert_eq!(parse_upstream_checksum(&format!("{h} *{t}\n"), t).unwrap(), h);
+        assert!(parse_upstream_checksum(&format!("{h}  {t}\n{h}  {t}\n"), t).unwrap_err().contains("more than once"));
+        assert!(parse_upstream_checksum(&format!("{h}  other.tar.bz2\n"), t).is_err());
     }
 }

@@ -21,6 +21,9 @@ use crate::trust::{self, FileDigest};
 /// Environment variable overriding the cache directory.
 pub const CACHE_ENV: &str = "PGBIN_CACHE";
 
+/// Download cap when the lock records no size (PostgreSQL tarballs are ~25 MB).
+const MAX_UNKNOWN_SIZE: u64 = 256 << 20;
+
 /// Attempts per URL for transient failures.
 const ATTEMPTS: u32 = 3;
 
@@ -211,7 +214,7 @@ fn download_one(
             return Err(AttemptError::Mismatch(format!("server announces {total} bytes, the lock says {size}")));
         }
     }
-    let limit = entry.size.map_or(u64::MAX, |s| s + 1);
+    let limit = entry.size.map_or(MAX_UNKNOWN_SIZE, |s| s + 1);
     let mut reader = response.into_body().into_reader().take(limit);
     let mut temp = tempfile::Builder::new().prefix(".download-").tempfile_in(dir).map_err(AttemptError::Local)?;
     let mut hasher = Sha256::new();

@@ -4,16 +4,21 @@
 //! trust policy), verifies source authenticity, and generates the Nix data
 //! the flake reads. It never prints; the `pgbin` binary formats results.
 
+pub mod build;
 pub mod catalog;
 pub mod debian;
 pub mod elf;
 pub mod evidence;
 pub mod fetch;
 pub mod fsutil;
+pub mod hostbuild;
 pub mod lock;
 pub mod nixdata;
+pub mod package;
 pub mod project;
+pub mod relocate;
 pub mod repo;
+pub mod smoke;
 pub mod store;
 pub mod targets;
 pub mod trust;

@@ -218,10 +218,27 @@ impl SourceLock {
             if !is_sha256_hex(&entry.sha256) {
                 return invalid(format!("{v}: sha256 is not 64 lowercase hex digits"));
             }
-            if entry.urls.is_empty() || entry.urls.iter().any(|u| !u.starts_with("https://")) {
-                return invalid(format!("{v}: needs at least one URL, all https"));
+            let file_suffix = format!("/v{v}/{}", entry.tarball);
+            if entry.urls.is_empty()
+                || entry.urls.iter().any(|u| !u.starts_with("https://") || !u.ends_with(&file_suffix))
+            {
+                return invalid(format!("{v}: needs at least one URL, all https and ending in {file_suffix}"));
+            }
+            if let Some(twin) = self.sources.iter().find(|o| o.version != v && o.sha256 == entry.sha256) {
+                return invalid(format!(
+                    "{v} and {} have the same SHA-256; one tarball cannot be two releases",
+                    twin.version
+                ));
             }
             for evidence in &entry.evidence {
+                let document = std::path::Path::new(evidence.document().0);
+                let tidy = document.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+                if !tidy || !document.starts_with("evidence") {
+                    return invalid(format!(
+                        "{v}: evidence document {} must be a relative path under evidence/",
+                        document.display()
+                    ));
+                }
                 let attests = evidence.attests();
                 if !is_sha256_hex(&attests.sha256) || !is_sha256_hex(evidence.document().1) {
                     return invalid(format!("{v}: {} evidence has a malformed hash", evidence.kind()));

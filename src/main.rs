@@ -41,6 +41,10 @@ enum Command {
     Fetch(commands::fetch::Args),
     /// Put a verified tarball into the Nix store at the path the flake expects
     Seed(commands::seed::Args),
+    /// Build, relocate, package and smoke-test one release for one target
+    Build(commands::build::Args),
+    /// Extract an archive into a fresh directory and check that PostgreSQL runs
+    Smoke(commands::smoke::Args),
     /// Verify a local tarball (and evidence files) against the lock; writes nothing
     Verify(commands::verify::Args),
     /// Inspect and change the source lock
@@ -49,6 +53,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when a reader such as `head` closes
+    // the pipe, instead of failing on the next write.
+    // SAFETY: restoring the default disposition of SIGPIPE before any other
+    // thread exists; no handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -64,6 +75,8 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate::run(&ctx, args),
         Command::Fetch(args) => commands::fetch::run(&ctx, args),
         Command::Seed(args) => commands::seed::run(&ctx, args),
+        Command::Build(args) => commands::build::run(&ctx, args),
+        Command::Smoke(args) => commands::smoke::run(&ctx, args),
         Command::Verify(args) => commands::verify::run(&ctx, args),
         Command::Lock(command) => commands::lock::run(&ctx, command),
     });

@@ -34,6 +34,28 @@ pub fn fixed_output_path(store_dir: &str, sha256_hex: &str, name: &str) -> Strin
     format!("{store_dir}/{hash}-{name}")
 }
 
+/// The store path of a recursive (NAR) SHA-256 source named `name`, as
+/// flake inputs are stored.
+pub fn source_path(store_dir: &str, nar_sha256: &[u8], name: &str) -> String {
+    let fingerprint = format!("source:sha256:{}:{store_dir}:{name}", hex::encode(nar_sha256));
+    let digest = Sha256::digest(fingerprint.as_bytes());
+    format!("{store_dir}/{}-{name}", nix_base32::to_nix_base32(&compress_hash(&digest, 20)))
+}
+
+/// Whether the nixpkgs revision pinned in `flake.lock` is already in the
+/// local store, i.e. whether flake builds can run offline here.
+pub fn pinned_nixpkgs_available(repo: &std::path::Path) -> bool {
+    use base64::Engine;
+    let Ok(text) = std::fs::read_to_string(repo.join("flake.lock")) else { return false };
+    let Ok(lock) = serde_json::from_str::<serde_json::Value>(&text) else { return false };
+    let Some(nar) = lock["nodes"]["nixpkgs"]["locked"]["narHash"].as_str().and_then(|h| h.strip_prefix("sha256-"))
+    else {
+        return false;
+    };
+    let Ok(digest) = base64::engine::general_purpose::STANDARD.decode(nar) else { return false };
+    std::path::Path::new(&source_path(&store_dir(), &digest, "source")).exists()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

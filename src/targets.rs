@@ -31,7 +31,7 @@ pub struct Matrix {
 pub struct HostRecipe {
     /// Debian packages every host build needs.
     pub build_packages: Vec<String>,
-    /// C compiler flags (`@SRC@` stands for the source directory).
+    /// C compiler flags.
     pub cflags: Vec<String>,
     /// Linker flags.
     pub ldflags: Vec<String>,
@@ -110,12 +110,12 @@ pub struct Builder {
 }
 
 /// A feature's state for one (version, target).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeatureState {
     /// Whether it is built in.
     pub enabled: bool,
     /// Why it is off; absent when on.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 

@@ -259,7 +259,7 @@ fn a_downgrade_or_changed_evidence_needs_a_recorded_override() {
     let changed = scratch.path().join("changed.txt");
     std::fs::write(
         &changed,
-        "Publisher: example/other\nReference: test\n\nENV PG_VERSION 18.6\nENV PG_SHA256 0000000000000000000000000000000000000000000000000000000000000000\n",
+        "Publisher: example/other\nReference: github:example/other@1111111111111111111111111111111111111111:Dockerfile\n\nENV PG_VERSION 18.6\nENV PG_SHA256 0000000000000000000000000000000000000000000000000000000000000000\n",
     )
     .unwrap();
     assert_rejected(
@@ -358,4 +358,53 @@ fn a_genuine_mirror_copy_is_fetched_and_cached() {
     assert_eq!(std::fs::read(dest.path().join("postgresql-18.6.tar.bz2")).unwrap(), std::fs::read(&genuine).unwrap());
     let again = json(&pgbin().args(["fetch", "18.6", "--json", "--cache"]).arg(cache.path()).output().unwrap());
     assert!(again["url"].is_null(), "second fetch comes from the cache");
+}
+
+#[test]
+fn one_owner_under_two_names_does_not_corroborate() {
+    let scratch = scratch_repo();
+    let original = std::fs::read_dir(repo().join("evidence/witness"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("16.15-"))
+        .unwrap();
+    let text = std::fs::read_to_string(&original).unwrap();
+    let renamed = scratch.path().join("renamed.txt");
+    std::fs::write(&renamed, text.replace("Publisher: docker-library/postgres", "Publisher: Docker-Library/Postgres"))
+        .unwrap();
+    let output = pgbin_in(scratch.path()).args(["lock", "add", "16.15", "--evidence"]).arg(&renamed).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let answer = json(&pgbin_in(scratch.path()).args(["resolve", "16.15", "--json"]).output().unwrap());
+    assert_eq!(answer["trust"], "unverified", "two excerpts from one owner are one witness");
+}
+
+#[test]
+fn a_hand_edited_lock_cannot_relabel_a_tarball() {
+    let scratch = scratch_repo();
+    let path = scratch.path().join("data/sources.lock.json");
+    let mut lock: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let sources = lock["sources"].as_array_mut().unwrap();
+    let mut copy = sources.iter().find(|s| s["version"] == "17.11").unwrap().clone();
+    copy["version"] = "17.1".into();
+    copy["tarball"] = "postgresql-17.1.tar.bz2".into();
+    sources.insert(0, copy);
+    sources.sort_by_key(|s| {
+        let v = s["version"].as_str().unwrap();
+        let (a, b) = v.split_once('.').unwrap();
+        (a.parse::<u32>().unwrap(), b.parse::<u32>().unwrap())
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&lock).unwrap() + "\n").unwrap();
+    assert_rejected(scratch.path(), &["generate", "--check"], 2, "inconsistent source lock");
+}
+
+#[test]
+fn evidence_outside_the_repository_is_refused() {
+    let scratch = scratch_repo();
+    let path = scratch.path().join("data/sources.lock.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited =
+        text.replacen("\"document\": \"evidence/witness/17.11-", "\"document\": \"/tmp/evidence/witness/17.11-", 1);
+    assert_ne!(text, edited);
+    std::fs::write(&path, edited).unwrap();
+    assert_rejected(scratch.path(), &["versions"], 2, "relative path under evidence/");
 }

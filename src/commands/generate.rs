@@ -17,7 +17,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let project = ctx.project()?;
     let assessments = project.assess_all()?;
     let entries = nixdata::entries(&project.catalog, &project.matrix, &project.lock, &assessments);
-    let files = nixdata::render(&entries);
+    let files = nixdata::render(&entries, &project.matrix);
     let dir = project.repo.generated();
     let io = |e: std::io::Error| Failure::usage(format!("cannot access {}: {e}", dir.display()));
     if args.check {

@@ -1,11 +1,13 @@
 //! Subcommands, one module each, and what they share: the failure type that
 //! carries the exit code, repository access, and terminal styling.
 
+pub mod build;
 pub mod fetch;
 pub mod generate;
 pub mod lock;
 pub mod resolve;
 pub mod seed;
+pub mod smoke;
 pub mod targets;
 pub mod verify;
 pub mod versions;

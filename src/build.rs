@@ -1,0 +1,438 @@
+//! `build`: from a verified source to a tested, relocatable archive.
+//!
+//! The host backend runs [`crate::hostbuild`], [`crate::relocate`] and
+//! [`crate::package`], writes the manifest, and runs [`crate::smoke`] on the
+//! result before anything is published. Results are cached under a key over
+//! every input (source hash, target, configure and compiler flags, backend,
+//! toolchain identity, recipe version): the same inputs are never built twice.
+//! Publishing copies the archive, its `.sha256` and its manifest atomically.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::hostbuild::{HostBuild, Phase};
+use crate::lock::LockedSource;
+use crate::package;
+use crate::relocate::{self, BundledLibrary};
+use crate::smoke;
+use crate::targets::{FeatureState, Matrix, Target};
+use crate::trust::Assessment;
+use crate::version::Version;
+
+/// Bump when the recipe changes in a way the key does not otherwise see.
+pub const RECIPE_VERSION: u32 = 1;
+
+/// How a build is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The machine's own toolchain.
+    Host,
+    /// The flake's generic builder.
+    Nix,
+}
+
+impl Backend {
+    /// Lower-case name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Backend::Host => "host",
+            Backend::Nix => "nix",
+        }
+    }
+}
+
+/// The toolchain a host build uses, as far as it can change the output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Toolchain {
+    /// `cc --version`, first line.
+    pub compiler: String,
+    /// Debian package name → version, for every build package.
+    pub packages: BTreeMap<String, String>,
+}
+
+/// The source as recorded in the manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ManifestSource {
+    /// Tarball name.
+    pub name: String,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// Its size.
+    pub size: Option<u64>,
+    /// Trust level reached.
+    pub trust: String,
+    /// Evidence kinds that verified.
+    pub evidence: Vec<String>,
+    /// Signer fingerprints.
+    pub signers: Vec<String>,
+}
+
+/// Hardening of one ELF file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HardeningEntry {
+    /// Path inside the archive's top directory.
+    pub path: String,
+    /// PIE / shared object.
+    pub pie: bool,
+    /// Full RELRO (RELRO + BIND_NOW).
+    pub full_relro: bool,
+    /// BIND_NOW.
+    pub bind_now: bool,
+    /// Stack protector.
+    pub stack_protector: bool,
+    /// Non-executable stack.
+    pub nx: bool,
+}
+
+/// `<archive>.manifest.json`: what is in an archive and how it was made.
+/// Deterministic: no timestamps, sorted collections.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Manifest format.
+    pub format: u32,
+    /// PostgreSQL version.
+    pub version: Version,
+    /// Target triple.
+    pub target: String,
+    /// Backend.
+    pub backend: Backend,
+    /// Archive file name.
+    pub archive: String,
+    /// Archive SHA-256.
+    pub archive_sha256: String,
+    /// Configure flags (without the prefix).
+    pub configure_flags: Vec<String>,
+    /// Names of the enabled features.
+    pub features_enabled: Vec<String>,
+    /// Every feature with its state.
+    pub features: BTreeMap<String, FeatureState>,
+    /// Libraries bundled into `lib/`.
+    pub bundled_libraries: Vec<BundledLibrary>,
+    /// Highest `GLIBC_x.y` required (the glibc floor).
+    pub glibc_floor: Option<String>,
+    /// Regular files and symlinks in the archive.
+    pub file_count: usize,
+    /// The verified source.
+    pub source: ManifestSource,
+    /// The toolchain.
+    pub toolchain: Toolchain,
+    /// Hardening of every ELF file.
+    pub hardening: Vec<HardeningEntry>,
+    /// `SOURCE_DATE_EPOCH` used.
+    pub source_date_epoch: i64,
+    /// The build cache key.
+    pub cache_key: String,
+    /// The pgbin version that built it.
+    pub pgbin_version: String,
+}
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Local I/O.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// The host build failed.
+    #[error(transparent)]
+    Host(#[from] crate::hostbuild::HostBuildError),
+    /// Relocation failed.
+    #[error(transparent)]
+    Relocate(#[from] relocate::RelocateError),
+    /// Packaging failed.
+    #[error(transparent)]
+    Package(#[from] package::PackageError),
+    /// The smoke test could not run.
+    #[error(transparent)]
+    Smoke(#[from] smoke::SmokeError),
+    /// A build failed and its work directory was kept for inspection.
+    #[error("{error} (work directory kept: {work})")]
+    Kept {
+        /// The failure.
+        error: Box<BuildError>,
+        /// The kept directory.
+        work: String,
+    },
+    /// A smoke check failed.
+    #[error("smoke test failed at check '{check}': {detail}")]
+    SmokeFailed {
+        /// The check.
+        check: String,
+        /// What was seen.
+        detail: String,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
+    let what = what.into();
+    move |source| BuildError::Io { what, source }
+}
+
+/// Everything a host build is made from.
+#[derive(Debug, Clone)]
+pub struct HostInputs<'a> {
+    /// The release.
+    pub version: Version,
+    /// Its lock entry.
+    pub entry: &'a LockedSource,
+    /// Its verified evidence.
+    pub assessment: &'a Assessment,
+    /// The verified tarball.
+    pub tarball: &'a Path,
+    /// The target.
+    pub target: &'a Target,
+    /// The matrix (flags, features, host recipe).
+    pub matrix: &'a Matrix,
+    /// `SOURCE_DATE_EPOCH` (the release date).
+    pub source_date_epoch: i64,
+    /// The toolchain identity.
+    pub toolchain: &'a Toolchain,
+    /// Parallel jobs.
+    pub jobs: usize,
+}
+
+impl HostInputs<'_> {
+    /// The archive stem (`postgresql-18.6.0-<triple>`).
+    pub fn stem(&self) -> String {
+        self.target.archive_name(self.version).trim_end_matches(package::TAR_GZ).to_string()
+    }
+
+    /// The cache key: SHA-256 over a canonical JSON of every input.
+    pub fn cache_key(&self) -> String {
+        let inputs = serde_json::json!({
+            "recipe": RECIPE_VERSION,
+            "backend": Backend::Host.as_str(),
+            "source_sha256": self.entry.sha256,
+            "target": self.target.triple,
+            "configure_flags": self.matrix.configure_flags(self.target, self.version),
+            "cflags": self.matrix.host.cflags,
+            "ldflags": self.matrix.host.ldflags,
+            "source_date_epoch": self.source_date_epoch,
+            "toolchain": self.toolchain,
+        });
+        hex::encode(Sha256::digest(serde_json::to_vec(&inputs).expect("inputs serialize")))
+    }
+}
+
+/// Files of one finished build.
+#[derive(Debug, Clone, Serialize)]
+pub struct Artifacts {
+    /// The archive.
+    pub archive: PathBuf,
+    /// Its `.sha256`.
+    pub checksum_file: PathBuf,
+    /// Its manifest.
+    pub manifest_file: PathBuf,
+    /// The manifest itself.
+    #[serde(skip)]
+    pub manifest: Manifest,
+}
+
+/// Names of the three files of an archive.
+pub fn artifact_names(archive_name: &str) -> [String; 3] {
+    [archive_name.to_string(), format!("{archive_name}.sha256"), format!("{archive_name}.manifest.json")]
+}
+
+/// Returns the cached artifacts for `key` if they are complete and intact.
+pub fn cached(cache: &Path, key: &str, archive_name: &str) -> Option<Artifacts> {
+    let dir = cache.join("builds").join(key);
+    let [archive, checksum, manifest] = artifact_names(archive_name).map(|n| dir.join(n));
+    let recorded = std::fs::read_to_string(&checksum).ok()?;
+    if recorded != package::checksum_line(&package::sha256_file(&archive).ok()?, archive_name) {
+        return None;
+    }
+    let parsed: Manifest = serde_json::from_str(&std::fs::read_to_string(&manifest).ok()?).ok()?;
+    Some(Artifacts { archive, checksum_file: checksum, manifest_file: manifest, manifest: parsed })
+}
+
+/// Copies artifacts into `out_dir`, each file atomically.
+pub fn publish(artifacts: &Artifacts, out_dir: &Path) -> Result<Artifacts, BuildError> {
+    let mut copies = Vec::new();
+    for source in [&artifacts.archive, &artifacts.checksum_file, &artifacts.manifest_file] {
+        let target = out_dir.join(source.file_name().expect("artifact files have names"));
+        let temp = tempfile::Builder::new()
+            .prefix(".publish-")
+            .tempfile_in(out_dir)
+            .map_err(io(format!("cannot write into {}", out_dir.display())))?;
+        std::fs::copy(source, temp.path()).map_err(io(format!("cannot copy {}", source.display())))?;
+        temp.persist(&target)
+            .map_err(|e| BuildError::Io { what: format!("cannot place {}", target.display()), source: e.error })?;
+        copies.push(target);
+    }
+    let [archive, checksum_file, manifest_file]: [PathBuf; 3] = copies.try_into().expect("three files");
+    Ok(Artifacts { archive, checksum_file, manifest_file, manifest: artifacts.manifest.clone() })
+}
+
+/// Runs a full host build into `cache/builds/<key>/` (published there only
+/// after the smoke test passed) and returns the cached artifacts.
+pub fn host_build(
+    inputs: &HostInputs,
+    cache: &Path,
+    log: &Path,
+    keep_failed: bool,
+    on_phase: &mut dyn FnMut(&str),
+) -> Result<Artifacts, BuildError> {
+    let builds = cache.join("builds");
+    std::fs::create_dir_all(&builds).map_err(io(format!("cannot create {}", builds.display())))?;
+    let work =
+        tempfile::Builder::new().prefix(".work-").tempdir_in(&builds).map_err(io("cannot create a work directory"))?;
+    let result = host_build_in(inputs, cache, work.path(), log, on_phase);
+    if result.is_err() && keep_failed {
+        let kept = work.keep();
+        return result.map_err(|e| BuildError::Kept { error: Box::new(e), work: kept.display().to_string() });
+    }
+    result
+}
+
+fn host_build_in(
+    inputs: &HostInputs,
+    cache: &Path,
+    work: &Path,
+    log: &Path,
+    on_phase: &mut dyn FnMut(&str),
+) -> Result<Artifacts, BuildError> {
+    let key = inputs.cache_key();
+    let stem = inputs.stem();
+    let builds = cache.join("builds");
+    let source_dir_name = format!("postgresql-{}", inputs.version);
+    let host = HostBuild {
+        tarball: inputs.tarball.to_path_buf(),
+        source_dir_name,
+        archive_stem: stem.clone(),
+        configure_flags: inputs.matrix.configure_flags(inputs.target, inputs.version),
+        cflags: inputs.matrix.host.cflags.clone(),
+        ldflags: inputs.matrix.host.ldflags.clone(),
+        source_date_epoch: inputs.source_date_epoch,
+        jobs: inputs.jobs,
+        work_dir: work.join("build"),
+        log: log.to_path_buf(),
+    };
+    let prefix = host.run(&mut |phase: Phase| on_phase(phase.name()))?;
+
+    on_phase("relocate");
+    let system = relocate::system_libraries()?;
+    let forbidden = vec![work.display().to_string(), cache.display().to_string()];
+    let relocation = relocate::relocate(&prefix, &system, &forbidden, &crate::debian::owning_package)?;
+
+    on_phase("package");
+    let staging = work.join("out");
+    let mtime = u64::try_from(inputs.source_date_epoch).unwrap_or(0);
+    let packaged = package::write_archive(&prefix, &stem, mtime, &staging)?;
+    let archive_name = format!("{stem}{}", package::TAR_GZ);
+    let states = inputs.matrix.features_for(inputs.target, inputs.version);
+    let manifest = Manifest {
+        format: 1,
+        version: inputs.version,
+        target: inputs.target.triple.clone(),
+        backend: Backend::Host,
+        archive: archive_name.clone(),
+        archive_sha256: packaged.sha256.clone(),
+        configure_flags: inputs.matrix.configure_flags(inputs.target, inputs.version),
+        features_enabled: states.iter().filter(|(_, s)| s.enabled).map(|(n, _)| n.clone()).collect(),
+        features: states,
+        bundled_libraries: relocation.bundled.clone(),
+        glibc_floor: relocation.glibc_floor.clone(),
+        file_count: packaged.file_count,
+        source: ManifestSource {
+            name: inputs.entry.tarball.clone(),
+            sha256: inputs.entry.sha256.clone(),
+            size: inputs.entry.size,
+            trust: inputs.assessment.level.to_string(),
+            evidence: {
+                let mut kinds: Vec<String> = inputs.assessment.evidence.iter().map(|e| e.kind.clone()).collect();
+                kinds.sort();
+                kinds.dedup();
+                kinds
+            },
+            signers: inputs.assessment.signers(),
+        },
+        toolchain: inputs.toolchain.clone(),
+        hardening: relocation
+            .elf_files
+            .iter()
+            .map(|f| HardeningEntry {
+                path: f.path.clone(),
+                pie: f.info.hardening.pie,
+                full_relro: f.info.hardening.relro && f.info.hardening.bind_now,
+                bind_now: f.info.hardening.bind_now,
+                stack_protector: f.info.hardening.stack_protector,
+                nx: f.info.hardening.nx,
+            })
+            .collect(),
+        source_date_epoch: inputs.source_date_epoch,
+        cache_key: key.clone(),
+        pgbin_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let manifest_file = staging.join(format!("{archive_name}.manifest.json"));
+    let mut text = serde_json::to_string_pretty(&manifest).expect("manifest serializes");
+    text.push('\n');
+    crate::fsutil::write_atomic(&manifest_file, text.as_bytes()).map_err(io("cannot write the manifest"))?;
+
+    on_phase("smoke");
+    let report = smoke::smoke(&packaged.archive, work)?;
+    if let Some(failed) = report.failure() {
+        return Err(BuildError::SmokeFailed { check: failed.name.clone(), detail: failed.detail.clone() });
+    }
+
+    let final_dir = builds.join(&key);
+    if final_dir.exists() {
+        std::fs::remove_dir_all(&final_dir).map_err(io(format!("cannot replace {}", final_dir.display())))?;
+    }
+    std::fs::rename(&staging, &final_dir).map_err(io(format!("cannot publish into {}", final_dir.display())))?;
+    cached(cache, &key, &archive_name).ok_or_else(|| BuildError::Io {
+        what: "the cached build is incomplete right after writing it".into(),
+        source: std::io::Error::from(std::io::ErrorKind::InvalidData),
+    })
+}
+
+/// The host's toolchain identity: compiler version and Debian package versions.
+pub fn host_toolchain(packages: &[String]) -> Result<Toolchain, BuildError> {
+    let output = Command::new("cc").arg("--version").output().map_err(io("cannot run cc --version"))?;
+    let compiler = String::from_utf8_lossy(&output.stdout).lines().next().unwrap_or("").to_string();
+    Ok(Toolchain { compiler, packages: crate::debian::installed_versions(packages) })
+}
+
+/// The machine's own target triple, if pgbin knows it.
+pub fn host_triple() -> Option<&'static str> {
+    match (std::env::consts::ARCH, std::env::consts::OS, cfg!(target_env = "musl")) {
+        ("x86_64", "linux", false) => Some("x86_64-unknown-linux-gnu"),
+        ("aarch64", "linux", false) => Some("aarch64-unknown-linux-gnu"),
+        ("x86_64", "linux", true) => Some("x86_64-unknown-linux-musl"),
+        ("aarch64", "linux", true) => Some("aarch64-unknown-linux-musl"),
+        ("aarch64", "macos", _) => Some("aarch64-apple-darwin"),
+        ("x86_64", "macos", _) => Some("x86_64-apple-darwin"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_names_follow_the_convention() {
+        let names = artifact_names("postgresql-18.6.0-x86_64-unknown-linux-gnu.tar.gz");
+        assert_eq!(names[1], "postgresql-18.6.0-x86_64-unknown-linux-gnu.tar.gz.sha256");
+        assert_eq!(names[2], "postgresql-18.6.0-x86_64-unknown-linux-gnu.tar.gz.manifest.json");
+    }
+
+    #[test]
+    fn a_corrupt_cache_entry_is_not_used() {
+        let cache = tempfile::tempdir().unwrap();
+        let dir = cache.path().join("builds/k");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.tar.gz"), b"archive").unwrap();
+        std::fs::write(dir.join("a.tar.gz.sha256"), package::checksum_line(&"0".repeat(64), "a.tar.gz")).unwrap();
+        std::fs::write(dir.join("a.tar.gz.manifest.json"), b"{}").unwrap();
+        assert!(cached(cache.path(), "k", "a.tar.gz").is_none());
+    }
+}

@@ -1,0 +1,254 @@
+//! `pgbin build`: build, relocate, package and smoke-test one release.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use pgbin::build::{self, Artifacts, Backend, HostInputs};
+use pgbin::version::Version;
+
+use super::{Context, Failure, print_json};
+
+/// Which backend to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendChoice {
+    /// nix when the pinned nixpkgs is in the local store, else host
+    Auto,
+    /// the flake's generic builder
+    Nix,
+    /// the machine's own toolchain (its own target only)
+    Host,
+}
+
+/// Arguments of `pgbin build`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Exact version (18.6)
+    version: String,
+    /// Target triple or attribute suffix (default: this machine's)
+    #[arg(long, value_name = "TRIPLE")]
+    target: Option<String>,
+    /// Build backend
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    backend: BackendChoice,
+    /// Where the archive, .sha256 and manifest are written
+    #[arg(long, value_name = "DIR", default_value = "dist")]
+    out: PathBuf,
+    /// Cache directory (sources and builds; as for `pgbin fetch`)
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Parallel make jobs (default: the number of CPUs)
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Keep the work directory of a failed build and print its path
+    #[arg(long)]
+    keep_failed: bool,
+    /// Machine-readable output
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Built<'a> {
+    version: Version,
+    target: &'a str,
+    backend: Backend,
+    cached: bool,
+    seconds: f64,
+    log: Option<PathBuf>,
+    #[serde(flatten)]
+    artifacts: &'a Artifacts,
+    sha256: &'a str,
+}
+
+/// Shows the current phase and elapsed time on a terminal, or one line per
+/// phase otherwise.
+struct PhaseDisplay {
+    bar: Option<indicatif::ProgressBar>,
+    started: Instant,
+}
+
+impl PhaseDisplay {
+    fn new() -> PhaseDisplay {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]")
+                    .expect("static template"),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        });
+        PhaseDisplay { bar, started: Instant::now() }
+    }
+
+    fn phase(&mut self, name: &str) {
+        match &self.bar {
+            Some(bar) => bar.set_message(name.to_string()),
+            None => eprintln!("pgbin: [{:>6.1}s] {name}", self.started.elapsed().as_secs_f64()),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn ensure_packages(packages: &[String]) -> Result<(), Failure> {
+    let missing = pgbin::debian::missing_packages(packages);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let command = format!("apt-get install -y {}", missing.join(" "));
+    if !running_as_root() {
+        return Err(Failure::usage(format!("build dependencies missing; run: sudo {command}")));
+    }
+    eprintln!("pgbin: installing build dependencies: {}", missing.join(" "));
+    let install = |update: bool| {
+        if update {
+            let _ = std::process::Command::new("apt-get").args(["update", "-qq"]).status();
+        }
+        std::process::Command::new("apt-get")
+            .args(["install", "-y", "-qq"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if install(false) || install(true) {
+        Ok(())
+    } else {
+        Err(Failure::usage(format!("installing build dependencies failed; run: {command}")))
+    }
+}
+
+fn running_as_root() -> bool {
+    std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+/// Runs the command.
+pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
+    let started = Instant::now();
+    let version: Version =
+        args.version.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
+    let project = ctx.project()?;
+    let host_triple = build::host_triple();
+    let target_name = args
+        .target
+        .as_deref()
+        .or(host_triple)
+        .ok_or_else(|| Failure::usage("this machine's target is unknown; pass --target"))?;
+    let target = project.matrix.target(target_name).map_err(|e| Failure::usage(e.to_string()))?;
+    let backend = match args.backend {
+        BackendChoice::Host => Backend::Host,
+        BackendChoice::Nix => Backend::Nix,
+        BackendChoice::Auto if pgbin::store::pinned_nixpkgs_available(project.repo.root()) => Backend::Nix,
+        BackendChoice::Auto => Backend::Host,
+    };
+    if backend == Backend::Nix {
+        return Err(Failure::usage(
+            "the nix backend needs the pinned nixpkgs, which is not in this machine's Nix store (and cannot be fetched here); use --backend host, or run `nix build .#ATTR` on a machine with network access",
+        ));
+    }
+    if Some(target.triple.as_str()) != host_triple {
+        return Err(Failure::usage(format!(
+            "the host backend builds only for this machine's target ({}); {} needs --backend nix",
+            host_triple.unwrap_or("unknown"),
+            target.triple
+        )));
+    }
+    let cache = args.cache.clone().unwrap_or_else(pgbin::fetch::default_cache_dir);
+    ensure_packages(&project.matrix.host_packages(target, version))?;
+    let (obtained, assessment) = super::fetch::obtain_verified(&project, version, Some(&cache))?;
+    let entry = project.lock.get(version).expect("obtain_verified checked the lock");
+    let (_, release) = project.catalog.release(version).expect("the lock only holds catalogued releases");
+    let source_date_epoch = release
+        .date
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map_err(|e| Failure::usage(e.to_string()))?
+        .timestamp()
+        .as_second();
+    let toolchain = build::host_toolchain(&project.matrix.host_packages(target, version))
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let inputs = HostInputs {
+        version,
+        entry,
+        assessment: &assessment,
+        tarball: &obtained.path,
+        target,
+        matrix: &project.matrix,
+        source_date_epoch,
+        toolchain: &toolchain,
+        jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+    };
+    let key = inputs.cache_key();
+    let archive_name = target.archive_name(version);
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| Failure::usage(format!("cannot create {}: {e}", args.out.display())))?;
+
+    let (artifacts, cached, log) = match build::cached(&cache, &key, &archive_name) {
+        Some(artifacts) => (artifacts, true, None),
+        None => {
+            let log = cache.join("logs").join(format!("{archive_name}.{}.log", &key[..12]));
+            std::fs::create_dir_all(log.parent().expect("log has a parent"))
+                .map_err(|e| Failure::usage(e.to_string()))?;
+            let _ = std::fs::remove_file(&log);
+            eprintln!("pgbin: building PostgreSQL {version} for {}; full log: {}", target.triple, log.display());
+            let mut display = PhaseDisplay::new();
+            let result = build::host_build(&inputs, &cache, &log, args.keep_failed, &mut |phase| display.phase(phase));
+            display.finish();
+            match result {
+                Ok(artifacts) => (artifacts, false, Some(log)),
+                Err(e) => return Err(build_failure(&e, &log)),
+            }
+        }
+    };
+    let published = build::publish(&artifacts, &args.out).map_err(|e| Failure::usage(e.to_string()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        print_json(&Built {
+            version,
+            target: &target.triple,
+            backend,
+            cached,
+            seconds,
+            log,
+            artifacts: &published,
+            sha256: &published.manifest.archive_sha256,
+        });
+        return Ok(());
+    }
+    if cached {
+        eprintln!(
+            "pgbin: {archive_name} is already built from these exact inputs (cache key {}); {seconds:.2}s",
+            &key[..12]
+        );
+    } else {
+        eprintln!("pgbin: built, relocated and smoke-tested in {seconds:.0}s");
+    }
+    for path in [&published.archive, &published.checksum_file, &published.manifest_file] {
+        println!("{}", path.display());
+    }
+    Ok(())
+}
+
+/// A failed build: the cause, the last lines of the log, and its path.
+fn build_failure(error: &build::BuildError, log: &Path) -> Failure {
+    let tail = pgbin::hostbuild::log_tail(log, 15);
+    let compile_error = match error {
+        build::BuildError::Kept { error, .. } => matches!(**error, build::BuildError::Host(_)),
+        other => matches!(other, build::BuildError::Host(_)),
+    };
+    if !tail.is_empty() && compile_error {
+        eprintln!("pgbin: last lines of {}:", log.display());
+        for line in &tail {
+            eprintln!("  {line}");
+        }
+    }
+    Failure::check(format!("build failed: {error}"))
+}

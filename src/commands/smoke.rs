@@ -1,0 +1,32 @@
+//! `pgbin smoke`: extract an archive somewhere new and prove it runs.
+
+use std::path::PathBuf;
+
+use super::{Context, Failure, print_json};
+
+/// Arguments of `pgbin smoke`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The archive (postgresql-X.Y.0-<triple>.tar.gz)
+    archive: PathBuf,
+    /// Machine-readable output
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the command.
+pub fn run(_ctx: &Context, args: Args) -> Result<(), Failure> {
+    let report =
+        pgbin::smoke::smoke(&args.archive, &std::env::temp_dir()).map_err(|e| Failure::usage(e.to_string()))?;
+    if args.json {
+        print_json(&report);
+    } else {
+        for check in &report.checks {
+            println!("{} {:<16} {}", if check.passed { "ok  " } else { "FAIL" }, check.name, check.detail);
+        }
+    }
+    match report.failure() {
+        None => Ok(()),
+        Some(check) => Err(Failure::check(format!("smoke test failed at check '{}': {}", check.name, check.detail))),
+    }
+}

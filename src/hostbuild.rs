@@ -1,0 +1,226 @@
+//! The host backend: build PostgreSQL with the machine's own toolchain.
+//!
+//! Same recipe as the Nix builder, from the same data: unpack the verified
+//! tarball into a fresh directory, `configure` with the target's flags and a
+//! fixed, neutral prefix, `make world-bin`, and `make install-world-bin`
+//! with `DESTDIR` into a staging directory. The prefix baked into the
+//! binaries is the same on every machine, so no build or staging path ends
+//! up in the output. The environment is cleared and pinned (locale, time
+//! zone, `SOURCE_DATE_EPOCH`), and every line of output goes to a log file.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Prefix under which PostgreSQL is configured (its path contains
+/// "postgresql", so modules land in `lib/` and data in `share/`).
+pub fn install_prefix(archive_stem: &str) -> String {
+    format!("/opt/{archive_stem}")
+}
+
+/// Everything one host build needs.
+#[derive(Debug, Clone)]
+pub struct HostBuild {
+    /// The verified source tarball.
+    pub tarball: PathBuf,
+    /// Top-level directory of the tarball (`postgresql-18.6`).
+    pub source_dir_name: String,
+    /// Archive stem (`postgresql-18.6.0-x86_64-unknown-linux-gnu`).
+    pub archive_stem: String,
+    /// Configure flags from the generated data (without the prefix).
+    pub configure_flags: Vec<String>,
+    /// C compiler flags.
+    pub cflags: Vec<String>,
+    /// Linker flags.
+    pub ldflags: Vec<String>,
+    /// `SOURCE_DATE_EPOCH`.
+    pub source_date_epoch: i64,
+    /// Parallel make jobs.
+    pub jobs: usize,
+    /// Fresh, empty working directory.
+    pub work_dir: PathBuf,
+    /// Log file.
+    pub log: PathBuf,
+}
+
+/// The phases of a build, reported as they start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Unpacking the tarball.
+    Unpack,
+    /// Running configure.
+    Configure,
+    /// Compiling.
+    Compile,
+    /// Installing into the staging directory.
+    Install,
+}
+
+impl Phase {
+    /// Lower-case name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Unpack => "unpack",
+            Phase::Configure => "configure",
+            Phase::Compile => "compile",
+            Phase::Install => "install",
+        }
+    }
+}
+
+/// Why a host build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HostBuildError {
+    /// Local I/O.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// A build step exited non-zero.
+    #[error("{phase} failed (exit status {status}); see {log}")]
+    Step {
+        /// Which phase.
+        phase: &'static str,
+        /// Its exit status.
+        status: String,
+        /// The log file.
+        log: String,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HostBuildError {
+    let what = what.into();
+    move |source| HostBuildError::Io { what, source }
+}
+
+impl HostBuild {
+    /// The staged install tree (`<work>/stage/opt/<stem>`).
+    pub fn staged_prefix(&self) -> PathBuf {
+        self.stage_root().join(install_prefix(&self.archive_stem).trim_start_matches('/'))
+    }
+
+    fn stage_root(&self) -> PathBuf {
+        self.work_dir.join("stage")
+    }
+
+    fn source_path(&self) -> PathBuf {
+        self.work_dir.join("src").join(&self.source_dir_name)
+    }
+
+    /// Runs every phase, calling `on_phase` as each starts; returns the staged prefix.
+    pub fn run(&self, on_phase: &mut dyn FnMut(Phase)) -> Result<PathBuf, HostBuildError> {
+        on_phase(Phase::Unpack);
+        self.unpack()?;
+        let src = self.source_path();
+
+        on_phase(Phase::Configure);
+        let mut configure = self.command(&src, "./configure");
+        configure
+            .arg(format!("--prefix={}", install_prefix(&self.archive_stem)))
+            .args(&self.configure_flags)
+            .env("CFLAGS", self.cflags.join(" "))
+            .env("LDFLAGS", self.ldflags.join(" "));
+        self.step(Phase::Configure, configure)?;
+
+        on_phase(Phase::Compile);
+        let mut make = self.command(&src, "make");
+        make.arg(format!("-j{}", self.jobs)).arg("world-bin");
+        self.step(Phase::Compile, make)?;
+
+        on_phase(Phase::Install);
+        let mut install = self.command(&src, "make");
+        install.arg("install-world-bin").arg(format!("DESTDIR={}", self.stage_root().display()));
+        self.step(Phase::Install, install)?;
+        Ok(self.staged_prefix())
+    }
+
+    fn unpack(&self) -> Result<(), HostBuildError> {
+        let dest = self.work_dir.join("src");
+        std::fs::create_dir_all(&dest).map_err(io(format!("cannot create {}", dest.display())))?;
+        let file = File::open(&self.tarball).map_err(io(format!("cannot open {}", self.tarball.display())))?;
+        let mut archive = tar::Archive::new(bzip2::read::BzDecoder::new(std::io::BufReader::new(file)));
+        archive.set_preserve_mtime(true);
+        archive.unpack(&dest).map_err(io(format!("cannot unpack {}", self.tarball.display())))?;
+        if !self.source_path().join("configure").is_file() {
+            return Err(HostBuildError::Io {
+                what: format!("{} has no {}/configure", self.tarball.display(), self.source_dir_name),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        Ok(())
+    }
+
+    /// A command with a cleared, pinned environment, writing to the log.
+    fn command(&self, dir: &Path, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("LC_ALL", "C")
+            .env("TZ", "UTC")
+            .env("SOURCE_DATE_EPOCH", self.source_date_epoch.to_string())
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn step(&self, phase: Phase, mut command: Command) -> Result<(), HostBuildError> {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(io(format!("cannot open log {}", self.log.display())))?;
+        let err = log.try_clone().map_err(io("cannot duplicate the log handle"))?;
+        let status = command.stdout(log).stderr(err).status().map_err(io(format!("cannot start {}", phase.name())))?;
+        if !status.success() {
+            return Err(HostBuildError::Step {
+                phase: phase.name(),
+                status: status.code().map_or_else(|| "killed".to_string(), |c| c.to_string()),
+                log: self.log.display().to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The last `n` lines of a log file, for failure reports.
+pub fn log_tail(log: &Path, n: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].iter().map(|s| s.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_is_neutral_and_names_postgresql() {
+        let prefix = install_prefix("postgresql-18.6.0-x86_64-unknown-linux-gnu");
+        assert_eq!(prefix, "/opt/postgresql-18.6.0-x86_64-unknown-linux-gnu");
+        assert!(prefix.contains("postgres"));
+    }
+
+    #[test]
+    fn a_failing_step_names_its_phase_and_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let build = HostBuild {
+            tarball: dir.path().join("missing.tar.bz2"),
+            source_dir_name: "x".into(),
+            archive_stem: "postgresql-0.0.0-test".into(),
+            configure_flags: vec![],
+            cflags: vec![],
+            ldflags: vec![],
+            source_date_epoch: 0,
+            jobs: 1,
+            work_dir: dir.path().to_path_buf(),
+            log: dir.path().join("build.log"),
+        };
+        let err = build.step(Phase::Compile, build.command(dir.path(), "false")).unwrap_err();
+        assert!(err.to_string().contains("compile failed"), "{err}");
+        assert!(build.run(&mut |_| {}).is_err());
+    }
+}

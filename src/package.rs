@@ -1,0 +1,238 @@
+//! Archives in the convention consumers expect.
+//!
+//! `postgresql-X.Y.0-<triple>.tar.gz` with one top-level directory of the
+//! same name, entries sorted by path, no hard links, every mtime set to
+//! `SOURCE_DATE_EPOCH`, uid/gid 0 with empty owner names, modes normalised
+//! (0755 for directories and executables, 0644 otherwise), a gzip header
+//! with no name and mtime 0; plus `<archive>.sha256` in sha256sum format.
+//! The same tree always gives the same bytes.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// Suffix of the gzip archive.
+pub const TAR_GZ: &str = ".tar.gz";
+
+/// Why packaging failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    /// Local I/O.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// The tree holds something an archive must not.
+    #[error("cannot archive {0}")]
+    Unsupported(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PackageError {
+    let what = what.into();
+    move |source| PackageError::Io { what, source }
+}
+
+/// Hashes bytes as they are written.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The result of packaging.
+#[derive(Debug, Clone)]
+pub struct Packaged {
+    /// The archive.
+    pub archive: PathBuf,
+    /// Its `.sha256` file.
+    pub checksum_file: PathBuf,
+    /// Its SHA-256, hex.
+    pub sha256: String,
+    /// Regular files and symlinks in it.
+    pub file_count: usize,
+}
+
+fn normalized_mode(mode: u32, is_dir: bool) -> u32 {
+    if is_dir || mode & 0o111 != 0 { 0o755 } else { 0o644 }
+}
+
+/// Writes the archive of `tree` (its contents go under the top-level
+/// directory `stem`) to `out_dir/<stem>.tar.gz`, and the `.sha256` beside it.
+/// Both appear atomically.
+pub fn write_archive(tree: &Path, stem: &str, mtime: u64, out_dir: &Path) -> Result<Packaged, PackageError> {
+    std::fs::create_dir_all(out_dir).map_err(io(format!("cannot create {}", out_dir.display())))?;
+    let name = format!("{stem}{TAR_GZ}");
+    let archive_path = out_dir.join(&name);
+    let temp = tempfile::Builder::new()
+        .prefix(".archive-")
+        .tempfile_in(out_dir)
+        .map_err(io("cannot create a temporary file"))?;
+    let hashing = HashingWriter {
+        inner: BufWriter::new(temp.as_file().try_clone().map_err(io("cannot reopen"))?),
+        hasher: Sha256::new(),
+    };
+    let gzip = flate2::GzBuilder::new().mtime(0).operating_system(255).write(hashing, flate2::Compression::default());
+    let mut builder = tar::Builder::new(gzip);
+    builder.mode(tar::HeaderMode::Deterministic);
+    builder.follow_symlinks(false);
+
+    let mut entries: Vec<walkdir::DirEntry> = walkdir::WalkDir::new(tree)
+        .follow_links(false)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(|e| PackageError::Io { what: "cannot walk the tree".into(), source: e.into() })?;
+    entries.sort_by(|a, b| a.path().as_os_str().as_encoded_bytes().cmp(b.path().as_os_str().as_encoded_bytes()));
+
+    let mut file_count = 0;
+    for entry in &entries {
+        let relative = entry.path().strip_prefix(tree).expect("walk stays under the tree");
+        let in_archive =
+            if relative.as_os_str().is_empty() { PathBuf::from(stem) } else { Path::new(stem).join(relative) };
+        let meta = entry.path().symlink_metadata().map_err(io(format!("cannot stat {}", entry.path().display())))?;
+        let mut header = tar::Header::new_gnu();
+        header.set_mtime(mtime);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_username("").and_then(|_| header.set_groupname("")).map_err(io("cannot set owner names"))?;
+        let file_type = meta.file_type();
+        if file_type.is_dir() {
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_mode(0o755);
+            header.set_size(0);
+            builder
+                .append_data(&mut header, &in_archive, std::io::empty())
+                .map_err(io(format!("cannot archive {}", relative.display())))?;
+        } else if file_type.is_symlink() {
+            let target = std::fs::read_link(entry.path()).map_err(io("cannot read a symlink"))?;
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_mode(0o777);
+            header.set_size(0);
+            builder
+                .append_link(&mut header, &in_archive, &target)
+                .map_err(io(format!("cannot archive {}", relative.display())))?;
+            file_count += 1;
+        } else if file_type.is_file() {
+            use std::os::unix::fs::PermissionsExt;
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_mode(normalized_mode(meta.permissions().mode(), false));
+            header.set_size(meta.len());
+            let file = File::open(entry.path()).map_err(io(format!("cannot open {}", entry.path().display())))?;
+            builder
+                .append_data(&mut header, &in_archive, file)
+                .map_err(io(format!("cannot archive {}", relative.display())))?;
+            file_count += 1;
+        } else {
+            return Err(PackageError::Unsupported(format!("{}: not a file, directory or symlink", relative.display())));
+        }
+    }
+    let gzip = builder.into_inner().map_err(io("cannot finish the tar stream"))?;
+    let mut hashing = gzip.finish().map_err(io("cannot finish the gzip stream"))?;
+    hashing.flush().map_err(io("cannot write the archive"))?;
+    let sha256 = hex::encode(hashing.hasher.finalize());
+    drop(hashing.inner);
+    temp.as_file().sync_all().map_err(io("cannot sync the archive"))?;
+    temp.persist(&archive_path)
+        .map_err(|e| PackageError::Io { what: "cannot place the archive".into(), source: e.error })?;
+
+    let checksum_file = out_dir.join(format!("{name}.sha256"));
+    crate::fsutil::write_atomic(&checksum_file, checksum_line(&sha256, &name).as_bytes())
+        .map_err(io(format!("cannot write {}", checksum_file.display())))?;
+    Ok(Packaged { archive: archive_path, checksum_file, sha256, file_count })
+}
+
+/// One line in sha256sum format.
+pub fn checksum_line(sha256: &str, name: &str) -> String {
+    format!("{sha256}  {name}\n")
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_tree(root: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::create_dir_all(root.join("lib")).unwrap();
+        std::fs::write(root.join("bin/tool"), b"#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(root.join("bin/tool"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::write(root.join("lib/libx.so.1.2"), b"lib").unwrap();
+        std::fs::set_permissions(root.join("lib/libx.so.1.2"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::symlink("libx.so.1.2", root.join("lib/libx.so.1")).unwrap();
+        let long = root
+            .join("share/a-rather-long-directory-name-that-goes-on/and-on-and-on-beyond/the-hundred-byte-ustar-limit");
+        std::fs::create_dir_all(&long).unwrap();
+        std::fs::write(long.join("file.txt"), b"x").unwrap();
+    }
+
+    #[test]
+    fn same_tree_same_bytes_and_normalised_headers() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        sample_tree(a.path());
+        sample_tree(b.path());
+        let out_a = tempfile::tempdir().unwrap();
+        let out_b = tempfile::tempdir().unwrap();
+        let pa = write_archive(a.path(), "postgresql-1.2.0-test", 1_700_000_000, out_a.path()).unwrap();
+        let pb = write_archive(b.path(), "postgresql-1.2.0-test", 1_700_000_000, out_b.path()).unwrap();
+        assert_eq!(std::fs::read(&pa.archive).unwrap(), std::fs::read(&pb.archive).unwrap());
+        assert_eq!(pa.sha256, sha256_file(&pa.archive).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&pa.checksum_file).unwrap(),
+            checksum_line(&pa.sha256, "postgresql-1.2.0-test.tar.gz")
+        );
+        assert_eq!(pa.file_count, 4);
+
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(File::open(&pa.archive).unwrap()));
+        let mut names = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let header = entry.header();
+            assert_eq!(header.mtime().unwrap(), 1_700_000_000);
+            assert_eq!((header.uid().unwrap(), header.gid().unwrap()), (0, 0));
+            assert_eq!(header.username().unwrap(), Some(""));
+            assert_ne!(header.entry_type(), tar::EntryType::Link, "no hard links");
+            let path = entry.path().unwrap().into_owned();
+            let mode = header.mode().unwrap();
+            match path.to_str().unwrap() {
+                p if p.ends_with("bin/tool") => assert_eq!(mode, 0o755),
+                p if p.ends_with("libx.so.1.2") => assert_eq!(mode, 0o644),
+                _ => {}
+            }
+            names.push(path);
+        }
+        assert!(names.iter().all(|n| n.starts_with("postgresql-1.2.0-test")), "one top-level directory");
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted, "entries sorted");
+    }
+}

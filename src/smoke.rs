@@ -1,0 +1,355 @@
+//! The smoke test: does an archive run, anywhere, on its own?
+//!
+//! The archive is extracted into a fresh temporary directory (never the path
+//! it was built at), and every program runs with an empty environment (no
+//! `LD_LIBRARY_PATH`): `ldd` must resolve every library, `initdb` creates a
+//! UTF8 cluster, the server starts on a Unix socket in the temporary
+//! directory, and SQL checks the version, encoding, PL/pgSQL, pgcrypto,
+//! uuid-ossp, ICU collation, LZ4 TOAST compression and zstd WAL compression
+//! (each where the build enabled it, read from `pg_config --configure`),
+//! then the server shuts down cleanly. PostgreSQL refuses to run as root, so
+//! as root the cluster runs as `nobody`.
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::Serialize;
+
+/// The uid/gid used for the server when pgbin runs as root (`nobody`).
+const UNPRIVILEGED: u32 = 65534;
+
+/// One named check and its outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// Name (`initdb`, `pgcrypto`).
+    pub name: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The archive tested.
+    pub archive: String,
+    /// Every check run, in order (stops at the first failure).
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// Whether every check passed.
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.passed)
+    }
+
+    /// The first failed check.
+    pub fn failure(&self) -> Option<&Check> {
+        self.checks.iter().find(|c| !c.passed)
+    }
+}
+
+/// Why the smoke test could not run at all (as opposed to a failed check).
+#[derive(Debug, thiserror::Error)]
+pub enum SmokeError {
+    /// Local I/O.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// The archive is not in the expected shape.
+    #[error("{0}")]
+    Layout(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SmokeError {
+    let what = what.into();
+    move |source| SmokeError::Io { what, source }
+}
+
+/// The PostgreSQL version an archive name claims (`postgresql-18.6.0-…` → `18.6`).
+pub fn version_from_archive_name(name: &str) -> Option<String> {
+    let rest = name.strip_prefix("postgresql-")?;
+    let version = rest.split('-').next()?;
+    let parts: Vec<&str> = version.split('.').collect();
+    match parts.as_slice() {
+        [major, minor, "0"] => Some(format!("{major}.{minor}")),
+        _ => None,
+    }
+}
+
+struct Cluster {
+    prefix: PathBuf,
+    data: PathBuf,
+    socket: PathBuf,
+    port: u16,
+    run_as: Option<u32>,
+    started: bool,
+}
+
+impl Cluster {
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(self.prefix.join("bin").join(program));
+        command.env_clear().stdin(Stdio::null());
+        if let Some(id) = self.run_as {
+            command.uid(id).gid(id);
+        }
+        command
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Result<String, String> {
+        let output = self.command(program).args(args).output().map_err(|e| format!("cannot run {program}: {e}"))?;
+        let stdout = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        if output.status.success() {
+            Ok(stdout)
+        } else {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            Err(format!("{program} failed: {}", stderr.trim().lines().last().unwrap_or("no message")))
+        }
+    }
+
+    fn sql(&self, query: &str) -> Result<String, String> {
+        let port = self.port.to_string();
+        let socket = self.socket.display().to_string();
+        self.run(
+            "psql",
+            &[
+                "-X",
+                "-A",
+                "-t",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                &socket,
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-c",
+                query,
+            ],
+        )
+    }
+
+    fn stop(&mut self) -> Result<String, String> {
+        if !self.started {
+            return Ok(String::new());
+        }
+        self.started = false;
+        let data = self.data.display().to_string();
+        self.run("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"])
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+fn chown_tree(root: &Path, id: u32) -> Result<(), SmokeError> {
+    for entry in walkdir::WalkDir::new(root) {
+        let entry =
+            entry.map_err(|e| SmokeError::Io { what: "cannot walk the extracted tree".into(), source: e.into() })?;
+        std::os::unix::fs::lchown(entry.path(), Some(id), Some(id))
+            .map_err(io(format!("cannot chown {}", entry.path().display())))?;
+    }
+    Ok(())
+}
+
+fn free_port() -> Result<u16, SmokeError> {
+    Ok(TcpListener::bind("127.0.0.1:0")
+        .map_err(io("cannot find a free port"))?
+        .local_addr()
+        .map_err(io("cannot read the port"))?
+        .port())
+}
+
+/// Extracts `archive` under a fresh directory in `scratch_parent` and runs every check.
+pub fn smoke(archive: &Path, scratch_parent: &Path) -> Result<Report, SmokeError> {
+    let name = archive
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| SmokeError::Layout("archive has no file name".into()))?;
+    let stem = name
+        .strip_suffix(crate::package::TAR_GZ)
+        .ok_or_else(|| SmokeError::Layout(format!("{name} is not a .tar.gz")))?;
+    let expected_version = version_from_archive_name(stem)
+        .ok_or_else(|| SmokeError::Layout(format!("{name} does not follow postgresql-X.Y.0-<triple>.tar.gz")))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("pgbin-smoke-")
+        .tempdir_in(scratch_parent)
+        .map_err(io("cannot create a scratch directory"))?;
+    let file = std::fs::File::open(archive).map_err(io(format!("cannot open {}", archive.display())))?;
+    tar::Archive::new(flate2::read::GzDecoder::new(file))
+        .unpack(scratch.path())
+        .map_err(io(format!("cannot extract {name}")))?;
+    let prefix = scratch.path().join(stem);
+    if !prefix.join("bin/postgres").is_file() {
+        return Err(SmokeError::Layout(format!("{name} has no {stem}/bin/postgres")));
+    }
+    let is_root = running_as_root();
+    if is_root {
+        std::fs::set_permissions(scratch.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .map_err(io("cannot chmod"))?;
+        chown_tree(scratch.path(), UNPRIVILEGED)?;
+    }
+    let mut checks = Vec::new();
+    let mut record = |name: &str, result: Result<String, String>| -> bool {
+        let passed = result.is_ok();
+        checks.push(Check { name: name.to_string(), passed, detail: result.unwrap_or_else(|e| e) });
+        passed
+    };
+    let report = |checks: Vec<Check>| Report { archive: archive.display().to_string(), checks };
+
+    if !record("ldd", check_ldd(&prefix)) {
+        return Ok(report(checks));
+    }
+    let mut cluster = Cluster {
+        data: scratch.path().join("data"),
+        socket: scratch.path().to_path_buf(),
+        port: free_port()?,
+        prefix: prefix.clone(),
+        run_as: is_root.then_some(UNPRIVILEGED),
+        started: false,
+    };
+    let configure = match cluster.run("pg_config", &["--configure"]) {
+        Ok(text) => text,
+        Err(e) => {
+            record("pg_config", Err(e));
+            return Ok(report(checks));
+        }
+    };
+    let has = |flag: &str| configure.contains(&format!("'{flag}'"));
+    let data = cluster.data.display().to_string();
+    if !record(
+        "initdb",
+        cluster
+            .run("initdb", &["-D", &data, "-U", "postgres", "-E", "UTF8", "--locale=C", "--auth=trust"])
+            .map(|_| "UTF8 cluster created".into()),
+    ) {
+        return Ok(report(checks));
+    }
+    let options = format!("-p {} -k {} -c listen_addresses=''", cluster.port, cluster.socket.display());
+    let log = scratch.path().join("server.log").display().to_string();
+    let started = cluster.run("pg_ctl", &["-D", &data, "-l", &log, "-w", "-t", "60", "-o", &options, "start"]);
+    cluster.started = started.is_ok();
+    if !record("start", started.map(|_| format!("listening on socket port {}", cluster.port))) {
+        return Ok(report(checks));
+    }
+    let expect = |query: &str, wanted: &str| -> Result<String, String> {
+        let got = cluster.sql(query)?;
+        if got == wanted { Ok(got) } else { Err(format!("expected {wanted:?}, got {got:?}")) }
+    };
+    let mut sql_checks: Vec<(&str, Result<String, String>)> = vec![
+        ("server_version", expect("SHOW server_version", &expected_version)),
+        ("server_encoding", expect("SHOW server_encoding", "UTF8")),
+        ("plpgsql", expect("SELECT lanname FROM pg_language WHERE lanname = 'plpgsql'", "plpgsql")),
+        (
+            "pgcrypto",
+            expect(
+                "CREATE EXTENSION pgcrypto; SELECT encode(digest('abc', 'sha256'), 'hex')",
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            ),
+        ),
+        (
+            "uuid-ossp",
+            expect(
+                "CREATE EXTENSION \"uuid-ossp\"; SELECT uuid_generate_v5(uuid_ns_url(), 'https://www.postgresql.org/')::text ~ '^[0-9a-f-]{36}$' AND substr(uuid_generate_v4()::text, 15, 1) = '4'",
+                "t",
+            ),
+        ),
+    ];
+    if has("--with-icu") {
+        sql_checks.push((
+            "icu-collation",
+            expect(
+                "SELECT string_agg(x, ',' ORDER BY x COLLATE \"und-x-icu\") FROM (VALUES ('b'), ('A'), ('ä'), ('a')) v(x)",
+                "a,A,ä,b",
+            ),
+        ));
+    }
+    if has("--with-lz4") {
+        sql_checks.push((
+            "lz4-toast",
+            expect(
+                "CREATE TABLE pgbin_lz4 (v text COMPRESSION lz4); INSERT INTO pgbin_lz4 SELECT repeat('pgbin', 10000); SELECT pg_column_compression(v) FROM pgbin_lz4",
+                "lz4",
+            ),
+        ));
+    }
+    if has("--with-zstd") {
+        sql_checks.push(("zstd-wal", expect("SET wal_compression = 'zstd'; SHOW wal_compression", "zstd")));
+    }
+    for (name, result) in sql_checks {
+        if !record(name, result) {
+            return Ok(report(checks));
+        }
+    }
+    let stopped = cluster.stop();
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    let clean = stopped.and_then(|_| {
+        if log_text.contains("PANIC") || !log_text.contains("database system is shut down") {
+            Err("the server log does not show a clean shutdown".to_string())
+        } else {
+            Ok("database system is shut down".to_string())
+        }
+    });
+    record("shutdown", clean);
+    Ok(report(checks))
+}
+
+/// Whether this process runs with effective uid 0 (read from /proc).
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .unwrap_or(false)
+}
+
+/// Every ELF file under `bin/` and `lib/` must have all libraries found by
+/// `ldd`, with an empty environment.
+fn check_ldd(prefix: &Path) -> Result<String, String> {
+    let mut count = 0;
+    for dir in ["bin", "lib"] {
+        for entry in walkdir::WalkDir::new(prefix.join(dir)).sort_by_file_name() {
+            let entry = entry.map_err(|e| e.to_string())?;
+            if !entry.file_type().is_file() || !crate::elf::file_is_elf(entry.path()) {
+                continue;
+            }
+            let output = Command::new("ldd")
+                .arg(entry.path())
+                .env_clear()
+                .output()
+                .map_err(|e| format!("cannot run ldd: {e}"))?;
+            let text = String::from_utf8_lossy(&output.stdout);
+            if let Some(line) = text.lines().find(|l| l.contains("not found")) {
+                let relative = entry.path().strip_prefix(prefix).unwrap_or(entry.path());
+                return Err(format!("{}: {}", relative.display(), line.trim()));
+            }
+            count += 1;
+        }
+    }
+    Ok(format!("{count} ELF files, every library resolved"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_names_give_the_version() {
+        assert_eq!(version_from_archive_name("postgresql-18.6.0-x86_64-unknown-linux-gnu").as_deref(), Some("18.6"));
+        assert_eq!(version_from_archive_name("postgresql-18.6-x86_64-unknown-linux-gnu"), None);
+        assert_eq!(version_from_archive_name("mysql-8.0.0-x"), None);
+    }
+}
