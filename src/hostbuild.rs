@@ -134,6 +134,7 @@ impl HostBuild {
         let mut install = self.command(&src, "make");
         install.arg("install-world-bin").arg(format!("DESTDIR={}", self.stage_root().display()));
         self.step(Phase::Install, install)?;
+        neutralize_paths(&self.staged_prefix(), &src, &neutral_source_dir(&self.source_dir_name))?;
         Ok(self.staged_prefix())
     }
 
@@ -184,6 +185,40 @@ impl HostBuild {
         }
         Ok(())
     }
+}
+
+/// The path that stands for the build's source directory in installed text
+/// files (PGXS's `Makefile.global` records `abs_top_srcdir`).
+pub fn neutral_source_dir(source_dir_name: &str) -> String {
+    format!("/usr/src/{source_dir_name}")
+}
+
+/// Replaces `src` by `neutral` in every installed text (non-ELF) file, so the
+/// build directory leaves no trace; ELF files are left to the leak scan.
+fn neutralize_paths(prefix: &Path, src: &Path, neutral: &str) -> Result<(), HostBuildError> {
+    let needle = src.display().to_string();
+    let finder = memchr::memmem::Finder::new(needle.as_bytes());
+    for entry in walkdir::WalkDir::new(prefix) {
+        let entry =
+            entry.map_err(|e| HostBuildError::Io { what: "cannot walk the install tree".into(), source: e.into() })?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let bytes = std::fs::read(entry.path()).map_err(io(format!("cannot read {}", entry.path().display())))?;
+        if crate::elf::is_elf(&bytes) || finder.find(&bytes).is_none() {
+            continue;
+        }
+        let permissions = entry
+            .metadata()
+            .map_err(|e| HostBuildError::Io { what: "cannot stat".into(), source: e.into() })?
+            .permissions();
+        let text = String::from_utf8_lossy(&bytes).replace(&needle, neutral);
+        crate::fsutil::write_atomic(entry.path(), text.as_bytes())
+            .map_err(io(format!("cannot rewrite {}", entry.path().display())))?;
+        std::fs::set_permissions(entry.path(), permissions)
+            .map_err(io(format!("cannot chmod {}", entry.path().display())))?;
+    }
+    Ok(())
 }
 
 /// The last `n` lines of a log file, for failure reports.

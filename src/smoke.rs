@@ -317,8 +317,10 @@ fn running_as_root() -> bool {
 }
 
 /// Every ELF file under `bin/` and `lib/` must have all libraries found by
-/// `ldd`, with an empty environment.
+/// `ldd`, with an empty environment, and every library outside the C
+/// library must resolve into the archive's own `lib/`.
 fn check_ldd(prefix: &Path) -> Result<String, String> {
+    let lib = std::fs::canonicalize(prefix.join("lib")).map_err(|e| format!("the archive has no lib/: {e}"))?;
     let mut count = 0;
     for dir in ["bin", "lib"] {
         for entry in walkdir::WalkDir::new(prefix.join(dir)).sort_by_file_name() {
@@ -332,14 +334,25 @@ fn check_ldd(prefix: &Path) -> Result<String, String> {
                 .output()
                 .map_err(|e| format!("cannot run ldd: {e}"))?;
             let text = String::from_utf8_lossy(&output.stdout);
-            if let Some(line) = text.lines().find(|l| l.contains("not found")) {
-                let relative = entry.path().strip_prefix(prefix).unwrap_or(entry.path());
-                return Err(format!("{}: {}", relative.display(), line.trim()));
+            let relative = entry.path().strip_prefix(prefix).unwrap_or(entry.path());
+            for line in text.lines() {
+                if line.contains("not found") {
+                    return Err(format!("{}: {}", relative.display(), line.trim()));
+                }
+                let Some((name, resolved)) = line.trim().split_once(" => ") else { continue };
+                let path = resolved.split(" (").next().unwrap_or("");
+                let inside = std::fs::canonicalize(path).is_ok_and(|p| p.starts_with(&lib));
+                if !crate::relocate::is_libc(name) && !inside {
+                    return Err(format!(
+                        "{}: {name} resolves to {path}, outside the archive's lib/",
+                        relative.display()
+                    ));
+                }
             }
             count += 1;
         }
     }
-    Ok(format!("{count} ELF files, every library resolved"))
+    Ok(format!("{count} ELF files; every library resolved, all but libc from the archive's lib/"))
 }
 
 #[cfg(test)]
