@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # pgbin's main job on a fresh machine: install what is needed, build the
 # driver, fetch and verify the source of one release, seed it into the Nix
-# store, and check that the committed Nix data is current.
-# Usage: bash scripts/main.sh [VERSION]   (default 18.6)
+# store, then build, relocate, package and smoke-test PostgreSQL with the
+# host toolchain (installing its build dependencies).
+# Usage: bash scripts/main.sh [VERSION]   (default 18.6; archives go to dist/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=${1:-18.6}
@@ -14,3 +15,4 @@ $pgbin resolve "$version"
 $pgbin generate --check
 $pgbin fetch "$version"
 $pgbin seed "$version"
+$pgbin build "$version" --out dist

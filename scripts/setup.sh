@@ -8,7 +8,7 @@ packages=(
   # building pgbin: sequoia-openpgp's nettle backend (bindgen needs libclang)
   build-essential pkg-config nettle-dev clang
   # tests with the real Nix, and OpenPGP peers for interop and benchmarks
-  nix-bin sqv gpgv hyperfine
+  nix-bin sqv gpgv hyperfine bc
   # fetching over HTTPS
   ca-certificates
 )

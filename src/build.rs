@@ -264,6 +264,7 @@ pub fn publish(artifacts: &Artifacts, out_dir: &Path) -> Result<Artifacts, Build
             .tempfile_in(out_dir)
             .map_err(io(format!("cannot write into {}", out_dir.display())))?;
         std::fs::copy(source, temp.path()).map_err(io(format!("cannot copy {}", source.display())))?;
+        crate::fsutil::publishable(temp.as_file()).map_err(io(format!("cannot finish {}", target.display())))?;
         temp.persist(&target)
             .map_err(|e| BuildError::Io { what: format!("cannot place {}", target.display()), source: e.error })?;
         copies.push(target);
@@ -378,7 +379,9 @@ fn host_build_in(
     crate::fsutil::write_atomic(&manifest_file, text.as_bytes()).map_err(io("cannot write the manifest"))?;
 
     on_phase("smoke");
-    let report = smoke::smoke(&packaged.archive, work)?;
+    // The system temporary directory: an unprivileged server user must be
+    // able to reach the scratch cluster, which a private cache may not allow.
+    let report = smoke::smoke(&packaged.archive, &std::env::temp_dir())?;
     if let Some(failed) = report.failure() {
         return Err(BuildError::SmokeFailed { check: failed.name.clone(), detail: failed.detail.clone() });
     }

@@ -246,7 +246,7 @@ fn download_one(
     if digest.sha256 != entry.sha256 {
         return Err(AttemptError::Mismatch(format!("SHA-256 {} does not match the lock", digest.sha256)));
     }
-    temp.as_file().sync_all().map_err(AttemptError::Local)?;
+    crate::fsutil::publishable(temp.as_file()).map_err(AttemptError::Local)?;
     temp.persist(target).map_err(|e| AttemptError::Local(e.error))?;
     Ok(digest)
 }

@@ -145,7 +145,7 @@ pub fn write_archive(tree: &Path, stem: &str, mtime: u64, out_dir: &Path) -> Res
     hashing.flush().map_err(io("cannot write the archive"))?;
     let sha256 = hex::encode(hashing.hasher.finalize());
     drop(hashing.inner);
-    temp.as_file().sync_all().map_err(io("cannot sync the archive"))?;
+    crate::fsutil::publishable(temp.as_file()).map_err(io("cannot finish the archive"))?;
     temp.persist(&archive_path)
         .map_err(|e| PackageError::Io { what: "cannot place the archive".into(), source: e.error })?;
 

@@ -14,7 +14,7 @@ use super::{Context, Failure, print_json};
 /// Which backend to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendChoice {
-    /// nix when the pinned nixpkgs is in the local store, else host
+    /// the best backend available here (currently always host)
     Auto,
     /// the flake's generic builder
     Nix,
@@ -144,16 +144,18 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         .or(host_triple)
         .ok_or_else(|| Failure::usage("this machine's target is unknown; pass --target"))?;
     let target = project.matrix.target(target_name).map_err(|e| Failure::usage(e.to_string()))?;
+    // `auto` stays on the host backend until the nix backend's packaging step
+    // exists (docs/building.md).
     let backend = match args.backend {
-        BackendChoice::Host => Backend::Host,
         BackendChoice::Nix => Backend::Nix,
-        BackendChoice::Auto if pgbin::store::pinned_nixpkgs_available(project.repo.root()) => Backend::Nix,
-        BackendChoice::Auto => Backend::Host,
+        BackendChoice::Host | BackendChoice::Auto => Backend::Host,
     };
     if backend == Backend::Nix {
-        return Err(Failure::usage(
-            "the nix backend needs the pinned nixpkgs, which is not in this machine's Nix store (and cannot be fetched here); use --backend host, or run `nix build .#ATTR` on a machine with network access",
-        ));
+        return Err(Failure::usage(if pgbin::store::pinned_nixpkgs_available(project.repo.root()) {
+            "the nix backend's relocation and packaging step is not implemented yet; use `nix build .#ATTR` for the raw build, or --backend host"
+        } else {
+            "the nix backend needs the pinned nixpkgs, which is not in this machine's Nix store (and cannot be fetched here); use --backend host"
+        }));
     }
     if Some(target.triple.as_str()) != host_triple {
         return Err(Failure::usage(format!(
