@@ -107,9 +107,12 @@ pub fn contains_version_token(text: &str, version: Version) -> bool {
         let after = bytes.get(at + needle.len()).copied();
         let after_next = bytes.get(at + needle.len() + 1).copied();
         let digit_or_dot = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_digit() || b == b'.');
-        !digit_or_dot(before)
-            && !after.is_some_and(|b| b.is_ascii_digit())
-            && !(after == Some(b'.') && after_next.is_some_and(|b| b.is_ascii_digit()))
+        let continues_number = match after {
+            Some(b'.') => after_next.is_some_and(|b| b.is_ascii_digit()),
+            Some(b) => b.is_ascii_digit(),
+            None => false,
+        };
+        !digit_or_dot(before) && !continues_number
     })
 }
 

@@ -70,6 +70,9 @@ pub struct Relocation {
     pub glibc_floor: Option<String>,
 }
 
+/// Tells which distribution package (and version) a system library came from.
+pub type DescribeOrigin = dyn Fn(&Path) -> (Option<String>, Option<String>);
+
 /// Why relocation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RelocateError {
@@ -160,7 +163,7 @@ pub fn relocate(
     prefix: &Path,
     system: &BTreeMap<String, PathBuf>,
     forbidden: &[String],
-    describe: &dyn Fn(&Path) -> (Option<String>, Option<String>),
+    describe: &DescribeOrigin,
 ) -> Result<Relocation, RelocateError> {
     let lib = prefix.join("lib");
     std::fs::create_dir_all(&lib).map_err(io("cannot create lib/"))?;
