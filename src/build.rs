@@ -24,7 +24,7 @@ use crate::trust::Assessment;
 use crate::version::Version;
 
 /// Bump when the recipe changes in a way the key does not otherwise see.
-pub const RECIPE_VERSION: u32 = 1;
+pub const RECIPE_VERSION: u32 = 2;
 
 /// How a build is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -318,6 +318,10 @@ fn host_build_in(
         log: log.to_path_buf(),
     };
     let prefix = host.run(&mut |phase: Phase| on_phase(phase.name()))?;
+    // The source and object tree (tens of thousands of files) is no longer
+    // needed: remove it while relocation, packaging and the smoke test run.
+    let source_tree = work.join("build/src");
+    let cleanup = std::thread::spawn(move || std::fs::remove_dir_all(source_tree));
 
     on_phase("relocate");
     let system = relocate::system_libraries()?;
@@ -386,6 +390,7 @@ fn host_build_in(
         return Err(BuildError::SmokeFailed { check: failed.name.clone(), detail: failed.detail.clone() });
     }
 
+    cleanup.join().expect("the cleanup thread does not panic").map_err(io("cannot remove the build tree"))?;
     let final_dir = builds.join(&key);
     if final_dir.exists() {
         std::fs::remove_dir_all(&final_dir).map_err(io(format!("cannot replace {}", final_dir.display())))?;

@@ -203,6 +203,8 @@ fn download_one(
             AttemptError::Transient(format!("HTTP {code}"))
         }
         ureq::Error::StatusCode(code) => AttemptError::Permanent(format!("HTTP {code}")),
+        ureq::Error::HostNotFound => AttemptError::Permanent("host not found".into()),
+        ureq::Error::Io(io) if io.to_string().contains("lookup address") => AttemptError::Permanent(io.to_string()),
         ureq::Error::Io(io) => AttemptError::Transient(io.to_string()),
         ureq::Error::Timeout(t) => AttemptError::Transient(format!("timed out ({t})")),
         other => AttemptError::Permanent(other.to_string()),
