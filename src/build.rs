@@ -273,6 +273,35 @@ pub fn publish(artifacts: &Artifacts, out_dir: &Path) -> Result<Artifacts, Build
     Ok(Artifacts { archive, checksum_file, manifest_file, manifest: artifacts.manifest.clone() })
 }
 
+/// An exclusive lock on one cache key, held while that key is built, so that
+/// concurrent builds of the same inputs run once: the second waits, then
+/// finds the first one's result in the cache. Released on drop.
+pub struct KeyLock {
+    _file: std::fs::File,
+}
+
+/// Waits for and takes the lock of `key` in `cache`.
+pub fn lock_key(cache: &Path, key: &str) -> Result<KeyLock, BuildError> {
+    use std::os::fd::AsRawFd;
+    let builds = cache.join("builds");
+    std::fs::create_dir_all(&builds).map_err(io(format!("cannot create {}", builds.display())))?;
+    let path = builds.join(format!("{key}.lock"));
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(format!("cannot open {}", path.display())))?;
+    // SAFETY: flock on a descriptor this function owns; blocks until granted.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(BuildError::Io {
+            what: format!("cannot lock {}", path.display()),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(KeyLock { _file: file })
+}
+
 /// Runs a full host build into `cache/builds/<key>/` (published there only
 /// after the smoke test passed) and returns the cached artifacts.
 pub fn host_build(
@@ -431,6 +460,19 @@ mod tests {
         let names = artifact_names("postgresql-18.6.0-x86_64-unknown-linux-gnu.tar.gz");
         assert_eq!(names[1], "postgresql-18.6.0-x86_64-unknown-linux-gnu.tar.gz.sha256");
         assert_eq!(names[2], "postgresql-18.6.0-x86_64-unknown-linux-gnu.tar.gz.manifest.json");
+    }
+
+    #[test]
+    fn a_key_lock_excludes_a_second_holder_until_dropped() {
+        let cache = tempfile::tempdir().unwrap();
+        let first = lock_key(cache.path(), "k").unwrap();
+        let path = cache.path().join("builds/k.lock");
+        let probe = std::fs::File::open(&path).unwrap();
+        use std::os::fd::AsRawFd;
+        let try_lock = || unsafe { libc::flock(probe.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_ne!(try_lock(), 0, "held by the first lock");
+        drop(first);
+        assert_eq!(try_lock(), 0, "free after drop");
     }
 
     #[test]

@@ -193,6 +193,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Failure::usage(format!("cannot create {}: {e}", args.out.display())))?;
 
+    let _lock = build::lock_key(&cache, &key).map_err(|e| Failure::usage(e.to_string()))?;
     let (artifacts, cached, log) = match build::cached(&cache, &key, &archive_name) {
         Some(artifacts) => (artifacts, true, None),
         None => {
