@@ -134,8 +134,7 @@ fn running_as_root() -> bool {
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let started = Instant::now();
-    let version: Version =
-        args.version.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
+    let version = super::exact_version(&args.version)?;
     let project = ctx.project()?;
     let host_triple = build::host_triple();
     let target_name = args

@@ -100,8 +100,7 @@ pub fn obtain_verified(
 
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
-    let version: Version =
-        args.version.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
+    let version = super::exact_version(&args.version)?;
     let project = ctx.project()?;
     let (obtained, assessment) = obtain_verified(&project, version, args.cache.as_deref())?;
     let copied_to = match &args.dest {

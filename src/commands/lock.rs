@@ -11,7 +11,6 @@ use pgbin::evidence;
 use pgbin::lock::{Evidence, LockedSource, Override};
 use pgbin::nixdata;
 use pgbin::trust::{self, Level};
-use pgbin::version::Version;
 
 use super::{Context, Failure, styled_level};
 
@@ -49,8 +48,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
 }
 
 fn add(ctx: &Context, args: AddArgs) -> Result<(), Failure> {
-    let version: Version =
-        args.version.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
+    let version = super::exact_version(&args.version)?;
     let project = ctx.project()?;
     if project.catalog.release(version).is_none() {
         return Err(Failure::usage(format!(

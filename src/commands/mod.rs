@@ -81,6 +81,11 @@ impl Context {
     }
 }
 
+/// Parses an exact version argument (`17.6`, `17.6.0`), as a usage error if malformed.
+pub fn exact_version(text: &str) -> Result<pgbin::version::Version, Failure> {
+    text.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))
+}
+
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) {
     println!("{}", serde_json::to_string_pretty(value).expect("values serialize"));

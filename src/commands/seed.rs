@@ -36,8 +36,7 @@ struct Seeded {
 
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
-    let version: Version =
-        args.version.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
+    let version = super::exact_version(&args.version)?;
     let project = ctx.project()?;
     let (obtained, _) = super::fetch::obtain_verified(&project, version, args.cache.as_deref())?;
     let entry = project.lock.get(version).expect("obtain_verified checked the lock");

@@ -53,7 +53,7 @@ fn builder_view(b: &Builder) -> BuilderView<'_> {
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let project = ctx.project()?;
     let version = match &args.version {
-        Some(text) => text.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?,
+        Some(text) => super::exact_version(text)?,
         None => project
             .catalog
             .releases()

@@ -38,8 +38,7 @@ struct Verdict {
 
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
-    let version: Version =
-        args.version.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
+    let version = super::exact_version(&args.version)?;
     // Hashing the tarball is the long pole: it runs while the evidence is verified.
     let file = args.file.clone();
     let hashing = std::thread::spawn(move || trust::digest_file(&file));
