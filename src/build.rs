@@ -247,7 +247,7 @@ pub fn cached(cache: &Path, key: &str, archive_name: &str) -> Option<Artifacts> 
     let dir = cache.join("builds").join(key);
     let [archive, checksum, manifest] = artifact_names(archive_name).map(|n| dir.join(n));
     let recorded = std::fs::read_to_string(&checksum).ok()?;
-    if recorded != package::checksum_line(&package::sha256_file(&archive).ok()?, archive_name) {
+    if recorded != package::checksum_line(&crate::trust::digest_file(&archive).ok()?.sha256, archive_name) {
         return None;
     }
     let parsed: Manifest = serde_json::from_str(&std::fs::read_to_string(&manifest).ok()?).ok()?;
@@ -259,14 +259,11 @@ pub fn publish(artifacts: &Artifacts, out_dir: &Path) -> Result<Artifacts, Build
     let mut copies = Vec::new();
     for source in [&artifacts.archive, &artifacts.checksum_file, &artifacts.manifest_file] {
         let target = out_dir.join(source.file_name().expect("artifact files have names"));
-        let temp = tempfile::Builder::new()
-            .prefix(".publish-")
-            .tempfile_in(out_dir)
-            .map_err(io(format!("cannot write into {}", out_dir.display())))?;
-        std::fs::copy(source, temp.path()).map_err(io(format!("cannot copy {}", source.display())))?;
-        crate::fsutil::publishable(temp.as_file()).map_err(io(format!("cannot finish {}", target.display())))?;
-        temp.persist(&target)
-            .map_err(|e| BuildError::Io { what: format!("cannot place {}", target.display()), source: e.error })?;
+        crate::fsutil::copy_atomic(source, &target).map_err(io(format!(
+            "cannot copy {} to {}",
+            source.display(),
+            target.display()
+        )))?;
         copies.push(target);
     }
     let [archive, checksum_file, manifest_file]: [PathBuf; 3] = copies.try_into().expect("three files");
@@ -381,12 +378,7 @@ fn host_build_in(
             sha256: inputs.entry.sha256.clone(),
             size: inputs.entry.size,
             trust: inputs.assessment.level.to_string(),
-            evidence: {
-                let mut kinds: Vec<String> = inputs.assessment.evidence.iter().map(|e| e.kind.clone()).collect();
-                kinds.sort();
-                kinds.dedup();
-                kinds
-            },
+            evidence: inputs.assessment.evidence_kinds(),
             signers: inputs.assessment.signers(),
         },
         toolchain: inputs.toolchain.clone(),

@@ -206,6 +206,14 @@ impl Catalog {
     }
 }
 
+impl Release {
+    /// The release date at midnight UTC, in seconds since the epoch: the
+    /// `SOURCE_DATE_EPOCH` of every build of this release.
+    pub fn source_date_epoch(&self) -> i64 {
+        self.date.to_zoned(jiff::tz::TimeZone::UTC).expect("catalog dates are valid").timestamp().as_second()
+    }
+}
+
 impl Major {
     /// Whether the major is past its end of life at `today`.
     pub fn is_end_of_life(&self, today: Date) -> bool {

@@ -21,6 +21,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Copies `source` to `target` atomically (temporary file in the target's
+/// directory, then rename), with the mode of an ordinary output file.
+pub fn copy_atomic(source: &Path, target: &Path) -> std::io::Result<()> {
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let tmp = tempfile::Builder::new().prefix(".pgbin-").suffix(".tmp").tempfile_in(dir)?;
+    std::fs::copy(source, tmp.path())?;
+    publishable(tmp.as_file())?;
+    tmp.persist(target).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Gives a finished temporary file the mode of an ordinary output file
 /// (0644; temporary files start private) and syncs it to disk.
 pub fn publishable(file: &std::fs::File) -> std::io::Result<()> {

@@ -106,20 +106,16 @@ pub fn entries(
             continue;
         }
         let version = locked.version;
-        let mut kinds: Vec<String> = assessment.evidence.iter().map(|e| e.kind.clone()).collect();
-        kinds.sort();
-        kinds.dedup();
         let source = NixSource {
             name: locked.tarball.clone(),
             urls: locked.urls.clone(),
             hash: sri_sha256(&locked.sha256),
             sha256: locked.sha256.clone(),
             trust: assessment.level.as_str().to_string(),
-            evidence: kinds,
+            evidence: assessment.evidence_kinds(),
             signers: assessment.signers(),
         };
-        let epoch =
-            release.date.to_zoned(jiff::tz::TimeZone::UTC).expect("catalog dates are valid").timestamp().as_second();
+        let epoch = release.source_date_epoch();
         for target in &matrix.targets {
             for builder in &target.builders {
                 entries.push(NixEntry {

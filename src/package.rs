@@ -8,7 +8,7 @@
 //! The same tree always gives the same bytes.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -160,21 +160,6 @@ pub fn checksum_line(sha256: &str, name: &str) -> String {
     format!("{sha256}  {name}\n")
 }
 
-/// SHA-256 of a file, hex.
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,7 +190,7 @@ mod tests {
         let pa = write_archive(a.path(), "postgresql-1.2.0-test", 1_700_000_000, out_a.path()).unwrap();
         let pb = write_archive(b.path(), "postgresql-1.2.0-test", 1_700_000_000, out_b.path()).unwrap();
         assert_eq!(std::fs::read(&pa.archive).unwrap(), std::fs::read(&pb.archive).unwrap());
-        assert_eq!(pa.sha256, sha256_file(&pa.archive).unwrap());
+        assert_eq!(pa.sha256, crate::trust::digest_file(&pa.archive).unwrap().sha256);
         assert_eq!(
             std::fs::read_to_string(&pa.checksum_file).unwrap(),
             checksum_line(&pa.sha256, "postgresql-1.2.0-test.tar.gz")

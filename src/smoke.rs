@@ -308,12 +308,10 @@ pub fn smoke(archive: &Path, scratch_parent: &Path) -> Result<Report, SmokeError
     Ok(report(checks))
 }
 
-/// Whether this process runs with effective uid 0 (read from /proc).
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
-        .unwrap_or(false)
+/// Whether this process runs with effective uid 0.
+pub fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// Every ELF file under `bin/` and `lib/` must have all libraries found by

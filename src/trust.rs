@@ -353,6 +353,12 @@ pub struct Assessment {
 }
 
 impl Assessment {
+    /// Kinds of the verified evidence, sorted and unique.
+    pub fn evidence_kinds(&self) -> Vec<String> {
+        let set: BTreeSet<String> = self.evidence.iter().map(|e| e.kind.clone()).collect();
+        set.into_iter().collect()
+    }
+
     /// Fingerprints of every signer, sorted and unique.
     pub fn signers(&self) -> Vec<String> {
         let set: BTreeSet<String> = self.evidence.iter().filter_map(|e| e.signer.clone()).collect();

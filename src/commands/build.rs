@@ -104,7 +104,7 @@ fn ensure_packages(packages: &[String]) -> Result<(), Failure> {
         return Ok(());
     }
     let command = format!("apt-get install -y {}", missing.join(" "));
-    if !running_as_root() {
+    if !pgbin::smoke::running_as_root() {
         return Err(Failure::usage(format!("build dependencies missing; run: sudo {command}")));
     }
     eprintln!("pgbin: installing build dependencies: {}", missing.join(" "));
@@ -125,10 +125,6 @@ fn ensure_packages(packages: &[String]) -> Result<(), Failure> {
     } else {
         Err(Failure::usage(format!("installing build dependencies failed; run: {command}")))
     }
-}
-
-fn running_as_root() -> bool {
-    std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
 
 /// Runs the command.
@@ -164,18 +160,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         )));
     }
     let cache = args.cache.clone().unwrap_or_else(pgbin::fetch::default_cache_dir);
-    ensure_packages(&project.matrix.host_packages(target, version))?;
+    let packages = project.matrix.host_packages(target, version);
+    ensure_packages(&packages)?;
     let (obtained, assessment) = super::fetch::obtain_verified(&project, version, Some(&cache))?;
     let entry = project.lock.get(version).expect("obtain_verified checked the lock");
     let (_, release) = project.catalog.release(version).expect("the lock only holds catalogued releases");
-    let source_date_epoch = release
-        .date
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .map_err(|e| Failure::usage(e.to_string()))?
-        .timestamp()
-        .as_second();
-    let toolchain = build::host_toolchain(&project.matrix.host_packages(target, version))
-        .map_err(|e| Failure::usage(e.to_string()))?;
+    let source_date_epoch = release.source_date_epoch();
+    let toolchain = build::host_toolchain(&packages).map_err(|e| Failure::usage(e.to_string()))?;
     let inputs = HostInputs {
         version,
         entry,

@@ -73,11 +73,7 @@ pub fn obtain_verified(
     version: Version,
     cache: Option<&Path>,
 ) -> Result<(Obtained, Assessment), Failure> {
-    let entry = project.lock.get(version).ok_or_else(|| {
-        Failure::check(format!(
-            "PostgreSQL {version} is not in the source lock; add it with `pgbin lock add {version} --evidence ...`"
-        ))
-    })?;
+    let entry = super::locked_entry(project, version)?;
     let assessment = project.assess(version)?.expect("entry is locked");
     if !assessment.level.buildable() {
         return Err(Failure::check(format!(
@@ -106,9 +102,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let copied_to = match &args.dest {
         Some(dir) => {
             let target = dir.join(obtained.path.file_name().expect("cache paths end in the tarball name"));
-            let bytes = std::fs::read(&obtained.path)
-                .map_err(|e| Failure::usage(format!("cannot read {}: {e}", obtained.path.display())))?;
-            pgbin::fsutil::write_atomic(&target, &bytes)
+            pgbin::fsutil::copy_atomic(&obtained.path, &target)
                 .map_err(|e| Failure::usage(format!("cannot write {}: {e}", target.display())))?;
             Some(target)
         }

@@ -86,6 +86,18 @@ pub fn exact_version(text: &str) -> Result<pgbin::version::Version, Failure> {
     text.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))
 }
 
+/// The lock entry of a release, or a check failure saying how to add it.
+pub fn locked_entry(
+    project: &Project,
+    version: pgbin::version::Version,
+) -> Result<&pgbin::lock::LockedSource, Failure> {
+    project.lock.get(version).ok_or_else(|| {
+        Failure::check(format!(
+            "PostgreSQL {version} is not in the source lock; add it with `pgbin lock add {version} --evidence ...`"
+        ))
+    })
+}
+
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) {
     println!("{}", serde_json::to_string_pretty(value).expect("values serialize"));

@@ -43,11 +43,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let file = args.file.clone();
     let hashing = std::thread::spawn(move || trust::digest_file(&file));
     let project = ctx.project()?;
-    let entry = project.lock.get(version).ok_or_else(|| {
-        Failure::check(format!(
-            "PostgreSQL {version} is not in the source lock; add it with `pgbin lock add {version} --evidence ...`"
-        ))
-    })?;
+    let entry = super::locked_entry(&project, version)?;
     let assessment = trust::assess(project.repo.root(), &project.policy, entry)?;
     for path in &args.evidence {
         let bytes = std::fs::read(path).map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
