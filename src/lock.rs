@@ -181,11 +181,6 @@ pub fn is_sha256_hex(text: &str) -> bool {
 }
 
 impl SourceLock {
-    /// An empty lock.
-    pub fn empty() -> SourceLock {
-        SourceLock { format: LOCK_FORMAT, sources: Vec::new() }
-    }
-
     /// Loads and validates the lock.
     pub fn load(path: &Path) -> Result<SourceLock, LockError> {
         let text = std::fs::read_to_string(path)

@@ -41,11 +41,6 @@ impl Repo {
         found.map(|root| Repo { root }).ok_or_else(|| RepoNotFound(start.display().to_string()))
     }
 
-    /// A repository rooted at `root`, unchecked.
-    pub fn at(root: &Path) -> Repo {
-        Repo { root: root.to_path_buf() }
-    }
-
     /// The checkout root.
     pub fn root(&self) -> &Path {
         &self.root

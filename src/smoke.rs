@@ -41,11 +41,6 @@ pub struct Report {
 }
 
 impl Report {
-    /// Whether every check passed.
-    pub fn passed(&self) -> bool {
-        self.checks.iter().all(|c| c.passed)
-    }
-
     /// The first failed check.
     pub fn failure(&self) -> Option<&Check> {
         self.checks.iter().find(|c| !c.passed)

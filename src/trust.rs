@@ -187,11 +187,6 @@ impl Policy {
         Ok(Policy { signers })
     }
 
-    /// A policy from signers and their certificates (used by tests and tools).
-    pub fn from_certs(signers: Vec<(Signer, Cert)>) -> Policy {
-        Policy { signers }
-    }
-
     /// The trusted signers.
     pub fn signers(&self) -> impl Iterator<Item = &Signer> {
         self.signers.iter().map(|(s, _)| s)
