@@ -68,7 +68,8 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let result = commands::Context::new(cli.repo).and_then(|ctx| match cli.command {
+    let ctx = commands::Context::new(cli.repo);
+    let result = match cli.command {
         Command::Versions(args) => commands::versions::run(&ctx, args),
         Command::Resolve(args) => commands::resolve::run(&ctx, args),
         Command::Targets(args) => commands::targets::run(&ctx, args),
@@ -79,7 +80,7 @@ fn main() -> ExitCode {
         Command::Smoke(args) => commands::smoke::run(&ctx, args),
         Command::Verify(args) => commands::verify::run(&ctx, args),
         Command::Lock(command) => commands::lock::run(&ctx, command),
-    });
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {

@@ -66,8 +66,8 @@ pub struct Context {
 
 impl Context {
     /// Records the `--repo` argument; nothing is read yet.
-    pub fn new(repo_arg: Option<PathBuf>) -> Result<Context, Failure> {
-        Ok(Context { repo_arg })
+    pub fn new(repo_arg: Option<PathBuf>) -> Context {
+        Context { repo_arg }
     }
 
     /// Locates the repository.
