@@ -15,17 +15,40 @@
 
       pkgsFor = system: nixpkgs.legacyPackages.${system};
 
+      pgbinFor = system: (pkgsFor system).callPackage ./nix/pgbin.nix { src = self; };
+
       postgresqlFor =
         system:
         builtins.mapAttrs (
           _: entry:
           import ./nix/adapter.nix {
             pkgs = pkgsFor system;
+            pgbin = pgbinFor system;
+            repo = self;
             inherit entry;
           }
         ) (pgbinData.entriesFor system);
 
-      pgbinFor = system: (pkgsFor system).callPackage ./nix/pgbin.nix { src = self; };
+      # One smoke-test check per package that can run where it is built.
+      smokeChecksFor =
+        system:
+        builtins.listToAttrs (
+          builtins.concatMap (
+            name:
+            let
+              package = self.packages.${system}.${name};
+            in
+            if package.tests ? smoke then
+              [
+                {
+                  name = "${name}-smoke";
+                  value = package.tests.smoke;
+                }
+              ]
+            else
+              [ ]
+          ) (builtins.attrNames (pgbinData.entriesFor system))
+        );
 
       isLinux = system: builtins.match ".*-linux" system != null;
     in
@@ -87,10 +110,14 @@
             touch $out
           '';
         }
+        // smokeChecksFor system
       );
 
       hydraJobs = {
         packages = genAttrs (builtins.filter isLinux systems) (system: self.packages.${system});
+        archives = genAttrs (builtins.filter isLinux systems) (
+          system: builtins.mapAttrs (name: _: self.packages.${system}.${name}.archive) (pgbinData.entriesFor system)
+        );
       };
     };
 }

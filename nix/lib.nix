@@ -31,6 +31,13 @@ let
       }) names
     );
 
+  removeSuffix =
+    suffix: text:
+    let
+      keep = builtins.stringLength text - builtins.stringLength suffix;
+    in
+    if keep >= 0 && builtins.substring keep (-1) text == suffix then builtins.substring 0 keep text else text;
+
   dataFiles = filter (name: match "postgresql-[0-9]+\\.json" name != null) (attrNames (readDir generated));
 
   # The flake attribute name, computed here independently of the driver and
@@ -61,8 +68,12 @@ let
       archiveName
       sourceDateEpoch
       ;
+    archiveStem = removeSuffix ".tar.gz" entry.archiveName;
     crossExportDynamic = entry.cross && entry.os == "linux" && entry.major >= 16;
     needsBuildZic = entry.cross;
+    # The archive can be smoke-tested where it is built: native glibc Linux
+    # (the sandbox runs it with its own loader; see nix/smoke.nix).
+    smokeTestable = !entry.cross && entry.os == "linux" && entry.libc == "glibc";
   };
 
   entriesFor = system: listToAttrs (map (entry: {

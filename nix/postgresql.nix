@@ -29,6 +29,10 @@
 }:
 let
   enabled = name: entry.features.${name}.enabled;
+  # The same install prefix as the host backend. The prefix is compiled into
+  # the binaries (pg_config, and the relative-path logic), so it must not be
+  # a store path: the tree is installed under DESTDIR and then moved to $out.
+  installPrefix = "/opt/${parameters.archiveStem}";
 in
 stdenv.mkDerivation {
   pname = "postgresql";
@@ -60,8 +64,9 @@ stdenv.mkDerivation {
     ++ lib.optional (enabled "zstd") zstd
     ++ lib.optional (enabled "uuid" && stdenv.hostPlatform.isLinux) libuuid;
 
-  # One install prefix ($out); the archive layout is bin/ lib/ share/ include/.
-  configureFlags = entry.configureFlags;
+  # The archive layout is bin/ lib/ share/ include/ under one prefix.
+  dontAddPrefix = true;
+  configureFlags = [ "--prefix=${installPrefix}" ] ++ entry.configureFlags;
 
   env =
     {
@@ -75,13 +80,22 @@ stdenv.mkDerivation {
 
   buildFlags = [ "world-bin" ];
   installTargets = [ "install-world-bin" ];
+  preInstall = ''
+    installFlagsArray+=("DESTDIR=$NIX_BUILD_TOP/stage")
+  '';
+  postInstall = ''
+    mkdir -p "$out"
+    cp -a "$NIX_BUILD_TOP/stage${installPrefix}/." "$out/"
+  '';
 
   # Archives must not refer to /nix/store; relocation and packaging are done
   # by the archive derivation, which checks for leftover store paths.
   dontPatchShebangs = true;
 
   passthru = {
-    inherit entry parameters;
+    inherit entry parameters installPrefix;
+    # Recorded in the archive's manifest as the toolchain's compiler.
+    compiler = stdenv.cc.cc.name or stdenv.cc.name;
   };
 
   meta = {

@@ -46,13 +46,17 @@ impl Backend {
     }
 }
 
-/// The toolchain a host build uses, as far as it can change the output.
+/// The toolchain a build uses, as far as it can change the output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Toolchain {
-    /// `cc --version`, first line.
+    /// The compiler: `cc --version`, first line (host), or the name of
+    /// nixpkgs' compiler derivation (nix).
     pub compiler: String,
-    /// Debian package name → version, for every build package.
+    /// Debian package name → version, for every build package (host).
     pub packages: BTreeMap<String, String>,
+    /// The pinned nixpkgs every tool and library came from (nix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nixpkgs: Option<crate::store::FlakePin>,
 }
 
 /// The source as recorded in the manifest.
@@ -113,6 +117,9 @@ pub struct Manifest {
     pub features: BTreeMap<String, FeatureState>,
     /// Libraries bundled into `lib/`.
     pub bundled_libraries: Vec<BundledLibrary>,
+    /// Nix store paths whose references were neutralised (nix backend).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scrubbed_store_references: Vec<String>,
     /// Highest `GLIBC_x.y` required (the glibc floor).
     pub glibc_floor: Option<String>,
     /// Regular files and symlinks in the archive.
@@ -162,6 +169,9 @@ pub enum BuildError {
         /// The kept directory.
         work: String,
     },
+    /// `nix build` failed or answered unexpectedly.
+    #[error("{0}")]
+    Nix(String),
     /// A smoke check failed.
     #[error("smoke test failed at check '{check}': {detail}")]
     SmokeFailed {
@@ -180,37 +190,47 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
 /// Everything a host build is made from.
 #[derive(Debug, Clone)]
 pub struct HostInputs<'a> {
+    /// What the archive is assembled from (backend: host).
+    pub assembly: AssemblyInputs<'a>,
+    /// The verified tarball.
+    pub tarball: &'a Path,
+    /// Parallel jobs.
+    pub jobs: usize,
+}
+
+/// Everything that goes into an archive and its manifest besides the
+/// install tree itself, whichever backend built that tree.
+#[derive(Debug, Clone)]
+pub struct AssemblyInputs<'a> {
     /// The release.
     pub version: Version,
     /// Its lock entry.
     pub entry: &'a LockedSource,
     /// Its verified evidence.
     pub assessment: &'a Assessment,
-    /// The verified tarball.
-    pub tarball: &'a Path,
     /// The target.
     pub target: &'a Target,
-    /// The matrix (flags, features, host recipe).
+    /// The matrix (flags, features).
     pub matrix: &'a Matrix,
     /// `SOURCE_DATE_EPOCH` (the release date).
     pub source_date_epoch: i64,
     /// The toolchain identity.
     pub toolchain: &'a Toolchain,
-    /// Parallel jobs.
-    pub jobs: usize,
+    /// The backend that built the tree.
+    pub backend: Backend,
 }
 
-impl HostInputs<'_> {
+impl AssemblyInputs<'_> {
     /// The archive stem (`postgresql-18.6.0-<triple>`).
     pub fn stem(&self) -> String {
         self.target.archive_name(self.version).trim_end_matches(package::TAR_GZ).to_string()
     }
 
-    /// The cache key: SHA-256 over a canonical JSON of every input.
+    /// SHA-256 over a canonical JSON of every input.
     pub fn cache_key(&self) -> String {
         let inputs = serde_json::json!({
             "recipe": RECIPE_VERSION,
-            "backend": Backend::Host.as_str(),
+            "backend": self.backend.as_str(),
             "source_sha256": self.entry.sha256,
             "target": self.target.triple,
             "configure_flags": self.matrix.configure_flags(self.target, self.version),
@@ -221,6 +241,80 @@ impl HostInputs<'_> {
         });
         hex::encode(Sha256::digest(serde_json::to_vec(&inputs).expect("inputs serialize")))
     }
+}
+
+/// An archive with its `.sha256` and manifest, freshly written.
+#[derive(Debug, Clone)]
+pub struct Assembled {
+    /// The archive and its checksum.
+    pub packaged: package::Packaged,
+    /// The manifest written beside it.
+    pub manifest_file: PathBuf,
+    /// Its content.
+    pub manifest: Manifest,
+}
+
+/// Relocates the install tree at `prefix` under `policy`, writes the archive,
+/// its `.sha256` and its manifest into `out_dir`, and returns them.
+pub fn assemble(
+    prefix: &Path,
+    inputs: &AssemblyInputs,
+    policy: &relocate::Policy,
+    out_dir: &Path,
+    on_phase: &mut dyn FnMut(&str),
+) -> Result<Assembled, BuildError> {
+    on_phase("relocate");
+    let relocation = relocate::relocate(prefix, policy)?;
+    on_phase("package");
+    let stem = inputs.stem();
+    let mtime = u64::try_from(inputs.source_date_epoch).unwrap_or(0);
+    let packaged = package::write_archive(prefix, &stem, mtime, out_dir)?;
+    let archive_name = format!("{stem}{}", package::TAR_GZ);
+    let states = inputs.matrix.features_for(inputs.target, inputs.version);
+    let manifest = Manifest {
+        format: 1,
+        version: inputs.version,
+        target: inputs.target.triple.clone(),
+        backend: inputs.backend,
+        archive: archive_name.clone(),
+        archive_sha256: packaged.sha256.clone(),
+        configure_flags: inputs.matrix.configure_flags(inputs.target, inputs.version),
+        features_enabled: states.iter().filter(|(_, s)| s.enabled).map(|(n, _)| n.clone()).collect(),
+        features: states,
+        bundled_libraries: relocation.bundled.clone(),
+        scrubbed_store_references: relocation.scrubbed_store_references.clone(),
+        glibc_floor: relocation.glibc_floor.clone(),
+        file_count: packaged.file_count,
+        source: ManifestSource {
+            name: inputs.entry.tarball.clone(),
+            sha256: inputs.entry.sha256.clone(),
+            size: inputs.entry.size,
+            trust: inputs.assessment.level.to_string(),
+            evidence: inputs.assessment.evidence_kinds(),
+            signers: inputs.assessment.signers(),
+        },
+        toolchain: inputs.toolchain.clone(),
+        hardening: relocation
+            .elf_files
+            .iter()
+            .map(|f| HardeningEntry {
+                path: f.path.clone(),
+                pie: f.info.hardening.pie,
+                full_relro: f.info.hardening.relro && f.info.hardening.bind_now,
+                bind_now: f.info.hardening.bind_now,
+                stack_protector: f.info.hardening.stack_protector,
+                nx: f.info.hardening.nx,
+            })
+            .collect(),
+        source_date_epoch: inputs.source_date_epoch,
+        cache_key: inputs.cache_key(),
+        pgbin_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let manifest_file = out_dir.join(format!("{archive_name}.manifest.json"));
+    let mut text = serde_json::to_string_pretty(&manifest).expect("manifest serializes");
+    text.push('\n');
+    crate::fsutil::write_atomic(&manifest_file, text.as_bytes()).map_err(io("cannot write the manifest"))?;
+    Ok(Assembled { packaged, manifest_file, manifest })
 }
 
 /// Files of one finished build.
@@ -244,7 +338,12 @@ pub fn artifact_names(archive_name: &str) -> [String; 3] {
 
 /// Returns the cached artifacts for `key` if they are complete and intact.
 pub fn cached(cache: &Path, key: &str, archive_name: &str) -> Option<Artifacts> {
-    let dir = cache.join("builds").join(key);
+    artifacts_in(&cache.join("builds").join(key), archive_name)
+}
+
+/// The three artifact files of `archive_name` in `dir`, if complete and the
+/// archive matches its `.sha256`.
+pub fn artifacts_in(dir: &Path, archive_name: &str) -> Option<Artifacts> {
     let [archive, checksum, manifest] = artifact_names(archive_name).map(|n| dir.join(n));
     let recorded = std::fs::read_to_string(&checksum).ok()?;
     if recorded != package::checksum_line(&crate::trust::digest_file(&archive).ok()?.sha256, archive_name) {
@@ -327,18 +426,18 @@ fn host_build_in(
     log: &Path,
     on_phase: &mut dyn FnMut(&str),
 ) -> Result<Artifacts, BuildError> {
-    let key = inputs.cache_key();
-    let stem = inputs.stem();
+    let key = inputs.assembly.cache_key();
+    let stem = inputs.assembly.stem();
     let builds = cache.join("builds");
-    let source_dir_name = format!("postgresql-{}", inputs.version);
+    let source_dir_name = format!("postgresql-{}", inputs.assembly.version);
     let host = HostBuild {
         tarball: inputs.tarball.to_path_buf(),
         source_dir_name,
         archive_stem: stem.clone(),
-        configure_flags: inputs.matrix.configure_flags(inputs.target, inputs.version),
-        cflags: inputs.matrix.host.cflags.clone(),
-        ldflags: inputs.matrix.host.ldflags.clone(),
-        source_date_epoch: inputs.source_date_epoch,
+        configure_flags: inputs.assembly.matrix.configure_flags(inputs.assembly.target, inputs.assembly.version),
+        cflags: inputs.assembly.matrix.host.cflags.clone(),
+        ldflags: inputs.assembly.matrix.host.ldflags.clone(),
+        source_date_epoch: inputs.assembly.source_date_epoch,
         jobs: inputs.jobs,
         work_dir: work.join("build"),
         log: log.to_path_buf(),
@@ -349,64 +448,23 @@ fn host_build_in(
     let source_tree = work.join("build/src");
     let cleanup = std::thread::spawn(move || std::fs::remove_dir_all(source_tree));
 
-    on_phase("relocate");
     let system = relocate::system_libraries()?;
-    let forbidden = vec![work.display().to_string(), cache.display().to_string()];
-    let relocation = relocate::relocate(&prefix, &system, &forbidden, &crate::debian::owning_package)?;
-
-    on_phase("package");
-    let staging = work.join("out");
-    let mtime = u64::try_from(inputs.source_date_epoch).unwrap_or(0);
-    let packaged = package::write_archive(&prefix, &stem, mtime, &staging)?;
-    let archive_name = format!("{stem}{}", package::TAR_GZ);
-    let states = inputs.matrix.features_for(inputs.target, inputs.version);
-    let manifest = Manifest {
-        format: 1,
-        version: inputs.version,
-        target: inputs.target.triple.clone(),
-        backend: Backend::Host,
-        archive: archive_name.clone(),
-        archive_sha256: packaged.sha256.clone(),
-        configure_flags: inputs.matrix.configure_flags(inputs.target, inputs.version),
-        features_enabled: states.iter().filter(|(_, s)| s.enabled).map(|(n, _)| n.clone()).collect(),
-        features: states,
-        bundled_libraries: relocation.bundled.clone(),
-        glibc_floor: relocation.glibc_floor.clone(),
-        file_count: packaged.file_count,
-        source: ManifestSource {
-            name: inputs.entry.tarball.clone(),
-            sha256: inputs.entry.sha256.clone(),
-            size: inputs.entry.size,
-            trust: inputs.assessment.level.to_string(),
-            evidence: inputs.assessment.evidence_kinds(),
-            signers: inputs.assessment.signers(),
-        },
-        toolchain: inputs.toolchain.clone(),
-        hardening: relocation
-            .elf_files
-            .iter()
-            .map(|f| HardeningEntry {
-                path: f.path.clone(),
-                pie: f.info.hardening.pie,
-                full_relro: f.info.hardening.relro && f.info.hardening.bind_now,
-                bind_now: f.info.hardening.bind_now,
-                stack_protector: f.info.hardening.stack_protector,
-                nx: f.info.hardening.nx,
-            })
-            .collect(),
-        source_date_epoch: inputs.source_date_epoch,
-        cache_key: key.clone(),
-        pgbin_version: env!("CARGO_PKG_VERSION").to_string(),
+    let policy = relocate::Policy {
+        search: relocate::LibrarySearch::System(&system),
+        interpreter: inputs.assembly.target.standard_interpreter(),
+        forbidden: vec![work.display().to_string(), cache.display().to_string()],
+        scrub_store: None,
+        describe: &crate::debian::owning_package,
     };
-    let manifest_file = staging.join(format!("{archive_name}.manifest.json"));
-    let mut text = serde_json::to_string_pretty(&manifest).expect("manifest serializes");
-    text.push('\n');
-    crate::fsutil::write_atomic(&manifest_file, text.as_bytes()).map_err(io("cannot write the manifest"))?;
+    let staging = work.join("out");
+    let assembled = assemble(&prefix, &inputs.assembly, &policy, &staging, on_phase)?;
+    let packaged = assembled.packaged;
+    let archive_name = format!("{stem}{}", package::TAR_GZ);
 
     on_phase("smoke");
     // The system temporary directory: an unprivileged server user must be
     // able to reach the scratch cluster, which a private cache may not allow.
-    let report = smoke::smoke(&packaged.archive, &std::env::temp_dir())?;
+    let report = smoke::smoke(&packaged.archive, &std::env::temp_dir(), None)?;
     if let Some(failed) = report.failure() {
         return Err(BuildError::SmokeFailed { check: failed.name.clone(), detail: failed.detail.clone() });
     }
@@ -423,11 +481,36 @@ fn host_build_in(
     })
 }
 
+/// Builds the archive derivation of flake attribute `attr` in the flake at
+/// `repo` with `nix build` (its log to `log`) and returns its output path.
+pub fn nix_build(repo: &Path, attr: &str, log: &Path) -> Result<PathBuf, BuildError> {
+    let log_file = std::fs::File::create(log).map_err(io(format!("cannot create {}", log.display())))?;
+    let installable = format!("{}#{attr}.archive", repo.display());
+    let output = Command::new("nix")
+        .args(["--extra-experimental-features", "nix-command flakes", "build", "--no-link", "--json", "-L"])
+        .arg(&installable)
+        .stderr(log_file)
+        .output()
+        .map_err(io("cannot run nix (install Nix, or use --backend host)"))?;
+    if !output.status.success() {
+        let tail = crate::hostbuild::log_tail(log, 40);
+        let cause = tail.iter().rev().find(|l| l.trim_start().starts_with("error:")).or(tail.last());
+        let cause = cause.map_or("no message", |l| l.trim());
+        return Err(BuildError::Nix(format!("nix build {installable} failed: {cause}")));
+    }
+    let built: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| BuildError::Nix(format!("nix build printed no JSON result: {e}")))?;
+    built[0]["outputs"]["out"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| BuildError::Nix("nix build did not name an output path".into()))
+}
+
 /// The host's toolchain identity: compiler version and Debian package versions.
 pub fn host_toolchain(packages: &[String]) -> Result<Toolchain, BuildError> {
     let output = Command::new("cc").arg("--version").output().map_err(io("cannot run cc --version"))?;
     let compiler = String::from_utf8_lossy(&output.stdout).lines().next().unwrap_or("").to_string();
-    Ok(Toolchain { compiler, packages: crate::debian::installed_versions(packages) })
+    Ok(Toolchain { compiler, packages: crate::debian::installed_versions(packages), nixpkgs: None })
 }
 
 /// The machine's own target triple, if pgbin knows it.

@@ -44,9 +44,53 @@ pub fn publishable(file: &std::fs::File) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Copies the tree at `source` to `target` (which must not exist): symlinks
+/// stay symlinks, file modes are kept and made owner-writable (a tree copied
+/// out of a read-only store must be editable), nothing else is copied.
+pub fn copy_tree(source: &Path, target: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in walkdir::WalkDir::new(source).follow_links(false).sort_by_file_name() {
+        let entry = entry.map_err(std::io::Error::from)?;
+        let relative = entry.path().strip_prefix(source).expect("walk stays under the source");
+        let destination = target.join(relative);
+        let file_type = entry.file_type();
+        if file_type.is_dir() {
+            std::fs::create_dir_all(&destination)?;
+            std::fs::set_permissions(&destination, std::fs::Permissions::from_mode(0o755))?;
+        } else if file_type.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &destination)?;
+        } else if file_type.is_file() {
+            std::fs::copy(entry.path(), &destination)?;
+            let mode = entry.metadata().map_err(std::io::Error::from)?.permissions().mode();
+            std::fs::set_permissions(&destination, std::fs::Permissions::from_mode((mode & 0o777) | 0o200))?;
+        } else {
+            return Err(std::io::Error::other(format!(
+                "{} is neither file, directory nor symlink",
+                entry.path().display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tree_copies_keep_links_and_modes_and_become_writable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("src");
+        std::fs::create_dir_all(source.join("bin")).unwrap();
+        std::fs::write(source.join("bin/tool"), b"x").unwrap();
+        std::fs::set_permissions(source.join("bin/tool"), std::fs::Permissions::from_mode(0o555)).unwrap();
+        std::os::unix::fs::symlink("tool", source.join("bin/alias")).unwrap();
+        copy_tree(&source, &dir.path().join("copy")).unwrap();
+        let copied = dir.path().join("copy/bin");
+        assert_eq!(std::fs::metadata(copied.join("tool")).unwrap().permissions().mode() & 0o777, 0o755);
+        assert_eq!(std::fs::read_link(copied.join("alias")).unwrap(), Path::new("tool"));
+    }
 
     #[test]
     fn replaces_whole_file_and_leaves_no_temporaries() {

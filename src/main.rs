@@ -43,6 +43,8 @@ enum Command {
     Seed(commands::seed::Args),
     /// Build, relocate, package and smoke-test one release for one target
     Build(commands::build::Args),
+    /// Relocate and archive an install tree built elsewhere (the Nix builder's output)
+    Package(commands::package::Args),
     /// Extract an archive into a fresh directory and check that PostgreSQL runs
     Smoke(commands::smoke::Args),
     /// Verify a local tarball (and evidence files) against the lock; writes nothing
@@ -77,6 +79,7 @@ fn main() -> ExitCode {
         Command::Fetch(args) => commands::fetch::run(&ctx, args),
         Command::Seed(args) => commands::seed::run(&ctx, args),
         Command::Build(args) => commands::build::run(&ctx, args),
+        Command::Package(args) => commands::package::run(&ctx, args),
         Command::Smoke(args) => commands::smoke::run(&ctx, args),
         Command::Verify(args) => commands::verify::run(&ctx, args),
         Command::Lock(command) => commands::lock::run(&ctx, command),

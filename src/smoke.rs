@@ -169,8 +169,11 @@ fn free_port() -> Result<u16, SmokeError> {
         .port())
 }
 
-/// Extracts `archive` under a fresh directory in `scratch_parent` and runs every check.
-pub fn smoke(archive: &Path, scratch_parent: &Path) -> Result<Report, SmokeError> {
+/// Extracts `archive` under a fresh directory in `scratch_parent` and runs
+/// every check. With `interpreter`, the extracted executables are first
+/// pointed at that ELF interpreter (for build sandboxes such as Nix's, which
+/// lack the standard one); their libraries must still come from `lib/`.
+pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) -> Result<Report, SmokeError> {
     let name = archive
         .file_name()
         .and_then(|n| n.to_str())
@@ -206,6 +209,11 @@ pub fn smoke(archive: &Path, scratch_parent: &Path) -> Result<Report, SmokeError
     };
     let report = |checks: Vec<Check>| Report { archive: archive.display().to_string(), checks };
 
+    if let Some(interpreter) = interpreter
+        && !record("interpreter", use_interpreter(&prefix, interpreter))
+    {
+        return Ok(report(checks));
+    }
     if !record("ldd", check_ldd(&prefix)) {
         return Ok(report(checks));
     }
@@ -309,6 +317,29 @@ pub fn running_as_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Points every executable under `bin/` at `interpreter` (this copy only).
+fn use_interpreter(prefix: &Path, interpreter: &Path) -> Result<String, String> {
+    let mut patched = Vec::new();
+    for entry in std::fs::read_dir(prefix.join("bin")).map_err(|e| format!("cannot list bin/: {e}"))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let Ok(info) = crate::elf::inspect(&path) else { continue };
+        if info.interpreter.is_some() {
+            patched.push(path);
+        }
+    }
+    patched.sort();
+    let output = Command::new("patchelf")
+        .arg("--set-interpreter")
+        .arg(interpreter)
+        .args(&patched)
+        .output()
+        .map_err(|e| format!("cannot run patchelf: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("patchelf failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
+    }
+    Ok(format!("{} executables use {} for this test only", patched.len(), interpreter.display()))
+}
+
 /// Every ELF file under `bin/` and `lib/` must have all libraries found by
 /// `ldd`, with an empty environment, and every library outside the C
 /// library must resolve into the archive's own `lib/`.
@@ -335,7 +366,9 @@ fn check_ldd(prefix: &Path) -> Result<String, String> {
                 let Some((name, resolved)) = line.trim().split_once(" => ") else { continue };
                 let path = resolved.split(" (").next().unwrap_or("");
                 let inside = std::fs::canonicalize(path).is_ok_and(|p| p.starts_with(&lib));
-                if !crate::relocate::is_libc(name) && !inside {
+                // The loader is listed by its path ("/lib64/ld-… => …").
+                let is_loader = name.starts_with('/');
+                if !crate::relocate::is_libc(name) && !is_loader && !inside {
                     return Err(format!(
                         "{}: {name} resolves to {path}, outside the archive's lib/",
                         relative.display()

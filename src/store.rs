@@ -42,23 +42,91 @@ pub fn source_path(store_dir: &str, nar_sha256: &[u8], name: &str) -> String {
     format!("{store_dir}/{}-{name}", nix_base32::to_nix_base32(&compress_hash(&digest, 20)))
 }
 
+/// The nixpkgs revision `flake.lock` pins.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FlakePin {
+    /// The locked flake reference (`github:NixOS/nixpkgs/<rev>`).
+    pub url: String,
+    /// The git revision.
+    pub rev: String,
+    /// The NAR hash of its source tree, SRI form.
+    pub nar_hash: String,
+}
+
+/// Reads the nixpkgs pin from `<repo>/flake.lock`.
+pub fn nixpkgs_pin(repo: &std::path::Path) -> Option<FlakePin> {
+    let text = std::fs::read_to_string(repo.join("flake.lock")).ok()?;
+    let lock: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let locked = &lock["nodes"]["nixpkgs"]["locked"];
+    let (owner, name, rev) = (locked["owner"].as_str()?, locked["repo"].as_str()?, locked["rev"].as_str()?);
+    Some(FlakePin {
+        url: format!("github:{owner}/{name}/{rev}"),
+        rev: rev.to_string(),
+        nar_hash: locked["narHash"].as_str()?.to_string(),
+    })
+}
+
 /// Whether the nixpkgs revision pinned in `flake.lock` is already in the
 /// local store, i.e. whether flake builds can run offline here.
 pub fn pinned_nixpkgs_available(repo: &std::path::Path) -> bool {
     use base64::Engine;
-    let Ok(text) = std::fs::read_to_string(repo.join("flake.lock")) else { return false };
-    let Ok(lock) = serde_json::from_str::<serde_json::Value>(&text) else { return false };
-    let Some(nar) = lock["nodes"]["nixpkgs"]["locked"]["narHash"].as_str().and_then(|h| h.strip_prefix("sha256-"))
-    else {
-        return false;
-    };
+    let Some(pin) = nixpkgs_pin(repo) else { return false };
+    let Some(nar) = pin.nar_hash.strip_prefix("sha256-") else { return false };
     let Ok(digest) = base64::engine::general_purpose::STANDARD.decode(nar) else { return false };
     std::path::Path::new(&source_path(&store_dir(), &digest, "source")).exists()
+}
+
+/// Length of the hash part of a store path name (nixbase32 of 20 bytes).
+pub const HASH_LEN: usize = 32;
+
+/// Whether `byte` is a nixbase32 digit (`0-9a-z` without `e o u t`).
+pub fn is_nix_base32(byte: u8) -> bool {
+    matches!(byte, b'0'..=b'9' | b'a'..=b'z') && !matches!(byte, b'e' | b'o' | b'u' | b't')
+}
+
+/// The package name and version a store path belongs to, read from its name
+/// the way `builtins.parseDrvName` does (the version starts at the first `-`
+/// followed by a digit), without an output suffix such as `-lib`:
+/// `/nix/store/<hash>-icu4c-76.1/lib/libicuuc.so.76` → (`icu4c`, `76.1`).
+pub fn package_of(store_dir: &str, path: &str) -> Option<(String, Option<String>)> {
+    let rest = path.strip_prefix(store_dir)?.strip_prefix('/')?;
+    let name = rest.split('/').next()?;
+    let (hash, name) = name.split_at_checked(HASH_LEN)?;
+    if !hash.bytes().all(is_nix_base32) {
+        return None;
+    }
+    let name = name.strip_prefix('-')?;
+    let name = ["-lib", "-out", "-dev", "-bin"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
+    let split = name.char_indices().find(|&(i, c)| c == '-' && name[i + 1..].starts_with(|d: char| d.is_ascii_digit()));
+    Some(match split {
+        Some((i, _)) => (name[..i].to_string(), Some(name[i + 1..].to_string())),
+        None => (name.to_string(), None),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_committed_flake_lock_pins_nixpkgs() {
+        let pin = nixpkgs_pin(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+        assert_eq!(pin.url, format!("github:NixOS/nixpkgs/{}", pin.rev));
+        assert_eq!(pin.rev.len(), 40);
+        assert!(pin.nar_hash.starts_with("sha256-"));
+    }
+
+    #[test]
+    fn store_path_names_give_package_and_version() {
+        let hash = "8zv8i345w2xn27jrxj4cyjc6x3b4am1q";
+        let of = |name: &str| package_of("/nix/store", &format!("/nix/store/{hash}-{name}/lib/libx.so.1"));
+        assert_eq!(of("icu4c-76.1"), Some(("icu4c".into(), Some("76.1".into()))));
+        assert_eq!(of("gcc-14.3.0-lib"), Some(("gcc".into(), Some("14.3.0".into()))));
+        assert_eq!(of("util-linux-minimal-2.41-lib"), Some(("util-linux-minimal".into(), Some("2.41".into()))));
+        assert_eq!(of("bundle"), Some(("bundle".into(), None)));
+        assert_eq!(package_of("/nix/store", "/usr/lib/libx.so.1"), None);
+        assert_eq!(package_of("/nix/store", "/nix/store/short-name/lib"), None);
+    }
 
     #[test]
     fn folds_and_encodes_like_nix() {

@@ -168,6 +168,20 @@ impl Target {
     pub fn attr_name(&self, version: Version) -> String {
         format!("postgresql-{}-{}", version.attr_version(), self.attr_suffix)
     }
+
+    /// The ELF interpreter every system of this target has at a fixed path
+    /// (the one distributions install), or `None` where the target is not
+    /// ELF-based. Relocated executables must name exactly this one.
+    pub fn standard_interpreter(&self) -> Option<&'static str> {
+        let arch = self.triple.split('-').next().unwrap_or("");
+        match (arch, self.libc.as_str()) {
+            ("x86_64", "glibc") => Some("/lib64/ld-linux-x86-64.so.2"),
+            ("aarch64", "glibc") => Some("/lib/ld-linux-aarch64.so.1"),
+            ("x86_64", "musl") => Some("/lib/ld-musl-x86_64.so.1"),
+            ("aarch64", "musl") => Some("/lib/ld-musl-aarch64.so.1"),
+            _ => None,
+        }
+    }
 }
 
 impl Matrix {
@@ -343,6 +357,17 @@ mod tests {
         let cross = t.builders.iter().find(|b| b.system == "x86_64-linux").unwrap();
         assert!(cross.is_cross());
         assert_eq!(cross.package_set_path(), vec!["pkgsCross", "aarch64-multiplatform"]);
+    }
+
+    #[test]
+    fn linux_targets_name_their_distribution_interpreter() {
+        let m = matrix();
+        let interpreter = |name: &str| m.target(name).unwrap().standard_interpreter();
+        assert_eq!(interpreter("x86_64-unknown-linux-gnu"), Some("/lib64/ld-linux-x86-64.so.2"));
+        assert_eq!(interpreter("aarch64-unknown-linux-gnu"), Some("/lib/ld-linux-aarch64.so.1"));
+        assert_eq!(interpreter("x86_64-unknown-linux-musl"), Some("/lib/ld-musl-x86_64.so.1"));
+        assert_eq!(interpreter("aarch64-unknown-linux-musl"), Some("/lib/ld-musl-aarch64.so.1"));
+        assert_eq!(interpreter("aarch64-apple-darwin"), None);
     }
 
     #[test]

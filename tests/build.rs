@@ -185,3 +185,199 @@ fn smoke_names_the_failing_check() {
     assert_eq!(output.status.code(), Some(2));
     one_line_error(&output);
 }
+
+/// Runs a program and returns its trimmed stdout, panicking on failure.
+fn run(program: &str, args: &[&std::ffi::OsStr]) -> String {
+    let output = Command::new(program).args(args).output().unwrap();
+    assert!(output.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// Adds a path to the real Nix store and returns its store path.
+fn nix_store_add(path: &Path) -> String {
+    run("nix-store", &["--add".as_ref(), path.as_os_str()])
+}
+
+/// Real references to /nix/store in `bytes`: a full hash that is not the
+/// neutral `eee…` one.
+fn live_store_references(bytes: &[u8]) -> usize {
+    memchr::memmem::find_iter(bytes, b"/nix/store/")
+        .filter(|&at| bytes.get(at + 11..at + 43).is_some_and(|hash| hash.iter().any(|&b| b != b'e')))
+        .count()
+}
+
+/// The Nix route's packaging step (`pgbin package --built-by nix`, what
+/// nix/archive.nix runs), on a tree shaped like a Nix build output and
+/// living in the real Nix store: its libraries are reachable only through
+/// absolute /nix/store RUNPATHs, in two store paths that depend on each
+/// other; its executables use a loader in the store; a text file names a
+/// store path. (nixpkgs cannot be fetched here, so the tree is made from the
+/// host build instead of by nixpkgs' compiler.)
+#[test]
+fn packages_a_tree_that_depends_on_the_nix_store() {
+    let out = tempfile::tempdir().unwrap();
+    let (archive, _, manifest_path) = artifacts(&build("18.6", out.path()));
+    let host_manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(manifest_path).unwrap()).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    run("tar", &["xzf".as_ref(), archive.as_os_str(), "-C".as_ref(), work.path().as_os_str()]);
+    let stem = "postgresql-18.6.0-x86_64-unknown-linux-gnu";
+    let tree = work.path().join(stem);
+    let patchelf = |args: &[&str], file: &Path| {
+        let mut all: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        all.push(file.as_os_str());
+        run("patchelf", &all);
+    };
+
+    // Two dependency store paths: ICU, whose libraries find libstdc++ through
+    // an absolute RUNPATH into the other one, and everything else.
+    let bundle = work.path().join("bundle-1.0");
+    let icu = work.path().join("icu4c-72.1");
+    for dir in [&bundle, &icu] {
+        std::fs::create_dir_all(dir.join("lib")).unwrap();
+    }
+    let names: Vec<String> = host_manifest["bundled_libraries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap().to_string())
+        .collect();
+    let needs_icu = |name: &str| {
+        let needed = run("patchelf", &["--print-needed".as_ref(), tree.join("lib").join(name).as_os_str()]);
+        name.starts_with("libicu") || needed.contains("libicu") || needed.contains("libxml2")
+    };
+    let in_icu: Vec<&String> = names.iter().filter(|n| needs_icu(n)).collect();
+    for name in &names {
+        let into = if in_icu.contains(&name) { &icu } else { &bundle };
+        std::fs::rename(tree.join("lib").join(name), into.join("lib").join(name)).unwrap();
+    }
+    let bundle_store = nix_store_add(&bundle);
+    for name in &in_icu {
+        patchelf(&["--set-rpath", &format!("{bundle_store}/lib:$ORIGIN")], &icu.join("lib").join(name));
+    }
+    let icu_store = nix_store_add(&icu);
+
+    // A loader in the store, as nixpkgs' glibc provides.
+    let loader_dir = work.path().join("glibc-2.36");
+    std::fs::create_dir_all(loader_dir.join("lib")).unwrap();
+    std::fs::copy(
+        std::fs::canonicalize("/lib64/ld-linux-x86-64.so.2").unwrap(),
+        loader_dir.join("lib/ld-linux-x86-64.so.2"),
+    )
+    .unwrap();
+    let loader = format!("{}/lib/ld-linux-x86-64.so.2", nix_store_add(&loader_dir));
+
+    let runpath = format!("{icu_store}/lib:{bundle_store}/lib");
+    for entry in walkdir::WalkDir::new(&tree) {
+        let entry = entry.unwrap();
+        if !entry.file_type().is_file() || !std::fs::read(entry.path()).unwrap().starts_with(b"\x7fELF") {
+            continue;
+        }
+        patchelf(&["--set-rpath", &runpath], entry.path());
+        if entry.path().parent().unwrap().ends_with("bin") {
+            patchelf(&["--set-interpreter", &loader], entry.path());
+        }
+    }
+    let makefile = tree.join("lib/postgresql/pgxs/src/Makefile.global");
+    let makefile = if makefile.exists() { makefile } else { tree.join("lib/pgxs/src/Makefile.global") };
+    let mut text = std::fs::read_to_string(&makefile).unwrap();
+    text.push_str(&format!("# pgbin test\nLZ4 = {bundle_store}/bin/lz4\n"));
+    std::fs::write(&makefile, text).unwrap();
+    let tree_store = nix_store_add(&tree);
+
+    let fetched = pgbin().args(["fetch", "18.6"]).output().unwrap();
+    let tarball = String::from_utf8_lossy(&fetched.stdout).trim().to_string();
+    let packaged = tempfile::tempdir().unwrap();
+    let answer = json(
+        &pgbin()
+            .args(["package", &tree_store, "--built-by", "nix", "--version", "18.6", "--compiler", "gcc-14.3.0"])
+            .args(["--source", &tarball, "--json", "--out"])
+            .arg(packaged.path())
+            .output()
+            .unwrap(),
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(answer["manifest_file"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(manifest["backend"], "nix");
+    assert_eq!(manifest["toolchain"]["compiler"], "gcc-14.3.0");
+    assert!(manifest["toolchain"]["nixpkgs"]["rev"].as_str().unwrap().len() == 40);
+    let bundled = manifest["bundled_libraries"].as_array().unwrap();
+    assert_eq!(bundled.len(), names.len(), "every library found through the RUNPATHs: {bundled:?}");
+    let icuuc = bundled.iter().find(|b| b["name"].as_str().unwrap().starts_with("libicuuc")).unwrap();
+    assert_eq!(icuuc["package"], "icu4c");
+    assert_eq!(icuuc["package_version"], "72.1");
+    assert!(icuuc["origin"].as_str().unwrap().starts_with(&icu_store));
+    let scrubbed: Vec<&str> =
+        manifest["scrubbed_store_references"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(scrubbed.contains(&"bundle-1.0"), "{scrubbed:?}");
+
+    // Inside the archive: standard interpreter, $ORIGIN RUNPATHs, no live
+    // store reference anywhere.
+    let archive = PathBuf::from(answer["archive"].as_str().unwrap());
+    let extracted = tempfile::tempdir().unwrap();
+    run("tar", &["xzf".as_ref(), archive.as_os_str(), "-C".as_ref(), extracted.path().as_os_str()]);
+    let postgres = extracted.path().join(stem).join("bin/postgres");
+    assert_eq!(run("patchelf", &["--print-interpreter".as_ref(), postgres.as_os_str()]), "/lib64/ld-linux-x86-64.so.2");
+    assert_eq!(run("patchelf", &["--print-rpath".as_ref(), postgres.as_os_str()]), "$ORIGIN/../lib");
+    for entry in walkdir::WalkDir::new(extracted.path()) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let refs = live_store_references(&std::fs::read(entry.path()).unwrap());
+            assert_eq!(refs, 0, "{} still refers to the store", entry.path().display());
+        }
+    }
+
+    // It runs: with the standard loader, and with the store's loader as the
+    // Nix sandbox's smoke check does.
+    let smoke = pgbin().arg("smoke").arg(&archive).output().unwrap();
+    assert!(smoke.status.success(), "{}", String::from_utf8_lossy(&smoke.stdout));
+    let smoke = pgbin().args(["smoke", "--json", "--interpreter", &loader]).arg(&archive).output().unwrap();
+    let report = json(&smoke);
+    assert_eq!(report["checks"][0]["name"], "interpreter");
+    assert!(report["checks"].as_array().unwrap().iter().all(|c| c["passed"] == true));
+
+    let _ = Command::new("nix-store").args(["--delete", &tree_store, &icu_store, &bundle_store]).output();
+}
+
+/// `--backend nix` runs `nix build` on the target's archive derivation and,
+/// when Nix fails, says why in one line with the log's path, writing nothing.
+/// (The flake's nixpkgs is pinned here to a path that does not exist, so the
+/// failure is the same with or without network.)
+#[test]
+fn the_nix_backend_reports_why_nix_build_failed() {
+    let scratch = common::scratch_repo();
+    for file in ["flake.nix", "Cargo.toml", "Cargo.lock"] {
+        std::fs::copy(repo().join(file), scratch.path().join(file)).unwrap();
+    }
+    let lock = serde_json::json!({
+        "nodes": {
+            "nixpkgs": {
+                "locked": {
+                    "lastModified": 1,
+                    "narHash": "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                    "path": "/nonexistent/nixpkgs",
+                    "type": "path"
+                },
+                "original": { "owner": "NixOS", "ref": "nixos-25.11", "repo": "nixpkgs", "type": "github" }
+            },
+            "root": { "inputs": { "nixpkgs": "nixpkgs" } }
+        },
+        "root": "root",
+        "version": 7
+    });
+    std::fs::write(scratch.path().join("flake.lock"), lock.to_string()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let output = common::pgbin_in(scratch.path())
+        .args(["build", "18.6", "--backend", "nix", "--out"])
+        .arg(out.path().join("dist"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    // Progress lines come first; the error is the last line.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let message = stderr.trim_end().lines().last().unwrap();
+    assert!(message.starts_with("pgbin: "), "{message}");
+    assert!(message.contains("nix build") && message.contains("postgresql-18_6-x86_64-linux.archive"), "{message}");
+    assert!(message.contains("/nonexistent/nixpkgs") && message.contains("full log:"), "{message}");
+    assert!(!out.path().join("dist").exists(), "nothing written");
+}

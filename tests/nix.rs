@@ -3,8 +3,10 @@
 //! real flake.nix exposes those attributes, and flake.lock is fully locked.
 //!
 //! nixpkgs cannot be fetched on the test machines, so the flake is evaluated
-//! with nixpkgs replaced by an empty stand-in (tests/nix/stub-nixpkgs) and
-//! only attribute names are listed; derivations are never instantiated.
+//! with nixpkgs replaced by a recording stand-in (tests/nix/stub-nixpkgs):
+//! attribute names, and what each derivation would run (configure flags, the
+//! archive derivation's pgbin command line, the smoke checks), are read back
+//! and checked against the driver; nothing is built.
 
 mod common;
 
@@ -85,8 +87,10 @@ fn driver_view() -> BTreeMap<String, BTreeMap<String, Value>> {
                             "configureFlags": target["configure_flags"],
                             "archiveName": target["archive_name"],
                             "sourceDateEpoch": epoch,
+                            "archiveStem": target["archive_name"].as_str().unwrap().trim_end_matches(".tar.gz"),
                             "crossExportDynamic": cross && target["os"] == "linux" && major >= 16,
                             "needsBuildZic": cross,
+                            "smokeTestable": !cross && target["os"] == "linux" && target["libc"] == "glibc",
                         },
                     }),
                 );
@@ -142,20 +146,22 @@ fn flake_copy() -> tempfile::TempDir {
     dir
 }
 
-fn flake_attr_names(flake: &Path, attr: &str) -> Vec<String> {
+/// Evaluates `attr` of the flake (with the stand-in nixpkgs) to JSON;
+/// `attr` may be followed by further `nix eval` arguments.
+fn flake_eval(flake: &Path, attr: &str) -> Value {
     let stub = repo().join("tests/nix/stub-nixpkgs");
-    let value = run_json(nix("nix").args([
-        "eval",
-        "--json",
-        "--no-write-lock-file",
-        "--override-input",
-        "nixpkgs",
-        &format!("path:{}", stub.display()),
-        &format!("path:{}#{attr}", flake.display()),
-        "--apply",
-        "builtins.attrNames",
-    ]));
-    serde_json::from_value(value).unwrap()
+    let (attr, extra) = attr.split_once(' ').unwrap_or((attr, ""));
+    run_json(
+        nix("nix")
+            .args(["eval", "--json", "--no-write-lock-file", "--override-input", "nixpkgs"])
+            .arg(format!("path:{}", stub.display()))
+            .arg(format!("path:{}#{attr}", flake.display()))
+            .args(extra.split_whitespace()),
+    )
+}
+
+fn flake_attr_names(flake: &Path, attr: &str) -> Vec<String> {
+    serde_json::from_value(flake_eval(flake, &format!("{attr} --apply builtins.attrNames"))).unwrap()
 }
 
 #[test]
@@ -262,4 +268,78 @@ fn seed_puts_the_verified_tarball_where_the_flake_expects_it() {
         seeded["hash"].as_str().unwrap(),
         "SRI encoding agrees with nix"
     );
+}
+
+#[test]
+fn the_generic_builder_installs_under_the_host_backends_prefix() {
+    let flake = flake_copy();
+    let package = "packages.x86_64-linux.postgresql-18_6-x86_64-linux";
+    let flags = flake_eval(flake.path(), &format!("{package}.configureFlags"));
+    let listing = stdout_json(&pgbin().args(["targets", "--json", "--version", "18.6"]).output().unwrap());
+    let target =
+        listing["targets"].as_array().unwrap().iter().find(|t| t["triple"] == "x86_64-unknown-linux-gnu").unwrap();
+    let mut expected = vec![json!("--prefix=/opt/postgresql-18.6.0-x86_64-unknown-linux-gnu")];
+    expected.extend(target["configure_flags"].as_array().unwrap().iter().cloned());
+    assert_eq!(flags, Value::Array(expected), "the driver's flags, after the shared prefix");
+    assert_eq!(flake_eval(flake.path(), &format!("{package}.dontAddPrefix")), true);
+}
+
+/// The archive derivation runs `pgbin package` with the entry's version,
+/// target and source, and the real pgbin accepts exactly that command line
+/// (it stops at the missing tree, not at an argument).
+#[test]
+fn the_archive_derivation_runs_pgbin_package_on_the_install_tree() {
+    let flake = flake_copy();
+    for (system, attr, triple) in [
+        ("x86_64-linux", "postgresql-18_6-x86_64-linux", "x86_64-unknown-linux-gnu"),
+        ("x86_64-linux", "postgresql-18_6-aarch64-linux", "aarch64-unknown-linux-gnu"),
+    ] {
+        let script = flake_eval(flake.path(), &format!("packages.{system}.{attr}.archive.buildCommand"));
+        let script = script.as_str().unwrap();
+        let words: Vec<String> =
+            script.replace("\\\n", " ").split_whitespace().map(|w| w.trim_matches('\'').to_string()).collect();
+        let start = words.iter().position(|w| w == "pgbin").expect("runs pgbin");
+        let args = &words[start + 1..];
+        let value = |flag: &str| args.iter().position(|a| a == flag).map(|i| args[i + 1].as_str());
+        assert_eq!(args[2], "package", "{script}");
+        assert_eq!(value("--built-by"), Some("nix"));
+        assert_eq!(value("--version"), Some("18.6"));
+        assert_eq!(value("--target"), Some(triple));
+        assert!(value("--source").unwrap().ends_with("-postgresql-18.6.tar.bz2"), "{script}");
+        assert_eq!(value("--compiler"), Some("gcc-stub"));
+        assert!(args[3].ends_with("-postgresql-18.6"), "the install tree: {script}");
+
+        let mut real: Vec<String> = args[2..].iter().map(|a| a.replace("\"$out\"", "out")).collect();
+        real[1] = "/nonexistent/tree".into();
+        let output = pgbin().args(&real).output().unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        assert!(
+            common::one_line_error(&output).contains("not an installed PostgreSQL tree"),
+            "pgbin accepts the derivation's arguments"
+        );
+    }
+}
+
+#[test]
+fn smoke_checks_exist_for_natively_built_glibc_targets_only() {
+    let flake = flake_copy();
+    let x86: BTreeSet<String> = flake_attr_names(flake.path(), "checks.x86_64-linux").into_iter().collect();
+    assert!(x86.contains("postgresql-18_6-x86_64-linux-smoke"), "{x86:?}");
+    assert!(x86.contains("generated-data") && x86.contains("pgbin"));
+    assert!(!x86.iter().any(|c| c.contains("aarch64") || c.contains("musl")), "cross builds are not run: {x86:?}");
+    let arm: BTreeSet<String> = flake_attr_names(flake.path(), "checks.aarch64-linux").into_iter().collect();
+    assert!(arm.contains("postgresql-18_6-aarch64-linux-smoke"), "{arm:?}");
+    let darwin = flake_attr_names(flake.path(), "checks.aarch64-darwin");
+    assert!(!darwin.iter().any(|c| c.ends_with("-smoke")), "{darwin:?}");
+
+    let smoke = flake_eval(flake.path(), "checks.x86_64-linux.postgresql-18_6-x86_64-linux-smoke.buildCommand");
+    let smoke = smoke.as_str().unwrap();
+    assert!(
+        smoke.contains("pgbin smoke /nix/store/")
+            && smoke.contains("/postgresql-18.6.0-x86_64-unknown-linux-gnu.tar.gz"),
+        "{smoke}"
+    );
+    assert!(smoke.contains("--interpreter /stub/lib/ld.so"), "{smoke}");
+    let archives = flake_attr_names(flake.path(), "hydraJobs.archives.x86_64-linux");
+    assert!(archives.contains(&"postgresql-18_6-x86_64-linux".to_string()));
 }

@@ -14,7 +14,8 @@ use super::{Context, Failure, print_json};
 /// Which backend to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendChoice {
-    /// the best backend available here (currently always host)
+    /// nix when the pinned nixpkgs is already in the local store (so the
+    /// build works offline), else host
     Auto,
     /// the flake's generic builder
     Nix,
@@ -139,18 +140,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         .or(host_triple)
         .ok_or_else(|| Failure::usage("this machine's target is unknown; pass --target"))?;
     let target = project.matrix.target(target_name).map_err(|e| Failure::usage(e.to_string()))?;
-    // `auto` stays on the host backend until the nix backend's packaging step
-    // exists (docs/building.md).
+    let nix_ready = pgbin::store::pinned_nixpkgs_available(project.repo.root());
     let backend = match args.backend {
         BackendChoice::Nix => Backend::Nix,
-        BackendChoice::Host | BackendChoice::Auto => Backend::Host,
+        BackendChoice::Host => Backend::Host,
+        BackendChoice::Auto if nix_ready => Backend::Nix,
+        BackendChoice::Auto => Backend::Host,
     };
     if backend == Backend::Nix {
-        return Err(Failure::usage(if pgbin::store::pinned_nixpkgs_available(project.repo.root()) {
-            "the nix backend's relocation and packaging step is not implemented yet; use `nix build .#ATTR` for the raw build, or --backend host"
-        } else {
-            "the nix backend needs the pinned nixpkgs, which is not in this machine's Nix store (and cannot be fetched here); use --backend host"
-        }));
+        return nix_backend(&project, version, target, &args, started);
     }
     if Some(target.triple.as_str()) != host_triple {
         return Err(Failure::usage(format!(
@@ -168,20 +166,21 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let source_date_epoch = release.source_date_epoch();
     let toolchain = build::host_toolchain(&packages).map_err(|e| Failure::usage(e.to_string()))?;
     let inputs = HostInputs {
-        version,
-        entry,
-        assessment: &assessment,
+        assembly: build::AssemblyInputs {
+            version,
+            entry,
+            assessment: &assessment,
+            target,
+            matrix: &project.matrix,
+            source_date_epoch,
+            toolchain: &toolchain,
+            backend: Backend::Host,
+        },
         tarball: &obtained.path,
-        target,
-        matrix: &project.matrix,
-        source_date_epoch,
-        toolchain: &toolchain,
         jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
     };
-    let key = inputs.cache_key();
+    let key = inputs.assembly.cache_key();
     let archive_name = target.archive_name(version);
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| Failure::usage(format!("cannot create {}: {e}", args.out.display())))?;
 
     let _lock = build::lock_key(&cache, &key).map_err(|e| Failure::usage(e.to_string()))?;
     let (artifacts, cached, log) = match build::cached(&cache, &key, &archive_name) {
@@ -201,33 +200,88 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
             }
         }
     };
-    let published = build::publish(&artifacts, &args.out).map_err(|e| Failure::usage(e.to_string()))?;
+    let summary = if cached {
+        format!("{archive_name} is already built from these exact inputs (cache key {})", &key[..12])
+    } else {
+        "built, relocated and smoke-tested".to_string()
+    };
+    let outcome = Outcome { version, target: &target.triple, backend: Backend::Host, cached, log, summary };
+    report(&artifacts, &args, outcome, started)
+}
+
+/// How a build ended, for the report.
+struct Outcome<'a> {
+    version: Version,
+    target: &'a str,
+    backend: Backend,
+    cached: bool,
+    log: Option<PathBuf>,
+    summary: String,
+}
+
+/// Publishes the artifacts into `--out` and prints where they are.
+fn report(artifacts: &Artifacts, args: &Args, outcome: Outcome, started: Instant) -> Result<(), Failure> {
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| Failure::usage(format!("cannot create {}: {e}", args.out.display())))?;
+    let published = build::publish(artifacts, &args.out).map_err(|e| Failure::usage(e.to_string()))?;
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
         print_json(&Built {
-            version,
-            target: &target.triple,
-            backend,
-            cached,
+            version: outcome.version,
+            target: outcome.target,
+            backend: outcome.backend,
+            cached: outcome.cached,
             seconds,
-            log,
+            log: outcome.log,
             artifacts: &published,
             sha256: &published.manifest.archive_sha256,
         });
         return Ok(());
     }
-    if cached {
-        eprintln!(
-            "pgbin: {archive_name} is already built from these exact inputs (cache key {}); {seconds:.2}s",
-            &key[..12]
-        );
-    } else {
-        eprintln!("pgbin: built, relocated and smoke-tested in {seconds:.0}s");
-    }
+    eprintln!("pgbin: {} in {seconds:.2}s", outcome.summary);
     for path in [&published.archive, &published.checksum_file, &published.manifest_file] {
         println!("{}", path.display());
     }
     Ok(())
+}
+
+/// The nix backend: seed the verified source, `nix build` the target's
+/// archive derivation (relocation and packaging happen inside Nix), smoke-test
+/// the result where it can run, and publish it.
+fn nix_backend(
+    project: &pgbin::project::Project,
+    version: Version,
+    target: &pgbin::targets::Target,
+    args: &Args,
+    started: Instant,
+) -> Result<(), Failure> {
+    let cache = args.cache.clone().unwrap_or_else(pgbin::fetch::default_cache_dir);
+    let (obtained, _) = super::fetch::obtain_verified(project, version, Some(&cache))?;
+    super::seed::seed_store(project, version, &obtained.path)?;
+    let attr = target.attr_name(version);
+    let archive_name = target.archive_name(version);
+    let log = cache.join("logs").join(format!("{archive_name}.nix.log"));
+    std::fs::create_dir_all(log.parent().expect("log has a parent")).map_err(|e| Failure::usage(e.to_string()))?;
+    eprintln!("pgbin: nix build {attr}.archive; full log: {}", log.display());
+    let mut display = PhaseDisplay::new();
+    display.phase("nix build");
+    let result = build::nix_build(project.repo.root(), &attr, &log);
+    display.finish();
+    let output = result.map_err(|e| Failure::usage(format!("{e}; full log: {}", log.display())))?;
+    let artifacts = build::artifacts_in(&output, &archive_name).ok_or_else(|| {
+        Failure::check(format!("{} does not hold an intact {archive_name} with .sha256 and manifest", output.display()))
+    })?;
+    if Some(target.triple.as_str()) == build::host_triple() {
+        let report = pgbin::smoke::smoke(&artifacts.archive, &std::env::temp_dir(), None)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        if let Some(check) = report.failure() {
+            return Err(Failure::check(format!("smoke test failed at check '{}': {}", check.name, check.detail)));
+        }
+    }
+    let summary = format!("built with Nix ({})", output.display());
+    let outcome =
+        Outcome { version, target: &target.triple, backend: Backend::Nix, cached: false, log: Some(log), summary };
+    report(&artifacts, args, outcome, started)
 }
 
 /// A failed build: the cause, the last lines of the log, and its path.

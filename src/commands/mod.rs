@@ -5,6 +5,7 @@ pub mod build;
 pub mod fetch;
 pub mod generate;
 pub mod lock;
+pub mod package;
 pub mod resolve;
 pub mod seed;
 pub mod smoke;

@@ -41,12 +41,28 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let (obtained, _) = super::fetch::obtain_verified(&project, version, args.cache.as_deref())?;
     let entry = project.lock.get(version).expect("obtain_verified checked the lock");
     let hash = sri_sha256(&entry.sha256);
-    check_generated_source(&project, version, &entry.tarball, &hash)?;
+    let added = seed_store(&project, version, &obtained.path)?;
+    if args.json {
+        print_json(&Seeded { version, name: entry.tarball.clone(), hash, store_path: added });
+    } else {
+        println!("{added}");
+    }
+    Ok(())
+}
+
+/// Adds the verified `tarball` of `version` to the Nix store and checks that
+/// it landed at the fixed-output path the flake's `fetchurl` expects.
+pub fn seed_store(
+    project: &pgbin::project::Project,
+    version: Version,
+    tarball: &std::path::Path,
+) -> Result<String, Failure> {
+    let entry = super::locked_entry(project, version)?;
+    check_generated_source(project, version, &entry.tarball, &sri_sha256(&entry.sha256))?;
     let expected = store::fixed_output_path(&store::store_dir(), &entry.sha256, &entry.tarball);
-    let output =
-        Command::new("nix-store").args(["--add-fixed", "sha256"]).arg(&obtained.path).output().map_err(|e| {
-            Failure::usage(format!("cannot run nix-store: {e}; install Nix (Debian: apt-get install nix-bin)"))
-        })?;
+    let output = Command::new("nix-store").args(["--add-fixed", "sha256"]).arg(tarball).output().map_err(|e| {
+        Failure::usage(format!("cannot run nix-store: {e}; install Nix (Debian: apt-get install nix-bin)"))
+    })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(Failure::usage(format!(
@@ -60,12 +76,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
             "nix-store added {added}, but the flake expects {expected}; not seeded correctly"
         )));
     }
-    if args.json {
-        print_json(&Seeded { version, name: entry.tarball.clone(), hash, store_path: added });
-    } else {
-        println!("{added}");
-    }
-    Ok(())
+    Ok(added)
 }
 
 /// The generated Nix data must name exactly this source.

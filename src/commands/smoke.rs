@@ -9,6 +9,10 @@ use super::{Context, Failure, print_json};
 pub struct Args {
     /// The archive (postgresql-X.Y.0-<triple>.tar.gz)
     archive: PathBuf,
+    /// Run the executables with this ELF interpreter instead of the
+    /// standard one (for sandboxes without it, such as Nix builds)
+    #[arg(long, value_name = "PATH")]
+    interpreter: Option<PathBuf>,
     /// Machine-readable output
     #[arg(long)]
     json: bool,
@@ -16,8 +20,8 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(_ctx: &Context, args: Args) -> Result<(), Failure> {
-    let report =
-        pgbin::smoke::smoke(&args.archive, &std::env::temp_dir()).map_err(|e| Failure::usage(e.to_string()))?;
+    let report = pgbin::smoke::smoke(&args.archive, &std::env::temp_dir(), args.interpreter.as_deref())
+        .map_err(|e| Failure::usage(e.to_string()))?;
     if args.json {
         print_json(&report);
     } else {
