@@ -49,6 +49,10 @@ enum Command {
     Smoke(commands::smoke::Args),
     /// Verify a local tarball (and evidence files) against the lock; writes nothing
     Verify(commands::verify::Args),
+    /// Compare two outputs (trees, archives, NARs) and explain every difference
+    Diff(commands::diff::Args),
+    /// Print the NAR hash of a tree, archive or NAR, as `nix hash path` does
+    Hash(commands::hash::Args),
     /// Inspect and change the source lock
     #[command(subcommand)]
     Lock(commands::lock::Command),
@@ -82,12 +86,16 @@ fn main() -> ExitCode {
         Command::Package(args) => commands::package::run(&ctx, args),
         Command::Smoke(args) => commands::smoke::run(&ctx, args),
         Command::Verify(args) => commands::verify::run(&ctx, args),
+        Command::Diff(args) => commands::diff::run(&ctx, args),
+        Command::Hash(args) => commands::hash::run(&ctx, args),
         Command::Lock(command) => commands::lock::run(&ctx, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("pgbin: {}", failure.message);
+            if !failure.message.is_empty() {
+                eprintln!("pgbin: {}", failure.message);
+            }
             ExitCode::from(failure.code)
         }
     }

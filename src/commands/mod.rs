@@ -2,8 +2,10 @@
 //! carries the exit code, repository access, and terminal styling.
 
 pub mod build;
+pub mod diff;
 pub mod fetch;
 pub mod generate;
+pub mod hash;
 pub mod lock;
 pub mod package;
 pub mod resolve;
@@ -33,6 +35,11 @@ impl Failure {
     /// A verification or check failed (exit 1).
     pub fn check(message: impl Into<String>) -> Failure {
         Failure { code: 1, message: message.into() }
+    }
+
+    /// A check failed and the output already said why (exit 1, nothing more printed).
+    pub fn silent_check() -> Failure {
+        Failure { code: 1, message: String::new() }
     }
 
     /// Bad usage, bad input data or I/O trouble (exit 2).

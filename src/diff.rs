@@ -1,0 +1,761 @@
+//! Comparing two build outputs and explaining every difference.
+//!
+//! Inputs are anything [`crate::tree`] opens: directories, store paths, tar
+//! archives (plain, gzip, zstd) and NAR files, in any combination. Passes:
+//!
+//! 1. Archives: the compression header (gzip mtime, OS byte, file name; zstd
+//!    frame descriptor) and every member header (order, mtime, owner ids and
+//!    names, mode, PAX records), streamed: only headers are kept.
+//! 2. Contents: the NAR hash of each side, both at once. Equal hashes end
+//!    the comparison of contents.
+//! 3. Per path, in parallel: only in A / only in B, file type, permission
+//!    bits, symlink target, then content. Differing content is explained:
+//!    for ELF files, which sections differ; for text, a bounded unified diff;
+//!    for both, the likely cause read from the differing bytes (an embedded
+//!    build path, a timestamp, a Nix store hash) and the usual fix.
+//!
+//! Domain logic only: the report is data; `pgbin diff` prints it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::tree::{self, Format, Tree};
+
+/// What kind of difference a finding is: a stable reason code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Code {
+    /// A path exists only in A.
+    OnlyInA,
+    /// A path exists only in B.
+    OnlyInB,
+    /// The same path is a different kind of file.
+    FileType,
+    /// Permission bits differ.
+    Mode,
+    /// A symlink points elsewhere.
+    SymlinkTarget,
+    /// File contents differ (see `sections`, `diff` and `cause`).
+    Content,
+    /// Archive members are in a different order.
+    ArchiveMemberOrder,
+    /// Archive member mtimes differ.
+    ArchiveMtime,
+    /// Archive member uid/gid differ.
+    ArchiveOwner,
+    /// Archive member user/group names differ.
+    ArchiveOwnerName,
+    /// Archive member modes differ.
+    ArchiveMode,
+    /// Archive PAX records differ.
+    ArchivePax,
+    /// The gzip header's mtime differs.
+    GzipMtime,
+    /// The gzip header's OS byte differs.
+    GzipOs,
+    /// The gzip header's stored file name differs.
+    GzipName,
+    /// The zstd frame header differs (checksum, content size, window, dictionary).
+    ZstdFrame,
+    /// The archives differ only in their compressed bytes (level, library).
+    CompressedBytes,
+}
+
+/// The likely cause of a difference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// A build directory path is embedded.
+    BuildPath,
+    /// A date or time is embedded.
+    EmbeddedTimestamp,
+    /// A Nix store path with a different hash is embedded.
+    StorePathHash,
+    /// Only the ELF build ID differs.
+    BuildId,
+    /// Archive metadata (times, owners, order, modes, PAX).
+    ArchiveMetadata,
+    /// Compression header or settings.
+    Compression,
+    /// File system permissions (umask).
+    Permissions,
+    /// A file is missing or of another type.
+    FileSet,
+    /// Not recognised.
+    Unknown,
+}
+
+impl Cause {
+    /// The usual fix.
+    pub fn fix(self) -> &'static str {
+        match self {
+            Cause::BuildPath => {
+                "build at a fixed path, or map it away: -ffile-prefix-map=$PWD=. (C), and keep DESTDIR/staging paths out of installed files"
+            }
+            Cause::EmbeddedTimestamp => {
+                "set SOURCE_DATE_EPOCH and make the tool honour it; avoid __DATE__/__TIME__ (-Werror=date-time)"
+            }
+            Cause::StorePathHash => "an input store path differs: compare the two derivations with nix-diff",
+            Cause::BuildId => {
+                "the build ID hashes the linked objects: find the object that differs; never link with --build-id=uuid"
+            }
+            Cause::ArchiveMetadata => {
+                "normalise members: sorted names, mtime = SOURCE_DATE_EPOCH, uid/gid 0 with empty names, fixed modes, no PAX times (tar --sort=name --mtime=@$SOURCE_DATE_EPOCH --owner=0 --group=0 --numeric-owner)"
+            }
+            Cause::Compression => {
+                "fix the compressor's header fields: gzip -n (no name, mtime 0), a fixed OS byte, fixed zstd flags and level"
+            }
+            Cause::Permissions => "build with a fixed umask (022) or normalise modes when archiving",
+            Cause::FileSet => "a step was skipped or added: compare the two build logs",
+            Cause::Unknown => "inspect the bytes around the first difference (diffoscope shows them in full)",
+        }
+    }
+}
+
+/// One difference, explained.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// Path inside the trees (or the archive member), or "" for the archive itself.
+    pub path: String,
+    /// Reason code.
+    pub code: Code,
+    /// Likely cause.
+    pub cause: Cause,
+    /// What differs, in one line.
+    pub detail: String,
+    /// The usual fix for the cause.
+    pub fix: &'static str,
+    /// For ELF files: the sections whose bytes differ.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sections: Vec<String>,
+    /// For text files: a bounded unified diff.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+impl Finding {
+    fn new(path: impl Into<String>, code: Code, cause: Cause, detail: impl Into<String>) -> Finding {
+        Finding {
+            path: path.into(),
+            code,
+            cause,
+            detail: detail.into(),
+            fix: cause.fix(),
+            sections: Vec::new(),
+            diff: None,
+        }
+    }
+}
+
+/// One side of the comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct Side {
+    /// The input path.
+    pub path: String,
+    /// Its format.
+    pub format: Format,
+    /// NAR hash of its contents (SRI).
+    pub nar_hash: String,
+}
+
+/// The whole answer. `--json` prints exactly this (schema in docs/reproducibility.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Schema version.
+    pub schema: u32,
+    /// `true` when nothing differs.
+    pub identical: bool,
+    /// Side A.
+    pub a: Side,
+    /// Side B.
+    pub b: Side,
+    /// Number of findings per cause.
+    pub causes: BTreeMap<Cause, usize>,
+    /// The findings, in path order, up to the report size cap.
+    pub findings: Vec<Finding>,
+    /// Findings left out by the cap.
+    pub omitted: usize,
+}
+
+/// Limits of the comparison.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Upper bound on the serialised size of the findings.
+    pub max_report: usize,
+    /// Upper bound on each text diff, in lines.
+    pub max_diff_lines: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { max_report: 1 << 20, max_diff_lines: 40 }
+    }
+}
+
+/// Why the comparison could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum DiffError {
+    /// An input could not be opened.
+    #[error(transparent)]
+    Tree(#[from] tree::TreeError),
+    /// Hashing failed.
+    #[error(transparent)]
+    Nar(#[from] crate::nar::NarError),
+    /// Local I/O.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Compares `a` and `b`, extracting archives under `scratch`.
+pub fn diff(a: &Path, b: &Path, scratch: &Path, options: Options) -> Result<Report, DiffError> {
+    let (tree_a, tree_b) = std::thread::scope(|s| {
+        let b_thread = s.spawn(|| tree::open(b, scratch));
+        let a_tree = tree::open(a, scratch);
+        (a_tree, b_thread.join().expect("opening does not panic"))
+    });
+    let (tree_a, tree_b) = (tree_a?, tree_b?);
+    let mut findings = Vec::new();
+    if tree_a.format.is_tar() && tree_b.format.is_tar() && !same_bytes(a, b)? {
+        findings.extend(compare_archives(&tree_a, &tree_b)?);
+    }
+    let (hash_a, hash_b) = std::thread::scope(|s| {
+        let b_thread = s.spawn(|| crate::nar::hash_path(&tree_b.root));
+        let a_hash = crate::nar::hash_path(&tree_a.root);
+        (a_hash, b_thread.join().expect("hashing does not panic"))
+    });
+    let (hash_a, hash_b) = (hash_a?, hash_b?);
+    if hash_a != hash_b {
+        findings.extend(compare_trees(&tree_a.root, &tree_b.root, options)?);
+    }
+    // Compressed bytes are compared only between archives of one format: a
+    // .tar.gz and the .tar inside it hold the same members.
+    let archive_bytes_differ = tree_a.format.is_tar() && tree_a.format == tree_b.format && !same_bytes(a, b)?;
+    if findings.is_empty() && archive_bytes_differ {
+        findings.push(Finding::new(
+            "",
+            Code::CompressedBytes,
+            Cause::Compression,
+            "same members and headers, different compressed bytes (compression level or library)",
+        ));
+    }
+    let mut causes = BTreeMap::new();
+    for finding in &findings {
+        *causes.entry(finding.cause).or_insert(0) += 1;
+    }
+    let identical = findings.is_empty() && hash_a == hash_b;
+    let (findings, omitted) = cap(findings, options.max_report);
+    let side = |t: &Tree, h: &[u8; 32]| Side {
+        path: t.source.display().to_string(),
+        format: t.format,
+        nar_hash: crate::nar::sri(h),
+    };
+    Ok(Report { schema: 1, identical, a: side(&tree_a, &hash_a), b: side(&tree_b, &hash_b), causes, findings, omitted })
+}
+
+/// Keeps findings while their JSON stays under `max` bytes.
+fn cap(findings: Vec<Finding>, max: usize) -> (Vec<Finding>, usize) {
+    let mut kept = Vec::new();
+    let mut size = 0;
+    let total = findings.len();
+    for finding in findings {
+        size += serde_json::to_vec(&finding).map_or(0, |v| v.len());
+        if size > max {
+            break;
+        }
+        kept.push(finding);
+    }
+    let omitted = total - kept.len();
+    (kept, omitted)
+}
+
+fn same_bytes(a: &Path, b: &Path) -> Result<bool, DiffError> {
+    let digest = |p: &Path| crate::trust::digest_file(p).map_err(|e| DiffError::Io(e.to_string()));
+    let (da, db) = (digest(a)?, digest(b)?);
+    Ok(da.sha256 == db.sha256 && da.size == db.size)
+}
+
+// ------------------------------------------------------------------ archives
+
+/// Header fields of one archive member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Member {
+    mtime: u64,
+    uid: u64,
+    gid: u64,
+    uname: Vec<u8>,
+    gname: Vec<u8>,
+    mode: u32,
+    pax: Vec<(String, Vec<u8>)>,
+}
+
+fn read_members(tree: &Tree) -> Result<Vec<(String, Member)>, DiffError> {
+    let fail = |e: std::io::Error| DiffError::Io(format!("{}: {e}", tree.source.display()));
+    let mut archive = tar::Archive::new(tree::tar_reader(&tree.source, tree.format)?);
+    let mut members = Vec::new();
+    for entry in archive.entries().map_err(fail)? {
+        let mut entry = entry.map_err(fail)?;
+        let pax = match entry.pax_extensions().map_err(fail)? {
+            Some(extensions) => extensions
+                .filter_map(Result::ok)
+                .map(|e| (e.key().unwrap_or("?").to_string(), e.value_bytes().to_vec()))
+                .collect(),
+            None => Vec::new(),
+        };
+        let header = entry.header();
+        let member = Member {
+            mtime: header.mtime().unwrap_or(0),
+            uid: header.uid().unwrap_or(0),
+            gid: header.gid().unwrap_or(0),
+            uname: header.username_bytes().unwrap_or_default().to_vec(),
+            gname: header.groupname_bytes().unwrap_or_default().to_vec(),
+            mode: header.mode().unwrap_or(0),
+            pax,
+        };
+        let path = String::from_utf8_lossy(&entry.path_bytes()).trim_end_matches('/').to_string();
+        members.push((path, member));
+    }
+    Ok(members)
+}
+
+/// The compression header fields that commonly differ, as (code, value).
+fn compression_header(path: &Path, format: Format) -> Result<Vec<(Code, String)>, DiffError> {
+    let mut head = [0u8; 64];
+    let mut file = std::fs::File::open(path).map_err(|e| DiffError::Io(format!("{}: {e}", path.display())))?;
+    let n = file.read(&mut head).map_err(|e| DiffError::Io(e.to_string()))?;
+    let head = &head[..n];
+    Ok(match format {
+        Format::TarGz if head.len() >= 10 => {
+            let flags = head[3];
+            let name = if flags & 0x08 != 0 {
+                let end = head[10..].iter().position(|&b| b == 0).map_or(head.len(), |p| 10 + p);
+                String::from_utf8_lossy(&head[10..end]).to_string()
+            } else {
+                String::new()
+            };
+            vec![
+                (Code::GzipMtime, u32::from_le_bytes([head[4], head[5], head[6], head[7]]).to_string()),
+                (Code::GzipOs, head[9].to_string()),
+                (Code::GzipName, name),
+            ]
+        }
+        Format::TarZst if head.len() >= 5 => vec![(Code::ZstdFrame, format!("descriptor {:#04x}", head[4]))],
+        _ => Vec::new(),
+    })
+}
+
+fn compare_archives(a: &Tree, b: &Tree) -> Result<Vec<Finding>, DiffError> {
+    let mut findings = Vec::new();
+    let (header_a, header_b) = (compression_header(&a.source, a.format)?, compression_header(&b.source, b.format)?);
+    for ((code, va), (_, vb)) in header_a.iter().zip(&header_b) {
+        if va != vb {
+            findings.push(Finding::new("", *code, Cause::Compression, format!("{va:?} vs {vb:?}")));
+        }
+    }
+    let (members_a, members_b) = (read_members(a)?, read_members(b)?);
+    let order_a: Vec<&str> = members_a.iter().map(|(p, _)| p.as_str()).collect();
+    let order_b: Vec<&str> = members_b.iter().map(|(p, _)| p.as_str()).collect();
+    let set_a: BTreeSet<&str> = order_a.iter().copied().collect();
+    let set_b: BTreeSet<&str> = order_b.iter().copied().collect();
+    if set_a == set_b && order_a != order_b {
+        let at = order_a.iter().zip(&order_b).position(|(x, y)| x != y).unwrap_or(0);
+        findings.push(Finding::new(
+            order_a[at],
+            Code::ArchiveMemberOrder,
+            Cause::ArchiveMetadata,
+            format!("members are in a different order from position {at}: {} vs {}", order_a[at], order_b[at]),
+        ));
+    }
+    let by_path_b: BTreeMap<&str, &Member> = members_b.iter().map(|(p, m)| (p.as_str(), m)).collect();
+    type Field = (Code, fn(&Member) -> String);
+    let fields: [Field; 5] = [
+        (Code::ArchiveMtime, |m| m.mtime.to_string()),
+        (Code::ArchiveOwner, |m| format!("{}:{}", m.uid, m.gid)),
+        (Code::ArchiveOwnerName, |m| {
+            format!("{}:{}", String::from_utf8_lossy(&m.uname), String::from_utf8_lossy(&m.gname))
+        }),
+        (Code::ArchiveMode, |m| format!("{:o}", m.mode)),
+        (Code::ArchivePax, |m| {
+            m.pax.iter().map(|(k, v)| format!("{k}={}", String::from_utf8_lossy(v))).collect::<Vec<_>>().join(" ")
+        }),
+    ];
+    for (code, field) in fields {
+        let differing: Vec<(&str, String, String)> = members_a
+            .iter()
+            .filter_map(|(path, member)| {
+                let other = by_path_b.get(path.as_str())?;
+                let (va, vb) = (field(member), field(other));
+                (va != vb).then_some((path.as_str(), va, vb))
+            })
+            .collect();
+        if let Some((path, va, vb)) = differing.first() {
+            findings.push(Finding::new(
+                *path,
+                code,
+                Cause::ArchiveMetadata,
+                format!("{} member(s) differ, first {path}: {va:?} vs {vb:?}", differing.len()),
+            ));
+        }
+    }
+    Ok(findings)
+}
+
+// --------------------------------------------------------------------- trees
+
+/// What a path is, without its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Node {
+    Directory { mode: u32 },
+    File { mode: u32, size: u64 },
+    Symlink { target: PathBuf },
+    Other,
+}
+
+fn index(root: &Path) -> Result<BTreeMap<String, Node>, DiffError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut nodes = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(root).follow_links(false) {
+        let entry = entry.map_err(|e| DiffError::Io(e.to_string()))?;
+        let relative = entry.path().strip_prefix(root).expect("under root").to_string_lossy().to_string();
+        let meta = entry.path().symlink_metadata().map_err(|e| DiffError::Io(e.to_string()))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        let node = if meta.file_type().is_symlink() {
+            Node::Symlink { target: std::fs::read_link(entry.path()).map_err(|e| DiffError::Io(e.to_string()))? }
+        } else if meta.is_dir() {
+            Node::Directory { mode }
+        } else if meta.is_file() {
+            Node::File { mode, size: meta.len() }
+        } else {
+            Node::Other
+        };
+        nodes.insert(relative, node);
+    }
+    Ok(nodes)
+}
+
+fn kind(node: &Node) -> &'static str {
+    match node {
+        Node::Directory { .. } => "directory",
+        Node::File { .. } => "regular file",
+        Node::Symlink { .. } => "symlink",
+        Node::Other => "special file",
+    }
+}
+
+fn compare_trees(a: &Path, b: &Path, options: Options) -> Result<Vec<Finding>, DiffError> {
+    let (index_a, index_b) = std::thread::scope(|s| {
+        let b_thread = s.spawn(|| index(b));
+        (index(a), b_thread.join().expect("indexing does not panic"))
+    });
+    let (index_a, index_b) = (index_a?, index_b?);
+    let mut findings = Vec::new();
+    let mut same_kind_files = Vec::new();
+    for (path, node) in &index_a {
+        let Some(other) = index_b.get(path) else {
+            // Report a missing directory once, not each file inside it.
+            let parent_missing = Path::new(path).parent().is_some_and(|p| {
+                let p = p.to_string_lossy();
+                !p.is_empty() && !index_b.contains_key(p.as_ref())
+            });
+            if !parent_missing {
+                findings.push(Finding::new(path, Code::OnlyInA, Cause::FileSet, format!("{} only in A", kind(node))));
+            }
+            continue;
+        };
+        match (node, other) {
+            (Node::File { mode: ma, size: sa }, Node::File { mode: mb, size: sb }) => {
+                if ma != mb {
+                    findings.push(mode_finding(path, *ma, *mb));
+                }
+                same_kind_files.push((path.clone(), *sa == *sb));
+            }
+            (Node::Directory { mode: ma }, Node::Directory { mode: mb }) if ma != mb => {
+                findings.push(mode_finding(path, *ma, *mb));
+            }
+            (Node::Symlink { target: ta }, Node::Symlink { target: tb }) if ta != tb => {
+                let cause = cause_of_strings(&ta.to_string_lossy(), &tb.to_string_lossy());
+                findings.push(Finding::new(
+                    path,
+                    Code::SymlinkTarget,
+                    cause,
+                    format!("points to {} vs {}", ta.display(), tb.display()),
+                ));
+            }
+            (x, y) if std::mem::discriminant(x) != std::mem::discriminant(y) => {
+                findings.push(Finding::new(
+                    path,
+                    Code::FileType,
+                    Cause::FileSet,
+                    format!("{} in A, {} in B", kind(x), kind(y)),
+                ));
+            }
+            _ => {}
+        }
+    }
+    for (path, node) in &index_b {
+        if !index_a.contains_key(path) {
+            let parent_missing = Path::new(path).parent().is_some_and(|p| {
+                let p = p.to_string_lossy();
+                !p.is_empty() && !index_a.contains_key(p.as_ref())
+            });
+            if !parent_missing {
+                findings.push(Finding::new(path, Code::OnlyInB, Cause::FileSet, format!("{} only in B", kind(node))));
+            }
+        }
+    }
+    findings.extend(compare_contents(a, b, &same_kind_files, options)?);
+    findings.sort_by(|x, y| x.path.cmp(&y.path).then(x.code.cmp(&y.code)));
+    Ok(findings)
+}
+
+fn mode_finding(path: &str, a: u32, b: u32) -> Finding {
+    Finding::new(path, Code::Mode, Cause::Permissions, format!("mode {a:o} vs {b:o}"))
+}
+
+/// Compares file contents on all cores; explains each differing file.
+fn compare_contents(a: &Path, b: &Path, files: &[(String, bool)], options: Options) -> Result<Vec<Finding>, DiffError> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    let error = std::sync::Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((path, same_size)) = files.get(i) else { break };
+                    match explain_file(&a.join(path), &b.join(path), path, *same_size, options) {
+                        Ok(Some(finding)) => results.lock().expect("not poisoned").push(finding),
+                        Ok(None) => {}
+                        Err(e) => {
+                            *error.lock().expect("not poisoned") = Some(e);
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = error.into_inner().expect("not poisoned") {
+        return Err(e);
+    }
+    Ok(results.into_inner().expect("not poisoned"))
+}
+
+/// Whether two files have the same bytes, read in blocks.
+fn same_content(a: &Path, b: &Path) -> Result<bool, DiffError> {
+    let open = |p: &Path| std::fs::File::open(p).map_err(|e| DiffError::Io(format!("{}: {e}", p.display())));
+    let (mut fa, mut fb) = (open(a)?, open(b)?);
+    let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let na = read_full(&mut fa, &mut ba)?;
+        let nb = read_full(&mut fb, &mut bb)?;
+        if na != nb || ba[..na] != bb[..nb] {
+            return Ok(false);
+        }
+        if na == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> Result<usize, DiffError> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read(&mut buffer[filled..]).map_err(|e| DiffError::Io(e.to_string()))? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+fn explain_file(
+    a: &Path,
+    b: &Path,
+    path: &str,
+    same_size: bool,
+    options: Options,
+) -> Result<Option<Finding>, DiffError> {
+    if same_size && same_content(a, b)? {
+        return Ok(None);
+    }
+    let read = |p: &Path| std::fs::read(p).map_err(|e| DiffError::Io(format!("{}: {e}", p.display())));
+    let (bytes_a, bytes_b) = (read(a)?, read(b)?);
+    if crate::elf::is_elf(&bytes_a) && crate::elf::is_elf(&bytes_b) {
+        return Ok(Some(explain_elf(path, &bytes_a, &bytes_b)));
+    }
+    let text = |bytes: &[u8]| !bytes.contains(&0) && std::str::from_utf8(bytes).is_ok();
+    if text(&bytes_a) && text(&bytes_b) {
+        let (ta, tb) = (String::from_utf8_lossy(&bytes_a), String::from_utf8_lossy(&bytes_b));
+        let unified = similar::TextDiff::from_lines(ta.as_ref(), tb.as_ref())
+            .unified_diff()
+            .context_radius(2)
+            .header("a", "b")
+            .to_string();
+        let changed: Vec<&str> = unified.lines().filter(|l| l.starts_with('-') || l.starts_with('+')).collect();
+        let removed = changed.iter().filter(|l| l.starts_with('-') && !l.starts_with("---")).count();
+        let added = changed.iter().filter(|l| l.starts_with('+') && !l.starts_with("+++")).count();
+        let cause = cause_of_bytes(&bytes_a, &bytes_b);
+        let mut finding =
+            Finding::new(path, Code::Content, cause, format!("text: {removed} line(s) removed, {added} added"));
+        let mut bounded: Vec<&str> = unified.lines().take(options.max_diff_lines).collect();
+        if unified.lines().count() > options.max_diff_lines {
+            bounded.push("... (diff truncated)");
+        }
+        finding.diff = Some(bounded.join("\n"));
+        return Ok(Some(finding));
+    }
+    let at = first_difference(&bytes_a, &bytes_b);
+    let cause = cause_of_bytes(&bytes_a, &bytes_b);
+    Ok(Some(Finding::new(
+        path,
+        Code::Content,
+        cause,
+        format!("binary: {} vs {} bytes, first difference at offset {at}", bytes_a.len(), bytes_b.len()),
+    )))
+}
+
+fn first_difference(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()))
+}
+
+/// Names the ELF sections whose bytes differ, and the likely cause.
+fn explain_elf(path: &str, a: &[u8], b: &[u8]) -> Finding {
+    let sections = |bytes: &[u8]| -> Option<BTreeMap<String, (usize, usize)>> {
+        let elf = goblin::elf::Elf::parse(bytes).ok()?;
+        Some(
+            elf.section_headers
+                .iter()
+                .filter_map(|h| {
+                    let name = elf.shdr_strtab.get_at(h.sh_name)?.to_string();
+                    let range = if h.sh_type == goblin::elf::section_header::SHT_NOBITS {
+                        (0, 0)
+                    } else {
+                        (h.sh_offset as usize, h.sh_size as usize)
+                    };
+                    Some((name, range))
+                })
+                .collect(),
+        )
+    };
+    let (Some(sa), Some(sb)) = (sections(a), sections(b)) else {
+        let at = first_difference(a, b);
+        return Finding::new(
+            path,
+            Code::Content,
+            cause_of_bytes(a, b),
+            format!("ELF (unparsable), first difference at {at}"),
+        );
+    };
+    let slice =
+        |bytes: &'_ [u8], (offset, size): (usize, usize)| bytes.get(offset..offset + size).unwrap_or(&[]).to_vec();
+    let names: BTreeSet<&String> = sa.keys().chain(sb.keys()).collect();
+    let mut differing = Vec::new();
+    let mut cause = Cause::Unknown;
+    for name in names {
+        let (ra, rb) = (sa.get(name).map(|r| slice(a, *r)), sb.get(name).map(|r| slice(b, *r)));
+        if ra == rb {
+            continue;
+        }
+        differing.push(name.clone());
+        if cause == Cause::Unknown
+            && name != ".note.gnu.build-id"
+            && let (Some(ra), Some(rb)) = (&ra, &rb)
+        {
+            cause = cause_of_bytes(ra, rb);
+        }
+    }
+    if differing.is_empty() {
+        let at = first_difference(a, b);
+        cause = cause_of_bytes(a, b);
+        differing.push(format!("(headers or padding at offset {at})"));
+    } else if differing == [".note.gnu.build-id"] {
+        cause = Cause::BuildId;
+    }
+    let mut finding =
+        Finding::new(path, Code::Content, cause, format!("ELF sections differ: {}", differing.join(", ")));
+    finding.sections = differing;
+    finding
+}
+
+/// The printable run around `at` in `bytes`.
+fn printable_run(bytes: &[u8], at: usize) -> String {
+    let printable = |b: &u8| b.is_ascii_graphic() || *b == b' ';
+    let at = at.min(bytes.len().saturating_sub(1));
+    let start = bytes[..at].iter().rposition(|b| !printable(b)).map_or(0, |p| p + 1);
+    let end = bytes[at..].iter().position(|b| !printable(b)).map_or(bytes.len(), |p| at + p);
+    String::from_utf8_lossy(&bytes[start.min(end)..end]).to_string()
+}
+
+/// The likely cause of two byte strings differing, read from the printable
+/// text around their first difference.
+pub fn cause_of_bytes(a: &[u8], b: &[u8]) -> Cause {
+    if a.is_empty() || b.is_empty() {
+        return Cause::Unknown;
+    }
+    let at = first_difference(a, b);
+    cause_of_strings(&printable_run(a, at), &printable_run(b, at))
+}
+
+/// The likely cause of two strings differing.
+pub fn cause_of_strings(a: &str, b: &str) -> Cause {
+    if a.contains("/nix/store/") || b.contains("/nix/store/") {
+        return Cause::StorePathHash;
+    }
+    let looks_like_time = |s: &str| {
+        const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        let bytes = s.as_bytes();
+        let clock = bytes
+            .windows(8)
+            .any(|w| w[2] == b':' && w[5] == b':' && [0, 1, 3, 4, 6, 7].iter().all(|&i| w[i].is_ascii_digit()));
+        let date = bytes
+            .windows(10)
+            .any(|w| w[4] == b'-' && w[7] == b'-' && [0, 1, 2, 3, 5, 6, 8, 9].iter().all(|&i| w[i].is_ascii_digit()));
+        let month = MONTHS.iter().any(|m| s.contains(m)) && s.bytes().any(|c| c.is_ascii_digit());
+        let epoch = s
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|d| d.len() == 10 && d.parse::<u64>().is_ok_and(|n| (1_000_000_000..2_200_000_000).contains(&n)));
+        clock || date || month || epoch
+    };
+    if looks_like_time(a) && looks_like_time(b) {
+        return Cause::EmbeddedTimestamp;
+    }
+    let has_path = |s: &str| s.contains('/') && s.split('/').filter(|p| !p.is_empty()).count() >= 2;
+    if has_path(a) && has_path(b) {
+        return Cause::BuildPath;
+    }
+    Cause::Unknown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_read_from_the_differing_text() {
+        assert_eq!(cause_of_strings("/tmp/build-a/src/x.c", "/tmp/build-b/src/x.c"), Cause::BuildPath);
+        assert_eq!(
+            cause_of_strings("built Nov 24 2026 18:42:17", "built Nov 24 2026 18:43:09"),
+            Cause::EmbeddedTimestamp
+        );
+        assert_eq!(cause_of_strings("2026-11-24", "2026-11-25"), Cause::EmbeddedTimestamp);
+        assert_eq!(cause_of_strings("t=1795545025", "t=1795545099"), Cause::EmbeddedTimestamp);
+        assert_eq!(
+            cause_of_strings("/nix/store/aaaa-gcc/bin/gcc", "/nix/store/bbbb-gcc/bin/gcc"),
+            Cause::StorePathHash
+        );
+        assert_eq!(cause_of_strings("hello", "world"), Cause::Unknown);
+        assert_eq!(cause_of_bytes(b"\0\0/work/a/lib\0", b"\0\0/work/b/lib\0"), Cause::BuildPath);
+    }
+
+    #[test]
+    fn the_report_is_capped() {
+        let findings: Vec<Finding> =
+            (0..100).map(|i| Finding::new(format!("f{i}"), Code::Content, Cause::Unknown, "x")).collect();
+        let (kept, omitted) = cap(findings, 2000);
+        assert!(!kept.is_empty() && omitted > 0 && kept.len() + omitted == 100);
+    }
+}
