@@ -9,6 +9,8 @@ packages=(
   build-essential pkg-config nettle-dev clang
   # tests with the real Nix, and OpenPGP peers for interop and benchmarks
   nix-bin sqv gpgv hyperfine bc
+  # peers of pgbin diff in its benchmark (bench/diff.sh), and peak memory
+  diffoscope-minimal time
   # fetching over HTTPS
   ca-certificates
 )

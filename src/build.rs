@@ -14,7 +14,7 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::hostbuild::{HostBuild, Phase};
+use crate::hostbuild::{HostBuild, Phase, Variation};
 use crate::lock::LockedSource;
 use crate::package;
 use crate::relocate::{self, BundledLibrary};
@@ -427,58 +427,74 @@ fn host_build_in(
     on_phase: &mut dyn FnMut(&str),
 ) -> Result<Artifacts, BuildError> {
     let key = inputs.assembly.cache_key();
-    let stem = inputs.assembly.stem();
+    let archive_name = format!("{}{}", inputs.assembly.stem(), package::TAR_GZ);
     let builds = cache.join("builds");
-    let source_dir_name = format!("postgresql-{}", inputs.assembly.version);
-    let host = HostBuild {
-        tarball: inputs.tarball.to_path_buf(),
-        source_dir_name,
-        archive_stem: stem.clone(),
-        configure_flags: inputs.assembly.matrix.configure_flags(inputs.assembly.target, inputs.assembly.version),
-        cflags: inputs.assembly.matrix.host.cflags.clone(),
-        ldflags: inputs.assembly.matrix.host.ldflags.clone(),
-        source_date_epoch: inputs.assembly.source_date_epoch,
-        jobs: inputs.jobs,
-        work_dir: work.join("build"),
-        log: log.to_path_buf(),
-    };
-    let prefix = host.run(&mut |phase: Phase| on_phase(phase.name()))?;
-    // The source and object tree (tens of thousands of files) is no longer
-    // needed: remove it while relocation, packaging and the smoke test run.
-    let source_tree = work.join("build/src");
-    let cleanup = std::thread::spawn(move || std::fs::remove_dir_all(source_tree));
-
-    let system = relocate::system_libraries()?;
-    let policy = relocate::Policy {
-        search: relocate::LibrarySearch::System(&system),
-        interpreter: inputs.assembly.target.standard_interpreter(),
-        forbidden: vec![work.display().to_string(), cache.display().to_string()],
-        scrub_store: None,
-        describe: &crate::debian::owning_package,
-    };
-    let staging = work.join("out");
-    let assembled = assemble(&prefix, &inputs.assembly, &policy, &staging, on_phase)?;
-    let packaged = assembled.packaged;
-    let archive_name = format!("{stem}{}", package::TAR_GZ);
+    let forbidden = [cache.display().to_string()];
+    let assembled = build_and_assemble(inputs, work, log, &Variation::default(), &forbidden, on_phase)?;
 
     on_phase("smoke");
     // The system temporary directory: an unprivileged server user must be
     // able to reach the scratch cluster, which a private cache may not allow.
-    let report = smoke::smoke(&packaged.archive, &std::env::temp_dir(), None)?;
+    let report = smoke::smoke(&assembled.packaged.archive, &std::env::temp_dir(), None)?;
     if let Some(failed) = report.failure() {
         return Err(BuildError::SmokeFailed { check: failed.name.clone(), detail: failed.detail.clone() });
     }
 
-    cleanup.join().expect("the cleanup thread does not panic").map_err(io("cannot remove the build tree"))?;
     let final_dir = builds.join(&key);
     if final_dir.exists() {
         std::fs::remove_dir_all(&final_dir).map_err(io(format!("cannot replace {}", final_dir.display())))?;
     }
-    std::fs::rename(&staging, &final_dir).map_err(io(format!("cannot publish into {}", final_dir.display())))?;
+    let staging = assembled.manifest_file.parent().expect("the manifest is in the staging directory");
+    std::fs::rename(staging, &final_dir).map_err(io(format!("cannot publish into {}", final_dir.display())))?;
     cached(cache, &key, &archive_name).ok_or_else(|| BuildError::Io {
         what: "the cached build is incomplete right after writing it".into(),
         source: std::io::Error::from(std::io::ErrorKind::InvalidData),
     })
+}
+
+/// Builds in `work` under `variation`, then relocates and packages into
+/// `work/out`. No file may mention `work` or any of `forbidden`.
+pub fn build_and_assemble(
+    inputs: &HostInputs,
+    work: &Path,
+    log: &Path,
+    variation: &Variation,
+    forbidden: &[String],
+    on_phase: &mut dyn FnMut(&str),
+) -> Result<Assembled, BuildError> {
+    let assembly = &inputs.assembly;
+    let host = HostBuild {
+        tarball: inputs.tarball.to_path_buf(),
+        source_dir_name: format!("postgresql-{}", assembly.version),
+        archive_stem: assembly.stem(),
+        configure_flags: assembly.matrix.configure_flags(assembly.target, assembly.version),
+        cflags: assembly.matrix.host.cflags.clone(),
+        ldflags: assembly.matrix.host.ldflags.clone(),
+        source_date_epoch: assembly.source_date_epoch,
+        jobs: inputs.jobs,
+        work_dir: work.join("build"),
+        log: log.to_path_buf(),
+        variation: variation.clone(),
+    };
+    let prefix = host.run(&mut |phase: Phase| on_phase(phase.name()))?;
+    // The source and object tree (tens of thousands of files) is no longer
+    // needed: remove it while relocation and packaging run.
+    let source_tree = work.join("build/src");
+    let cleanup = std::thread::spawn(move || std::fs::remove_dir_all(source_tree));
+
+    let system = relocate::system_libraries()?;
+    let mut forbidden_paths = vec![work.display().to_string()];
+    forbidden_paths.extend(forbidden.iter().cloned());
+    let policy = relocate::Policy {
+        search: relocate::LibrarySearch::System(&system),
+        interpreter: assembly.target.standard_interpreter(),
+        forbidden: forbidden_paths,
+        scrub_store: None,
+        describe: &crate::debian::owning_package,
+    };
+    let assembled = assemble(&prefix, assembly, &policy, &work.join("out"), on_phase)?;
+    cleanup.join().expect("the cleanup thread does not panic").map_err(io("cannot remove the build tree"))?;
+    Ok(assembled)
 }
 
 /// Builds the archive derivation of flake attribute `attr` in the flake at
@@ -504,6 +520,36 @@ pub fn nix_build(repo: &Path, attr: &str, log: &Path) -> Result<PathBuf, BuildEr
         .as_str()
         .map(PathBuf::from)
         .ok_or_else(|| BuildError::Nix("nix build did not name an output path".into()))
+}
+
+/// Rebuilds the archive derivation of `attr` with `nix build --rebuild
+/// --keep-failed`: `None` when Nix found the rebuild identical, or the kept
+/// `<out>.check` path when it differs (Nix exits 104).
+pub fn nix_rebuild(repo: &Path, attr: &str, log: &Path) -> Result<Option<PathBuf>, BuildError> {
+    let log_file = std::fs::File::create(log).map_err(io(format!("cannot create {}", log.display())))?;
+    let installable = format!("{}#{attr}.archive", repo.display());
+    let output = Command::new("nix")
+        .args(["--extra-experimental-features", "nix-command flakes", "build", "--rebuild", "--keep-failed"])
+        .args(["--no-link", "-L"])
+        .arg(&installable)
+        .stderr(log_file)
+        .output()
+        .map_err(io("cannot run nix"))?;
+    if output.status.success() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let check = text
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| c == '\'' || c == '`' || c == ','))
+        .find(|w| w.ends_with(".check") && w.starts_with('/'))
+        .map(PathBuf::from);
+    check.filter(|p| p.exists()).map(Some).ok_or_else(|| {
+        BuildError::Nix(format!(
+            "nix build --rebuild {installable} failed without a .check output; see {}",
+            log.display()
+        ))
+    })
 }
 
 /// The host's toolchain identity: compiler version and Debian package versions.

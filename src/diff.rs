@@ -7,7 +7,7 @@
 //!    frame descriptor) and every member header (order, mtime, owner ids and
 //!    names, mode, PAX records), streamed: only headers are kept.
 //! 2. Contents: the NAR hash of each side, both at once. Equal hashes end
-//!    the comparison of contents.
+//!    the comparison of contents (paths, types and modes are still compared).
 //! 3. Per path, in parallel: only in A / only in B, file type, permission
 //!    bits, symlink target, then content. Differing content is explained:
 //!    for ELF files, which sections differ; for text, a bounded unified diff;
@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::tree::{self, Format, Tree};
+use crate::tree::{self, Format, Member, Tree};
 
 /// What kind of difference a finding is: a stable reason code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -227,9 +227,9 @@ pub fn diff(a: &Path, b: &Path, scratch: &Path, options: Options) -> Result<Repo
         (a_hash, b_thread.join().expect("hashing does not panic"))
     });
     let (hash_a, hash_b) = (hash_a?, hash_b?);
-    if hash_a != hash_b {
-        findings.extend(compare_trees(&tree_a.root, &tree_b.root, options)?);
-    }
+    // Equal NAR hashes mean equal contents and executable bits; permission
+    // bits beyond those are still compared (they end up in archives).
+    findings.extend(compare_trees(&tree_a.root, &tree_b.root, options, hash_a != hash_b)?);
     // Compressed bytes are compared only between archives of one format: a
     // .tar.gz and the .tar inside it hold the same members.
     let archive_bytes_differ = tree_a.format.is_tar() && tree_a.format == tree_b.format && !same_bytes(a, b)?;
@@ -279,47 +279,6 @@ fn same_bytes(a: &Path, b: &Path) -> Result<bool, DiffError> {
 
 // ------------------------------------------------------------------ archives
 
-/// Header fields of one archive member.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Member {
-    mtime: u64,
-    uid: u64,
-    gid: u64,
-    uname: Vec<u8>,
-    gname: Vec<u8>,
-    mode: u32,
-    pax: Vec<(String, Vec<u8>)>,
-}
-
-fn read_members(tree: &Tree) -> Result<Vec<(String, Member)>, DiffError> {
-    let fail = |e: std::io::Error| DiffError::Io(format!("{}: {e}", tree.source.display()));
-    let mut archive = tar::Archive::new(tree::tar_reader(&tree.source, tree.format)?);
-    let mut members = Vec::new();
-    for entry in archive.entries().map_err(fail)? {
-        let mut entry = entry.map_err(fail)?;
-        let pax = match entry.pax_extensions().map_err(fail)? {
-            Some(extensions) => extensions
-                .filter_map(Result::ok)
-                .map(|e| (e.key().unwrap_or("?").to_string(), e.value_bytes().to_vec()))
-                .collect(),
-            None => Vec::new(),
-        };
-        let header = entry.header();
-        let member = Member {
-            mtime: header.mtime().unwrap_or(0),
-            uid: header.uid().unwrap_or(0),
-            gid: header.gid().unwrap_or(0),
-            uname: header.username_bytes().unwrap_or_default().to_vec(),
-            gname: header.groupname_bytes().unwrap_or_default().to_vec(),
-            mode: header.mode().unwrap_or(0),
-            pax,
-        };
-        let path = String::from_utf8_lossy(&entry.path_bytes()).trim_end_matches('/').to_string();
-        members.push((path, member));
-    }
-    Ok(members)
-}
-
 /// The compression header fields that commonly differ, as (code, value).
 fn compression_header(path: &Path, format: Format) -> Result<Vec<(Code, String)>, DiffError> {
     let mut head = [0u8; 64];
@@ -354,9 +313,9 @@ fn compare_archives(a: &Tree, b: &Tree) -> Result<Vec<Finding>, DiffError> {
             findings.push(Finding::new("", *code, Cause::Compression, format!("{va:?} vs {vb:?}")));
         }
     }
-    let (members_a, members_b) = (read_members(a)?, read_members(b)?);
-    let order_a: Vec<&str> = members_a.iter().map(|(p, _)| p.as_str()).collect();
-    let order_b: Vec<&str> = members_b.iter().map(|(p, _)| p.as_str()).collect();
+    let (members_a, members_b) = (&a.members, &b.members);
+    let order_a: Vec<&str> = members_a.iter().map(|m| m.path.as_str()).collect();
+    let order_b: Vec<&str> = members_b.iter().map(|m| m.path.as_str()).collect();
     let set_a: BTreeSet<&str> = order_a.iter().copied().collect();
     let set_b: BTreeSet<&str> = order_b.iter().copied().collect();
     if set_a == set_b && order_a != order_b {
@@ -368,7 +327,7 @@ fn compare_archives(a: &Tree, b: &Tree) -> Result<Vec<Finding>, DiffError> {
             format!("members are in a different order from position {at}: {} vs {}", order_a[at], order_b[at]),
         ));
     }
-    let by_path_b: BTreeMap<&str, &Member> = members_b.iter().map(|(p, m)| (p.as_str(), m)).collect();
+    let by_path_b: BTreeMap<&str, &Member> = members_b.iter().map(|m| (m.path.as_str(), m)).collect();
     type Field = (Code, fn(&Member) -> String);
     let fields: [Field; 5] = [
         (Code::ArchiveMtime, |m| m.mtime.to_string()),
@@ -384,10 +343,10 @@ fn compare_archives(a: &Tree, b: &Tree) -> Result<Vec<Finding>, DiffError> {
     for (code, field) in fields {
         let differing: Vec<(&str, String, String)> = members_a
             .iter()
-            .filter_map(|(path, member)| {
-                let other = by_path_b.get(path.as_str())?;
+            .filter_map(|member| {
+                let other = by_path_b.get(member.path.as_str())?;
                 let (va, vb) = (field(member), field(other));
-                (va != vb).then_some((path.as_str(), va, vb))
+                (va != vb).then_some((member.path.as_str(), va, vb))
             })
             .collect();
         if let Some((path, va, vb)) = differing.first() {
@@ -419,6 +378,7 @@ fn index(root: &Path) -> Result<BTreeMap<String, Node>, DiffError> {
     for entry in walkdir::WalkDir::new(root).follow_links(false) {
         let entry = entry.map_err(|e| DiffError::Io(e.to_string()))?;
         let relative = entry.path().strip_prefix(root).expect("under root").to_string_lossy().to_string();
+        let relative = if relative.is_empty() { ".".to_string() } else { relative };
         let meta = entry.path().symlink_metadata().map_err(|e| DiffError::Io(e.to_string()))?;
         let mode = meta.permissions().mode() & 0o7777;
         let node = if meta.file_type().is_symlink() {
@@ -444,7 +404,9 @@ fn kind(node: &Node) -> &'static str {
     }
 }
 
-fn compare_trees(a: &Path, b: &Path, options: Options) -> Result<Vec<Finding>, DiffError> {
+/// Compares paths, types, modes and symlinks; file contents too when
+/// `contents` is set.
+fn compare_trees(a: &Path, b: &Path, options: Options, contents: bool) -> Result<Vec<Finding>, DiffError> {
     let (index_a, index_b) = std::thread::scope(|s| {
         let b_thread = s.spawn(|| index(b));
         (index(a), b_thread.join().expect("indexing does not panic"))
@@ -505,7 +467,9 @@ fn compare_trees(a: &Path, b: &Path, options: Options) -> Result<Vec<Finding>, D
             }
         }
     }
-    findings.extend(compare_contents(a, b, &same_kind_files, options)?);
+    if contents {
+        findings.extend(compare_contents(a, b, &same_kind_files, options)?);
+    }
     findings.sort_by(|x, y| x.path.cmp(&y.path).then(x.code.cmp(&y.code)));
     Ok(findings)
 }

@@ -41,6 +41,23 @@ pub struct HostBuild {
     pub work_dir: PathBuf,
     /// Log file.
     pub log: PathBuf,
+    /// Deliberate changes to the build conditions (`pgbin repro`).
+    pub variation: Variation,
+}
+
+/// Build conditions `pgbin repro` varies between its two builds. The
+/// default is the normal build: `TZ=UTC`, `LC_ALL=C`, the caller's umask,
+/// nothing else in the (cleared) environment.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Variation {
+    /// `TZ` instead of UTC.
+    pub time_zone: Option<String>,
+    /// `LC_ALL` instead of C.
+    pub locale: Option<String>,
+    /// The umask of every build step.
+    pub umask: Option<u32>,
+    /// Extra environment variables.
+    pub extra_env: Vec<(String, String)>,
 }
 
 /// The phases of a build, reported as they start.
@@ -156,15 +173,27 @@ impl HostBuild {
 
     /// A command with a cleared, pinned environment, writing to the log.
     fn command(&self, dir: &Path, program: &str) -> Command {
+        let variation = &self.variation;
         let mut command = Command::new(program);
         command
             .current_dir(dir)
             .env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("LC_ALL", "C")
-            .env("TZ", "UTC")
+            .env("LC_ALL", variation.locale.as_deref().unwrap_or("C"))
+            .env("TZ", variation.time_zone.as_deref().unwrap_or("UTC"))
             .env("SOURCE_DATE_EPOCH", self.source_date_epoch.to_string())
+            .envs(variation.extra_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
+        if let Some(mask) = variation.umask {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: umask is async-signal-safe and cannot fail.
+            unsafe {
+                command.pre_exec(move || {
+                    libc::umask(mask as libc::mode_t);
+                    Ok(())
+                });
+            }
+        }
         command
     }
 
@@ -253,9 +282,38 @@ mod tests {
             jobs: 1,
             work_dir: dir.path().to_path_buf(),
             log: dir.path().join("build.log"),
+            variation: Variation::default(),
         };
         let err = build.step(Phase::Compile, build.command(dir.path(), "false")).unwrap_err();
         assert!(err.to_string().contains("compile failed"), "{err}");
         assert!(build.run(&mut |_| {}).is_err());
+    }
+
+    #[test]
+    fn a_variation_reaches_every_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let build = HostBuild {
+            tarball: dir.path().join("unused.tar.bz2"),
+            source_dir_name: "x".into(),
+            archive_stem: "postgresql-0.0.0-test".into(),
+            configure_flags: vec![],
+            cflags: vec![],
+            ldflags: vec![],
+            source_date_epoch: 1700000000,
+            jobs: 1,
+            work_dir: dir.path().to_path_buf(),
+            log: dir.path().join("build.log"),
+            variation: Variation {
+                time_zone: Some("XST-14".into()),
+                locale: Some("C.UTF-8".into()),
+                umask: Some(0o077),
+                extra_env: vec![("NOISE".into(), "yes".into())],
+            },
+        };
+        let mut probe = build.command(dir.path(), "sh");
+        probe.args(["-c", "echo \"$TZ $LC_ALL $NOISE $SOURCE_DATE_EPOCH $(umask)\""]);
+        build.step(Phase::Configure, probe).unwrap();
+        let log = std::fs::read_to_string(dir.path().join("build.log")).unwrap();
+        assert_eq!(log.trim(), "XST-14 C.UTF-8 yes 1700000000 0077");
     }
 }

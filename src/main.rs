@@ -49,6 +49,8 @@ enum Command {
     Smoke(commands::smoke::Args),
     /// Verify a local tarball (and evidence files) against the lock; writes nothing
     Verify(commands::verify::Args),
+    /// Build twice under varied conditions and prove the outputs identical
+    Repro(commands::repro::Args),
     /// Compare two outputs (trees, archives, NARs) and explain every difference
     Diff(commands::diff::Args),
     /// Print the NAR hash of a tree, archive or NAR, as `nix hash path` does
@@ -86,6 +88,7 @@ fn main() -> ExitCode {
         Command::Package(args) => commands::package::run(&ctx, args),
         Command::Smoke(args) => commands::smoke::run(&ctx, args),
         Command::Verify(args) => commands::verify::run(&ctx, args),
+        Command::Repro(args) => commands::repro::run(&ctx, args),
         Command::Diff(args) => commands::diff::run(&ctx, args),
         Command::Hash(args) => commands::hash::run(&ctx, args),
         Command::Lock(command) => commands::lock::run(&ctx, command),

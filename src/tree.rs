@@ -49,6 +49,27 @@ pub enum TreeError {
     },
 }
 
+/// Header fields of one tar member, kept while extracting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Path as stored (without a trailing `/`).
+    pub path: String,
+    /// Modification time.
+    pub mtime: u64,
+    /// Owner ids.
+    pub uid: u64,
+    /// Group id.
+    pub gid: u64,
+    /// Owner name.
+    pub uname: Vec<u8>,
+    /// Group name.
+    pub gname: Vec<u8>,
+    /// Mode bits.
+    pub mode: u32,
+    /// PAX extended records, in order.
+    pub pax: Vec<(String, Vec<u8>)>,
+}
+
 /// An input materialised as a tree on disk.
 #[derive(Debug)]
 pub struct Tree {
@@ -58,6 +79,8 @@ pub struct Tree {
     pub format: Format,
     /// Where its contents are (the input itself for directories and files).
     pub root: PathBuf,
+    /// For tar archives: every member's header, in archive order.
+    pub members: Vec<Member>,
     _extracted: Option<tempfile::TempDir>,
 }
 
@@ -115,22 +138,73 @@ pub fn tar_reader(path: &Path, format: Format) -> Result<Box<dyn Read>, TreeErro
 pub fn open(path: &Path, scratch: &Path) -> Result<Tree, TreeError> {
     let format = detect(path)?;
     if matches!(format, Format::Directory | Format::File) {
-        return Ok(Tree { source: path.to_path_buf(), format, root: path.to_path_buf(), _extracted: None });
+        return Ok(Tree {
+            source: path.to_path_buf(),
+            format,
+            root: path.to_path_buf(),
+            members: Vec::new(),
+            _extracted: None,
+        });
     }
     let dir = tempfile::Builder::new().prefix("pgbin-tree-").tempdir_in(scratch).map_err(|e| io_error(scratch, e))?;
     let root = dir.path().join("root");
+    let mut members = Vec::new();
     if format == Format::Nar {
         let file = BufReader::with_capacity(1 << 20, File::open(path).map_err(|e| io_error(path, e))?);
         nix_nar::Decoder::new(file).and_then(|d| d.unpack(&root)).map_err(|e| io_error(path, e))?;
     } else {
         std::fs::create_dir(&root).map_err(|e| io_error(&root, e))?;
-        let mut archive = tar::Archive::new(tar_reader(path, format)?);
-        archive.set_preserve_permissions(true);
-        archive.set_preserve_mtime(false);
-        archive.unpack(&root).map_err(|e| io_error(path, e))?;
+        members = extract_tar(path, format, &root)?;
     }
     let root = single_top_directory(&root).unwrap_or(root);
-    Ok(Tree { source: path.to_path_buf(), format, root, _extracted: Some(dir) })
+    Ok(Tree { source: path.to_path_buf(), format, root, members, _extracted: Some(dir) })
+}
+
+/// Extracts a tar archive into `root` in one pass, keeping each member's header.
+fn extract_tar(path: &Path, format: Format, root: &Path) -> Result<Vec<Member>, TreeError> {
+    let fail = |e: std::io::Error| io_error(path, e);
+    let mut archive = tar::Archive::new(tar_reader(path, format)?);
+    archive.set_preserve_permissions(true);
+    archive.set_preserve_mtime(false);
+    let mut members = Vec::new();
+    let mut directories = Vec::new();
+    for entry in archive.entries().map_err(fail)? {
+        let mut entry = entry.map_err(fail)?;
+        let pax = match entry.pax_extensions().map_err(fail)? {
+            Some(records) => records
+                .filter_map(Result::ok)
+                .map(|r| (r.key().unwrap_or("?").to_string(), r.value_bytes().to_vec()))
+                .collect(),
+            None => Vec::new(),
+        };
+        let header = entry.header();
+        members.push(Member {
+            path: String::from_utf8_lossy(&entry.path_bytes()).trim_end_matches('/').to_string(),
+            mtime: header.mtime().unwrap_or(0),
+            uid: header.uid().unwrap_or(0),
+            gid: header.gid().unwrap_or(0),
+            uname: header.username_bytes().unwrap_or_default().to_vec(),
+            gname: header.groupname_bytes().unwrap_or_default().to_vec(),
+            mode: header.mode().unwrap_or(0),
+            pax,
+        });
+        // Directories are made writable while filling them and get their
+        // own mode at the end, as `tar` does.
+        if entry.header().entry_type().is_dir() {
+            let mode = header.mode().unwrap_or(0o755);
+            entry.unpack_in(root).map_err(fail)?;
+            let target = root.join(entry.path().map_err(fail)?);
+            std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o700)).map_err(fail)?;
+            directories.push((target, mode));
+        } else {
+            entry.unpack_in(root).map_err(fail)?;
+        }
+    }
+    for (directory, mode) in directories.into_iter().rev() {
+        std::fs::set_permissions(&directory, std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777))
+            .map_err(fail)?;
+    }
+    Ok(members)
 }
 
 /// The only entry of `dir`, if it is a directory.

@@ -128,6 +128,23 @@ fn tree_differences_are_named_with_their_cause() {
     assert!(report["findings"].as_array().unwrap().iter().all(|f| f["fix"].is_string()));
 }
 
+/// What a build under umask 077 does to an install: same bytes, same NAR
+/// hash, but private directories and files; still a difference.
+#[test]
+fn permission_differences_count_even_when_the_nar_hashes_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    small_tree(&a);
+    small_tree(&b);
+    std::fs::set_permissions(b.join("share"), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(b.join("share/notes.txt"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let (code, report) = diff(&a, &b);
+    assert_eq!(code, 1);
+    assert_eq!(report["a"]["nar_hash"], report["b"]["nar_hash"]);
+    assert!(has(&report, "share", "mode", "permissions"), "{report}");
+    assert!(has(&report, "share/notes.txt", "mode", "permissions"), "{report}");
+}
+
 #[test]
 fn text_differences_come_with_a_bounded_diff_and_a_cause() {
     let dir = tempfile::tempdir().unwrap();

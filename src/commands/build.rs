@@ -128,18 +128,77 @@ fn ensure_packages(packages: &[String]) -> Result<(), Failure> {
     }
 }
 
+/// What a host build needs beyond the project data: the verified tarball,
+/// its evidence and the toolchain identity. Shared with `pgbin repro`.
+pub struct HostPlan {
+    version: Version,
+    tarball: PathBuf,
+    assessment: pgbin::trust::Assessment,
+    toolchain: build::Toolchain,
+    source_date_epoch: i64,
+}
+
+impl HostPlan {
+    /// Checks that `target` is this machine's, installs build dependencies
+    /// and obtains the verified tarball.
+    pub fn prepare(
+        project: &pgbin::project::Project,
+        version: Version,
+        target: &pgbin::targets::Target,
+        cache: Option<&Path>,
+    ) -> Result<HostPlan, Failure> {
+        let host_triple = build::host_triple();
+        if Some(target.triple.as_str()) != host_triple {
+            return Err(Failure::usage(format!(
+                "the host backend builds only for this machine's target ({}); {} needs --backend nix",
+                host_triple.unwrap_or("unknown"),
+                target.triple
+            )));
+        }
+        let packages = project.matrix.host_packages(target, version);
+        ensure_packages(&packages)?;
+        let (obtained, assessment) = super::fetch::obtain_verified(project, version, cache)?;
+        let (_, release) = project.catalog.release(version).expect("the lock only holds catalogued releases");
+        let toolchain = build::host_toolchain(&packages).map_err(|e| Failure::usage(e.to_string()))?;
+        Ok(HostPlan {
+            version,
+            tarball: obtained.path,
+            assessment,
+            toolchain,
+            source_date_epoch: release.source_date_epoch(),
+        })
+    }
+
+    /// The build's inputs; `jobs` defaults to the number of CPUs.
+    pub fn inputs<'a>(
+        &'a self,
+        project: &'a pgbin::project::Project,
+        target: &'a pgbin::targets::Target,
+        jobs: Option<usize>,
+    ) -> HostInputs<'a> {
+        HostInputs {
+            assembly: build::AssemblyInputs {
+                version: self.version,
+                entry: project.lock.get(self.version).expect("prepare checked the lock"),
+                assessment: &self.assessment,
+                target,
+                matrix: &project.matrix,
+                source_date_epoch: self.source_date_epoch,
+                toolchain: &self.toolchain,
+                backend: Backend::Host,
+            },
+            tarball: &self.tarball,
+            jobs: jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        }
+    }
+}
+
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let started = Instant::now();
     let version = super::exact_version(&args.version)?;
     let project = ctx.project()?;
-    let host_triple = build::host_triple();
-    let target_name = args
-        .target
-        .as_deref()
-        .or(host_triple)
-        .ok_or_else(|| Failure::usage("this machine's target is unknown; pass --target"))?;
-    let target = project.matrix.target(target_name).map_err(|e| Failure::usage(e.to_string()))?;
+    let target = super::chosen_target(&project, args.target.as_deref())?;
     let nix_ready = pgbin::store::pinned_nixpkgs_available(project.repo.root());
     let backend = match args.backend {
         BackendChoice::Nix => Backend::Nix,
@@ -150,35 +209,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     if backend == Backend::Nix {
         return nix_backend(&project, version, target, &args, started);
     }
-    if Some(target.triple.as_str()) != host_triple {
-        return Err(Failure::usage(format!(
-            "the host backend builds only for this machine's target ({}); {} needs --backend nix",
-            host_triple.unwrap_or("unknown"),
-            target.triple
-        )));
-    }
     let cache = args.cache.clone().unwrap_or_else(pgbin::fetch::default_cache_dir);
-    let packages = project.matrix.host_packages(target, version);
-    ensure_packages(&packages)?;
-    let (obtained, assessment) = super::fetch::obtain_verified(&project, version, Some(&cache))?;
-    let entry = project.lock.get(version).expect("obtain_verified checked the lock");
-    let (_, release) = project.catalog.release(version).expect("the lock only holds catalogued releases");
-    let source_date_epoch = release.source_date_epoch();
-    let toolchain = build::host_toolchain(&packages).map_err(|e| Failure::usage(e.to_string()))?;
-    let inputs = HostInputs {
-        assembly: build::AssemblyInputs {
-            version,
-            entry,
-            assessment: &assessment,
-            target,
-            matrix: &project.matrix,
-            source_date_epoch,
-            toolchain: &toolchain,
-            backend: Backend::Host,
-        },
-        tarball: &obtained.path,
-        jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-    };
+    let plan = HostPlan::prepare(&project, version, target, Some(&cache))?;
+    let inputs = plan.inputs(&project, target, args.jobs);
     let key = inputs.assembly.cache_key();
     let archive_name = target.archive_name(version);
 

@@ -8,6 +8,7 @@ pub mod generate;
 pub mod hash;
 pub mod lock;
 pub mod package;
+pub mod repro;
 pub mod resolve;
 pub mod seed;
 pub mod smoke;
@@ -104,6 +105,14 @@ pub fn locked_entry(
             "PostgreSQL {version} is not in the source lock; add it with `pgbin lock add {version} --evidence ...`"
         ))
     })
+}
+
+/// The target named by `--target`, or this machine's when none is given.
+pub fn chosen_target<'a>(project: &'a Project, requested: Option<&str>) -> Result<&'a pgbin::targets::Target, Failure> {
+    let name = requested
+        .or(pgbin::build::host_triple())
+        .ok_or_else(|| Failure::usage("this machine's target is unknown; pass --target"))?;
+    project.matrix.target(name).map_err(|e| Failure::usage(e.to_string()))
 }
 
 /// Prints a value as pretty JSON on stdout.

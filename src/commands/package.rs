@@ -65,12 +65,7 @@ struct Packaged<'a> {
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let version = super::exact_version(&args.version)?;
     let project = ctx.project()?;
-    let target_name = args
-        .target
-        .as_deref()
-        .or(build::host_triple())
-        .ok_or_else(|| Failure::usage("this machine's target is unknown; pass --target"))?;
-    let target = project.matrix.target(target_name).map_err(|e| Failure::usage(e.to_string()))?;
+    let target = super::chosen_target(&project, args.target.as_deref())?;
     if !args.tree.join("bin/postgres").is_file() {
         return Err(Failure::usage(format!(
             "{} is not an installed PostgreSQL tree (no bin/postgres); pass the install prefix",

@@ -1,0 +1,187 @@
+//! `pgbin repro`: build one release twice under deliberately different
+//! conditions and prove the outputs identical, or explain each difference.
+//!
+//! Host backend: the second build runs at another, longer build path, at a
+//! later time, in another time zone (UTC+14) and locale (C.UTF-8), with
+//! umask 077, an extra environment variable and one more make job. Both
+//! builds are relocated and packaged; `pgbin diff` compares the archives
+//! (their bytes, member headers and contents). Nix backend: `nix build
+//! --rebuild --keep-failed` of the archive derivation, and a diff against
+//! the `.check` output when Nix reports a difference. Both outputs and the
+//! report are kept in `--out`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use pgbin::build;
+use pgbin::diff::{self, Options, Report};
+use pgbin::hostbuild::Variation;
+use pgbin::version::Version;
+
+use super::build::HostPlan;
+use super::{Context, Failure, print_json};
+
+/// Which backend to test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReproBackend {
+    /// the machine's own toolchain
+    Host,
+    /// the flake's archive derivation, rebuilt with `nix build --rebuild`
+    Nix,
+}
+
+/// Arguments of `pgbin repro`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Exact version (18.6)
+    version: String,
+    /// Target triple or attribute suffix (default: this machine's)
+    #[arg(long, value_name = "TRIPLE")]
+    target: Option<String>,
+    /// Backend to test
+    #[arg(long, value_enum, default_value_t = ReproBackend::Host)]
+    backend: ReproBackend,
+    /// Where both outputs and the report are kept
+    #[arg(long, value_name = "DIR", default_value = "repro")]
+    out: PathBuf,
+    /// Cache directory for the verified source (as for `pgbin fetch`)
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Machine-readable output (the diff report)
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Repro<'a> {
+    version: Version,
+    target: &'a str,
+    identical: bool,
+    archive_sha256: [String; 2],
+    variations: [&'a Variation; 2],
+    seconds: f64,
+    report: &'a Report,
+}
+
+/// The variation of the second host build.
+fn varied() -> Variation {
+    Variation {
+        time_zone: Some("XST-14".into()),
+        locale: Some("C.UTF-8".into()),
+        umask: Some(0o077),
+        extra_env: vec![("PGBIN_REPRO_NOISE".into(), "second build".into())],
+    }
+}
+
+/// Runs the command.
+pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
+    let started = Instant::now();
+    let version = super::exact_version(&args.version)?;
+    let project = ctx.project()?;
+    let target = super::chosen_target(&project, args.target.as_deref())?;
+    if args.out.exists() && std::fs::read_dir(&args.out).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(Failure::usage(format!("{} is not empty; pass a fresh --out", args.out.display())));
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| Failure::usage(format!("{}: {e}", args.out.display())))?;
+    let out = std::path::absolute(&args.out).map_err(|e| Failure::usage(e.to_string()))?;
+    if args.backend == ReproBackend::Nix {
+        return nix_repro(&project, version, target, &out, args.json);
+    }
+    let plan = HostPlan::prepare(&project, version, target, args.cache.as_deref())?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let variations = [Variation::default(), varied()];
+    let works = [out.join("build-1"), out.join("second-build-at-a-longer-path").join("build-2")];
+    let mut archives = Vec::new();
+    for (i, (variation, work)) in variations.iter().zip(&works).enumerate() {
+        let inputs = plan.inputs(&project, target, Some(cpus + i));
+        std::fs::create_dir_all(work).map_err(|e| Failure::usage(e.to_string()))?;
+        let log = work.join("build.log");
+        eprintln!("pgbin: build {} of 2 in {}; log: {}", i + 1, work.display(), log.display());
+        let other = works[1 - i].display().to_string();
+        let assembled = build::build_and_assemble(&inputs, work, &log, variation, &[other], &mut |phase| {
+            eprintln!("pgbin: [{:>6.1}s] build {}: {phase}", started.elapsed().as_secs_f64(), i + 1)
+        })
+        .map_err(|e| Failure::check(format!("build {} failed: {e}", i + 1)))?;
+        archives.push(assembled.packaged);
+    }
+    let report = diff::diff(&archives[0].archive, &archives[1].archive, &std::env::temp_dir(), Options::default())
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    write_report(&out, &report)?;
+    let summary = Repro {
+        version,
+        target: &target.triple,
+        identical: report.identical,
+        archive_sha256: [archives[0].sha256.clone(), archives[1].sha256.clone()],
+        variations: [&variations[0], &variations[1]],
+        seconds: started.elapsed().as_secs_f64(),
+        report: &report,
+    };
+    print_outcome(&summary, &out, args.json)
+}
+
+fn write_report(out: &Path, report: &Report) -> Result<(), Failure> {
+    let mut text = serde_json::to_string_pretty(report).expect("the report serializes");
+    text.push('\n');
+    pgbin::fsutil::write_atomic(&out.join("report.json"), text.as_bytes())
+        .map_err(|e| Failure::usage(format!("cannot write the report: {e}")))
+}
+
+fn print_outcome(summary: &Repro, out: &Path, json: bool) -> Result<(), Failure> {
+    if json {
+        print_json(summary);
+    } else {
+        let verdict = if summary.identical { "REPRODUCIBLE" } else { "NOT REPRODUCIBLE" };
+        println!(
+            "{verdict}: PostgreSQL {} for {}, two builds in {:.0}s",
+            summary.version, summary.target, summary.seconds
+        );
+        println!("archive sha256: {} / {}", summary.archive_sha256[0], summary.archive_sha256[1]);
+        println!("contents (NAR): {} / {}", summary.report.a.nar_hash, summary.report.b.nar_hash);
+        for finding in &summary.report.findings {
+            println!("  {}: {}", if finding.path.is_empty() { "(archive)" } else { &finding.path }, finding.detail);
+        }
+        println!("outputs and report.json kept in {}", out.display());
+    }
+    if summary.identical { Ok(()) } else { Err(Failure::silent_check()) }
+}
+
+/// `nix build --rebuild --keep-failed` of the archive derivation; Nix
+/// compares the two builds itself, and pgbin explains a difference.
+fn nix_repro(
+    project: &pgbin::project::Project,
+    version: Version,
+    target: &pgbin::targets::Target,
+    out: &Path,
+    json: bool,
+) -> Result<(), Failure> {
+    let started = Instant::now();
+    let (obtained, _) = super::fetch::obtain_verified(project, version, None)?;
+    super::seed::seed_store(project, version, &obtained.path)?;
+    let attr = target.attr_name(version);
+    let log = out.join("nix-build.log");
+    let first = build::nix_build(project.repo.root(), &attr, &log).map_err(|e| Failure::usage(e.to_string()))?;
+    let rebuild = build::nix_rebuild(project.repo.root(), &attr, &out.join("nix-rebuild.log"))
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let second = match rebuild {
+        None => first.clone(),
+        Some(check) => check,
+    };
+    let archive = target.archive_name(version);
+    let report = diff::diff(&first.join(&archive), &second.join(&archive), &std::env::temp_dir(), Options::default())
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    write_report(out, &report)?;
+    let sha = |dir: &Path| pgbin::trust::digest_file(&dir.join(&archive)).map(|d| d.sha256).unwrap_or_default();
+    let variations = Variation::default();
+    let summary = Repro {
+        version,
+        target: &target.triple,
+        identical: report.identical,
+        archive_sha256: [sha(&first), sha(&second)],
+        variations: [&variations, &variations],
+        seconds: started.elapsed().as_secs_f64(),
+        report: &report,
+    };
+    print_outcome(&summary, out, json)
+}
