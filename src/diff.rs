@@ -6,8 +6,10 @@
 //! 1. Archives: the compression header (gzip mtime, OS byte, file name; zstd
 //!    frame descriptor) and every member header (order, mtime, owner ids and
 //!    names, mode, PAX records), streamed: only headers are kept.
-//! 2. Contents: the NAR hash of each side, both at once. Equal hashes end
-//!    the comparison of contents (paths, types and modes are still compared).
+//! 2. Contents: one pass computes A's NAR hash and compares B with A
+//!    (names, types, permission bits, symlink targets, bytes). Identical
+//!    trees end here, B's NAR hash being A's. Otherwise B is hashed too;
+//!    equal NAR hashes then leave only permission bits to compare.
 //! 3. Per path, in parallel: only in A / only in B, file type, permission
 //!    bits, symlink target, then content. Differing content is explained:
 //!    for ELF files, which sections differ; for text, a bounded unified diff;
@@ -221,17 +223,17 @@ pub fn diff(a: &Path, b: &Path, scratch: &Path, options: Options) -> Result<Repo
     if tree_a.format.is_tar() && tree_b.format.is_tar() && !same_bytes(a, b)? {
         findings.extend(compare_archives(&tree_a, &tree_b)?);
     }
-    let (hash_a, hash_b) = std::thread::scope(|s| {
-        let b_thread = s.spawn(|| crate::nar::hash_path(&tree_b.root));
-        let a_hash = crate::nar::hash_path(&tree_a.root);
-        (a_hash, b_thread.join().expect("hashing does not panic"))
-    });
-    let (hash_a, hash_b) = (hash_a?, hash_b?);
-    // Equal NAR hashes mean equal contents and executable bits; permission
-    // bits beyond those are still compared (they end up in archives).
-    findings.extend(compare_trees(&tree_a.root, &tree_b.root, options, hash_a != hash_b)?);
-    // Compressed bytes are compared only between archives of one format: a
-    // .tar.gz and the .tar inside it hold the same members.
+    // One pass hashes A and compares B with it (names, types, modes,
+    // symlinks, bytes): when they agree, B's NAR hash is A's and nothing
+    // else needs reading. Otherwise B is hashed and every path explained.
+    let modes = tree_a.keeps_modes() && tree_b.keeps_modes();
+    let (hash_a, same) = crate::nar::hash_comparing(&tree_a.root, Some(&tree_b.root), modes)?;
+    let hash_b = if same { hash_a } else { crate::nar::hash_path(&tree_b.root)? };
+    if !same {
+        // Equal NAR hashes mean equal contents and executable bits; other
+        // permission bits are still compared (they end up in archives).
+        findings.extend(compare_trees(&tree_a.root, &tree_b.root, options, hash_a != hash_b, modes)?);
+    }
     let archive_bytes_differ = tree_a.format.is_tar() && tree_a.format == tree_b.format && !same_bytes(a, b)?;
     if findings.is_empty() && archive_bytes_differ {
         findings.push(Finding::new(
@@ -372,7 +374,7 @@ enum Node {
     Other,
 }
 
-fn index(root: &Path) -> Result<BTreeMap<String, Node>, DiffError> {
+fn index(root: &Path, modes: bool) -> Result<BTreeMap<String, Node>, DiffError> {
     use std::os::unix::fs::PermissionsExt;
     let mut nodes = BTreeMap::new();
     for entry in walkdir::WalkDir::new(root).follow_links(false) {
@@ -380,7 +382,14 @@ fn index(root: &Path) -> Result<BTreeMap<String, Node>, DiffError> {
         let relative = entry.path().strip_prefix(root).expect("under root").to_string_lossy().to_string();
         let relative = if relative.is_empty() { ".".to_string() } else { relative };
         let meta = entry.path().symlink_metadata().map_err(|e| DiffError::Io(e.to_string()))?;
-        let mode = meta.permissions().mode() & 0o7777;
+        let mask = if modes {
+            0o7777
+        } else if meta.is_file() {
+            0o100
+        } else {
+            0
+        };
+        let mode = meta.permissions().mode() & mask;
         let node = if meta.file_type().is_symlink() {
             Node::Symlink { target: std::fs::read_link(entry.path()).map_err(|e| DiffError::Io(e.to_string()))? }
         } else if meta.is_dir() {
@@ -404,12 +413,12 @@ fn kind(node: &Node) -> &'static str {
     }
 }
 
-/// Compares paths, types, modes and symlinks; file contents too when
-/// `contents` is set.
-fn compare_trees(a: &Path, b: &Path, options: Options, contents: bool) -> Result<Vec<Finding>, DiffError> {
+/// Compares paths, types and symlinks; permission bits when `modes` is set
+/// (else only the executable bit); file contents when `contents` is set.
+fn compare_trees(a: &Path, b: &Path, options: Options, contents: bool, modes: bool) -> Result<Vec<Finding>, DiffError> {
     let (index_a, index_b) = std::thread::scope(|s| {
-        let b_thread = s.spawn(|| index(b));
-        (index(a), b_thread.join().expect("indexing does not panic"))
+        let b_thread = s.spawn(|| index(b, modes));
+        (index(a, modes), b_thread.join().expect("indexing does not panic"))
     });
     let (index_a, index_b) = (index_a?, index_b?);
     let mut findings = Vec::new();

@@ -31,6 +31,16 @@ pub enum NarError {
 /// Streams the NAR serialisation of `path` (a directory, file or symlink)
 /// into SHA-256.
 pub fn hash_path(path: &Path) -> Result<[u8; 32], NarError> {
+    hash_comparing(path, None, false).map(|(digest, _)| digest)
+}
+
+/// Hashes `path` like [`hash_path`] and, in the same pass, compares it with
+/// `other`: names, file types, symlink targets, contents, and permission
+/// bits (all of them with `modes`, else only what NAR keeps: the owner's
+/// executable bit). Returns the digest and whether the two trees are
+/// identical (then `other` has the same NAR hash). Comparison stops at the
+/// first difference; hashing always completes.
+pub fn hash_comparing(path: &Path, other: Option<&Path>, modes: bool) -> Result<([u8; 32], bool), NarError> {
     let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
     let hasher = std::thread::spawn(move || {
         let mut hasher = Sha256::new();
@@ -40,17 +50,32 @@ pub fn hash_path(path: &Path) -> Result<[u8; 32], NarError> {
         <[u8; 32]>::from(hasher.finalize())
     });
     let mut writer = BlockWriter { block: Vec::with_capacity(BLOCK), sender };
-    let written = write_nar(path, &mut writer).and_then(|_| writer.flush());
+    let mut state = Walk { buffer: vec![0u8; BLOCK], other_buffer: Vec::new(), same: other.is_some(), modes };
+    if other.is_some() {
+        state.other_buffer = vec![0u8; BLOCK];
+    }
+    let written = token(&mut writer, b"nix-archive-1")
+        .and_then(|_| write_node(path, other, &mut writer, &mut state))
+        .and_then(|_| writer.flush());
     drop(writer);
     let digest = hasher.join().expect("the hashing thread does not panic");
     written.map_err(|e| NarError::Encode { path: path.display().to_string(), message: e.to_string() })?;
-    Ok(digest)
+    Ok((digest, state.same))
 }
 
 /// Writes the NAR serialisation of `path` to `out`.
 pub fn write_nar(path: &Path, out: &mut impl Write) -> std::io::Result<()> {
     token(out, b"nix-archive-1")?;
-    write_node(path, out, &mut vec![0u8; BLOCK])
+    let mut state = Walk { buffer: vec![0u8; BLOCK], other_buffer: Vec::new(), same: false, modes: false };
+    write_node(path, None, out, &mut state)
+}
+
+/// Buffers of one serialisation, and whether the mirror tree still matches.
+struct Walk {
+    buffer: Vec<u8>,
+    other_buffer: Vec<u8>,
+    same: bool,
+    modes: bool,
 }
 
 const BLOCK: usize = 1 << 20;
@@ -88,25 +113,71 @@ fn token(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
     out.write_all(&[0u8; 8][..(8 - bytes.len() % 8) % 8])
 }
 
-/// Copies `from` to `out` in large reads (few system calls on big files).
-fn copy_contents(from: &mut impl Read, out: &mut impl Write, buffer: &mut [u8]) -> std::io::Result<u64> {
+/// Copies `from` to `out` in large reads (few system calls on big files),
+/// comparing with `mirror` as long as `state.same` holds.
+fn copy_contents(
+    from: &mut impl Read,
+    mut mirror: Option<std::fs::File>,
+    out: &mut impl Write,
+    state: &mut Walk,
+) -> std::io::Result<u64> {
     let mut total = 0;
     loop {
-        let n = match from.read(buffer) {
-            Ok(0) => return Ok(total),
+        let n = match from.read(&mut state.buffer) {
+            Ok(0) => {
+                if let Some(file) = mirror.as_mut()
+                    && state.same
+                    && file.read(&mut state.other_buffer[..1])? != 0
+                {
+                    state.same = false;
+                }
+                return Ok(total);
+            }
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        out.write_all(&buffer[..n])?;
+        out.write_all(&state.buffer[..n])?;
+        if let Some(file) = mirror.as_mut()
+            && state.same
+            && (file.read_exact(&mut state.other_buffer[..n]).is_err() || state.other_buffer[..n] != state.buffer[..n])
+        {
+            state.same = false;
+        }
         total += n as u64;
     }
 }
 
-fn write_node(path: &Path, out: &mut impl Write, buffer: &mut [u8]) -> std::io::Result<()> {
+/// Whether `other` has the same type, permission bits and (for symlinks)
+/// target as `path` with metadata `meta`.
+fn same_node(path: &Path, meta: &std::fs::Metadata, other: &Path, modes: bool) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(theirs) = other.symlink_metadata() else { return false };
+    if meta.file_type() != theirs.file_type() {
+        return false;
+    }
+    if meta.file_type().is_symlink() {
+        return std::fs::read_link(path).ok() == std::fs::read_link(other).ok();
+    }
+    let mask = if modes {
+        0o7777
+    } else if meta.is_file() {
+        0o100
+    } else {
+        0
+    };
+    meta.permissions().mode() & mask == theirs.permissions().mode() & mask
+        && (!meta.is_file() || meta.len() == theirs.len())
+}
+
+fn write_node(path: &Path, other: Option<&Path>, out: &mut impl Write, state: &mut Walk) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::PermissionsExt;
     let meta = path.symlink_metadata()?;
+    if state.same && other.is_some_and(|o| !same_node(path, &meta, o, state.modes)) {
+        state.same = false;
+    }
+    let other = other.filter(|_| state.same);
     token(out, b"(")?;
     token(out, b"type")?;
     if meta.file_type().is_symlink() {
@@ -122,7 +193,11 @@ fn write_node(path: &Path, out: &mut impl Write, buffer: &mut [u8]) -> std::io::
         token(out, b"contents")?;
         let size = meta.len();
         out.write_all(&size.to_le_bytes())?;
-        let copied = copy_contents(&mut std::fs::File::open(path)?.take(size), out, buffer)?;
+        let mirror = match other {
+            Some(o) => Some(std::fs::File::open(o)?),
+            None => None,
+        };
+        let copied = copy_contents(&mut std::fs::File::open(path)?.take(size), mirror, out, state)?;
         if copied != size {
             return Err(std::io::Error::other(format!("{} changed size while being read", path.display())));
         }
@@ -132,13 +207,23 @@ fn write_node(path: &Path, out: &mut impl Write, buffer: &mut [u8]) -> std::io::
         let mut names: Vec<std::ffi::OsString> =
             std::fs::read_dir(path)?.map(|e| e.map(|e| e.file_name())).collect::<Result<_, _>>()?;
         names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        if let Some(other) = other {
+            let theirs: Result<Vec<std::ffi::OsString>, _> =
+                std::fs::read_dir(other)?.map(|e| e.map(|e| e.file_name())).collect();
+            let mut theirs = theirs?;
+            theirs.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+            if theirs != names {
+                state.same = false;
+            }
+        }
         for name in names {
             token(out, b"entry")?;
             token(out, b"(")?;
             token(out, b"name")?;
             token(out, name.as_bytes())?;
             token(out, b"node")?;
-            write_node(&path.join(&name), out, buffer)?;
+            let mirrored = other.filter(|_| state.same).map(|o| o.join(&name));
+            write_node(&path.join(&name), mirrored.as_deref(), out, state)?;
             token(out, b")")?;
         }
     } else {
@@ -186,6 +271,39 @@ mod tests {
         assert_eq!(sri(&digest).len(), "sha256-".len() + 44);
         assert_eq!(base16(&digest).len(), 64);
         assert_eq!(base32(&digest).len(), 52);
+    }
+
+    #[test]
+    fn hashing_while_comparing_finds_each_kind_of_difference() {
+        let dir = tempfile::tempdir().unwrap();
+        let make = |name: &str| {
+            let root = dir.path().join(name);
+            std::fs::create_dir_all(root.join("bin")).unwrap();
+            std::fs::write(root.join("bin/tool"), vec![1u8; BLOCK + 3]).unwrap();
+            std::os::unix::fs::symlink("tool", root.join("bin/link")).unwrap();
+            root
+        };
+        let a = make("a");
+        let b = make("b");
+        let (digest, same) = hash_comparing(&a, Some(&b), true).unwrap();
+        assert!(same);
+        assert_eq!(digest, hash_path(&b).unwrap());
+        let mut content = vec![1u8; BLOCK + 3];
+        content[BLOCK + 1] = 2;
+        std::fs::write(b.join("bin/tool"), &content).unwrap();
+        assert!(!hash_comparing(&a, Some(&b), true).unwrap().1, "a byte in the second block");
+        std::fs::write(b.join("bin/tool"), vec![1u8; BLOCK + 3]).unwrap();
+        std::fs::set_permissions(b.join("bin"), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        assert!(!hash_comparing(&a, Some(&b), true).unwrap().1, "a mode");
+        std::fs::set_permissions(b.join("bin"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(a.join("bin"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        assert!(hash_comparing(&a, Some(&b), true).unwrap().1);
+        std::fs::remove_file(b.join("bin/link")).unwrap();
+        std::os::unix::fs::symlink("elsewhere", b.join("bin/link")).unwrap();
+        assert!(!hash_comparing(&a, Some(&b), true).unwrap().1, "a symlink target");
+        std::fs::remove_file(b.join("bin/link")).unwrap();
+        assert!(!hash_comparing(&a, Some(&b), true).unwrap().1, "a missing entry");
+        assert_eq!(hash_comparing(&a, Some(&b), true).unwrap().0, hash_path(&a).unwrap(), "A's hash either way");
     }
 
     #[test]

@@ -36,6 +36,15 @@ impl Format {
     }
 }
 
+impl Tree {
+    /// Whether the input carries meaningful permission bits: NAR files and
+    /// Nix store paths keep only the executable bit (stores make everything
+    /// read-only).
+    pub fn keeps_modes(&self) -> bool {
+        self.format != Format::Nar && !self.source.starts_with(crate::store::store_dir())
+    }
+}
+
 /// Why an input could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum TreeError {

@@ -250,3 +250,30 @@ fn bad_inputs_are_trouble_not_differences() {
     assert_eq!(output.status.code(), Some(2));
     common::one_line_error(&output);
 }
+
+/// `.tar.zst` archives and NAR files are inputs like any other: the NAR
+/// written by `nix-store --dump`, the zstd archive, the gzip archive and the
+/// tree itself all hash and compare as the same contents.
+#[test]
+fn zstd_archives_and_nar_files_compare_as_their_contents() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tree");
+    small_tree(&root);
+    sh("tar --sort=name -cf tree.tar tree && gzip -n -k tree.tar", dir.path());
+    let tar = std::fs::read(dir.path().join("tree.tar")).unwrap();
+    std::fs::write(dir.path().join("tree.tar.zst"), zstd::encode_all(&tar[..], 3).unwrap()).unwrap();
+    let dump = Command::new("nix-store").arg("--dump").arg(&root).output().unwrap();
+    assert!(dump.status.success());
+    std::fs::write(dir.path().join("tree.nar"), &dump.stdout).unwrap();
+
+    let expected = nix_hash_path(&root);
+    for input in ["tree.tar.zst", "tree.nar", "tree.tar.gz"] {
+        assert_eq!(pgbin_hash(&dir.path().join(input)), expected, "{input}");
+    }
+    let (code, report) = diff(&dir.path().join("tree.tar.zst"), &dir.path().join("tree.nar"));
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["a"]["format"], "tar-zst");
+    assert_eq!(report["b"]["format"], "nar");
+    let (code, _) = diff(&dir.path().join("tree.nar"), &root);
+    assert_eq!(code, 0);
+}

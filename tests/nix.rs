@@ -19,7 +19,8 @@ use serde_json::{Value, json};
 
 use common::{json as stdout_json, pgbin, repo};
 
-const NIX_CONFIG: &str = "experimental-features = nix-command flakes\nsubstituters =";
+// No evaluation cache: concurrent tests would contend for its SQLite file.
+const NIX_CONFIG: &str = "experimental-features = nix-command flakes\nsubstituters =\neval-cache = false";
 
 fn nix(program: &str) -> Command {
     let mut cmd = Command::new(program);
