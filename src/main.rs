@@ -35,6 +35,8 @@ enum Command {
     Resolve(commands::resolve::Args),
     /// List the target matrix: platforms, Nix builders and features
     Targets(commands::targets::Args),
+    /// Print the CI build matrix (GitHub Actions or JSON) from the verified data
+    Matrix(commands::matrix::Args),
     /// Verify every locked source and write the Nix data under nix/generated/
     Generate(commands::generate::Args),
     /// Obtain a verified source tarball into the content-addressed cache and print its path
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         Command::Versions(args) => commands::versions::run(&ctx, args),
         Command::Resolve(args) => commands::resolve::run(&ctx, args),
         Command::Targets(args) => commands::targets::run(&ctx, args),
+        Command::Matrix(args) => commands::matrix::run(&ctx, args),
         Command::Generate(args) => commands::generate::run(&ctx, args),
         Command::Fetch(args) => commands::fetch::run(&ctx, args),
         Command::Seed(args) => commands::seed::run(&ctx, args),

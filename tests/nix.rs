@@ -344,3 +344,41 @@ fn smoke_checks_exist_for_natively_built_glibc_targets_only() {
     let archives = flake_attr_names(flake.path(), "hydraJobs.archives.x86_64-linux");
     assert!(archives.contains(&"postgresql-18_6-x86_64-linux".to_string()));
 }
+
+/// `pgbin matrix` lists exactly the flake's packages per system, and marks
+/// for smoke testing exactly the packages that have a `-smoke` check.
+#[test]
+fn the_ci_matrix_is_the_flakes_package_set() {
+    let flake = flake_copy();
+    let rows = stdout_json(&pgbin().args(["matrix", "--format", "json"]).output().unwrap());
+    let rows = rows.as_array().unwrap();
+    for system in ["x86_64-linux", "aarch64-linux", "aarch64-darwin"] {
+        let of_system: Vec<&Value> = rows.iter().filter(|r| r["system"] == system).collect();
+        let attrs: BTreeSet<String> = of_system.iter().map(|r| r["attr"].as_str().unwrap().to_string()).collect();
+        let mut packages: BTreeSet<String> =
+            flake_attr_names(flake.path(), &format!("packages.{system}")).into_iter().collect();
+        packages.remove("pgbin");
+        packages.remove("default");
+        assert_eq!(attrs, packages, "{system}");
+        let smoke: BTreeSet<String> = of_system
+            .iter()
+            .filter(|r| r["smoke"] == true)
+            .map(|r| format!("{}-smoke", r["attr"].as_str().unwrap()))
+            .collect();
+        let checks: BTreeSet<String> = flake_attr_names(flake.path(), &format!("checks.{system}"))
+            .into_iter()
+            .filter(|c| c.ends_with("-smoke"))
+            .collect();
+        assert_eq!(smoke, checks, "{system}");
+    }
+    let github = pgbin().args(["matrix", "--format", "github", "--version", "17"]).output().unwrap();
+    assert!(github.status.success());
+    let text = String::from_utf8(github.stdout).unwrap();
+    assert_eq!(text.trim().lines().count(), 1, "one line for $GITHUB_OUTPUT");
+    let parsed: Value = serde_json::from_str(&text).unwrap();
+    let include = parsed["include"].as_array().unwrap();
+    assert!(!include.is_empty() && include.iter().all(|r| r["version"] == "17.11"), "17 means the latest 17.x");
+    assert!(include.iter().all(|r| r["runner"].as_str().is_some_and(|l| !l.is_empty())));
+    let unverified = pgbin().args(["matrix", "--version", "16.15"]).output().unwrap();
+    assert_eq!(unverified.status.code(), Some(1));
+}

@@ -7,6 +7,7 @@ pub mod fetch;
 pub mod generate;
 pub mod hash;
 pub mod lock;
+pub mod matrix;
 pub mod package;
 pub mod repro;
 pub mod resolve;
