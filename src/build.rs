@@ -497,17 +497,31 @@ pub fn build_and_assemble(
     Ok(assembled)
 }
 
-/// Builds the archive derivation of flake attribute `attr` in the flake at
-/// `repo` with `nix build` (its log to `log`) and returns its output path.
-pub fn nix_build(repo: &Path, attr: &str, log: &Path) -> Result<PathBuf, BuildError> {
+/// Runs `nix build <extra> -L <repo>#<attr>.archive` with its log in `log`;
+/// returns the installable and the finished process.
+fn nix_build_archive(
+    repo: &Path,
+    attr: &str,
+    log: &Path,
+    extra: &[&str],
+) -> Result<(String, std::process::Output), BuildError> {
     let log_file = std::fs::File::create(log).map_err(io(format!("cannot create {}", log.display())))?;
     let installable = format!("{}#{attr}.archive", repo.display());
     let output = Command::new("nix")
-        .args(["--extra-experimental-features", "nix-command flakes", "build", "--no-link", "--json", "-L"])
+        .args(["--extra-experimental-features", "nix-command flakes", "build"])
+        .args(extra)
+        .args(["--no-link", "-L"])
         .arg(&installable)
         .stderr(log_file)
         .output()
         .map_err(io("cannot run nix (install Nix, or use --backend host)"))?;
+    Ok((installable, output))
+}
+
+/// Builds the archive derivation of flake attribute `attr` in the flake at
+/// `repo` with `nix build` (its log to `log`) and returns its output path.
+pub fn nix_build(repo: &Path, attr: &str, log: &Path) -> Result<PathBuf, BuildError> {
+    let (installable, output) = nix_build_archive(repo, attr, log, &["--json"])?;
     if !output.status.success() {
         let tail = crate::hostbuild::log_tail(log, 40);
         let cause = tail.iter().rev().find(|l| l.trim_start().starts_with("error:")).or(tail.last());
@@ -526,15 +540,7 @@ pub fn nix_build(repo: &Path, attr: &str, log: &Path) -> Result<PathBuf, BuildEr
 /// --keep-failed`: `None` when Nix found the rebuild identical, or the kept
 /// `<out>.check` path when it differs (Nix exits 104).
 pub fn nix_rebuild(repo: &Path, attr: &str, log: &Path) -> Result<Option<PathBuf>, BuildError> {
-    let log_file = std::fs::File::create(log).map_err(io(format!("cannot create {}", log.display())))?;
-    let installable = format!("{}#{attr}.archive", repo.display());
-    let output = Command::new("nix")
-        .args(["--extra-experimental-features", "nix-command flakes", "build", "--rebuild", "--keep-failed"])
-        .args(["--no-link", "-L"])
-        .arg(&installable)
-        .stderr(log_file)
-        .output()
-        .map_err(io("cannot run nix"))?;
+    let (installable, output) = nix_build_archive(repo, attr, log, &["--rebuild", "--keep-failed"])?;
     if output.status.success() {
         return Ok(None);
     }

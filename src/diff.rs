@@ -220,7 +220,8 @@ pub fn diff(a: &Path, b: &Path, scratch: &Path, options: Options) -> Result<Repo
     });
     let (tree_a, tree_b) = (tree_a?, tree_b?);
     let mut findings = Vec::new();
-    if tree_a.format.is_tar() && tree_b.format.is_tar() && !same_bytes(a, b)? {
+    let archives_differ = tree_a.format.is_tar() && tree_b.format.is_tar() && !same_bytes(a, b)?;
+    if archives_differ {
         findings.extend(compare_archives(&tree_a, &tree_b)?);
     }
     // One pass hashes A and compares B with it (names, types, modes,
@@ -234,8 +235,9 @@ pub fn diff(a: &Path, b: &Path, scratch: &Path, options: Options) -> Result<Repo
         // permission bits are still compared (they end up in archives).
         findings.extend(compare_trees(&tree_a.root, &tree_b.root, options, hash_a != hash_b, modes)?);
     }
-    let archive_bytes_differ = tree_a.format.is_tar() && tree_a.format == tree_b.format && !same_bytes(a, b)?;
-    if findings.is_empty() && archive_bytes_differ {
+    // Compressed bytes are compared only between archives of one format: a
+    // .tar.gz and the .tar inside it hold the same members.
+    if findings.is_empty() && archives_differ && tree_a.format == tree_b.format {
         findings.push(Finding::new(
             "",
             Code::CompressedBytes,
@@ -425,12 +427,7 @@ fn compare_trees(a: &Path, b: &Path, options: Options, contents: bool, modes: bo
     let mut same_kind_files = Vec::new();
     for (path, node) in &index_a {
         let Some(other) = index_b.get(path) else {
-            // Report a missing directory once, not each file inside it.
-            let parent_missing = Path::new(path).parent().is_some_and(|p| {
-                let p = p.to_string_lossy();
-                !p.is_empty() && !index_b.contains_key(p.as_ref())
-            });
-            if !parent_missing {
+            if !inside_missing_directory(path, &index_b) {
                 findings.push(Finding::new(path, Code::OnlyInA, Cause::FileSet, format!("{} only in A", kind(node))));
             }
             continue;
@@ -466,14 +463,8 @@ fn compare_trees(a: &Path, b: &Path, options: Options, contents: bool, modes: bo
         }
     }
     for (path, node) in &index_b {
-        if !index_a.contains_key(path) {
-            let parent_missing = Path::new(path).parent().is_some_and(|p| {
-                let p = p.to_string_lossy();
-                !p.is_empty() && !index_a.contains_key(p.as_ref())
-            });
-            if !parent_missing {
-                findings.push(Finding::new(path, Code::OnlyInB, Cause::FileSet, format!("{} only in B", kind(node))));
-            }
+        if !index_a.contains_key(path) && !inside_missing_directory(path, &index_a) {
+            findings.push(Finding::new(path, Code::OnlyInB, Cause::FileSet, format!("{} only in B", kind(node))));
         }
     }
     if contents {
@@ -481,6 +472,15 @@ fn compare_trees(a: &Path, b: &Path, options: Options, contents: bool, modes: bo
     }
     findings.sort_by(|x, y| x.path.cmp(&y.path).then(x.code.cmp(&y.code)));
     Ok(findings)
+}
+
+/// Whether `path`'s parent directory is itself missing from `other`: a
+/// missing directory is reported once, not each file inside it.
+fn inside_missing_directory(path: &str, other: &BTreeMap<String, Node>) -> bool {
+    Path::new(path).parent().is_some_and(|p| {
+        let p = p.to_string_lossy();
+        !p.is_empty() && !other.contains_key(p.as_ref())
+    })
 }
 
 fn mode_finding(path: &str, a: u32, b: u32) -> Finding {

@@ -268,22 +268,27 @@ mod tests {
         assert!(prefix.contains("postgres"));
     }
 
-    #[test]
-    fn a_failing_step_names_its_phase_and_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let build = HostBuild {
-            tarball: dir.path().join("missing.tar.bz2"),
+    /// A build in `dir` whose tarball does not exist.
+    fn scratch_build(dir: &Path, source_date_epoch: i64, variation: Variation) -> HostBuild {
+        HostBuild {
+            tarball: dir.join("missing.tar.bz2"),
             source_dir_name: "x".into(),
             archive_stem: "postgresql-0.0.0-test".into(),
             configure_flags: vec![],
             cflags: vec![],
             ldflags: vec![],
-            source_date_epoch: 0,
+            source_date_epoch,
             jobs: 1,
-            work_dir: dir.path().to_path_buf(),
-            log: dir.path().join("build.log"),
-            variation: Variation::default(),
-        };
+            work_dir: dir.to_path_buf(),
+            log: dir.join("build.log"),
+            variation,
+        }
+    }
+
+    #[test]
+    fn a_failing_step_names_its_phase_and_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let build = scratch_build(dir.path(), 0, Variation::default());
         let err = build.step(Phase::Compile, build.command(dir.path(), "false")).unwrap_err();
         assert!(err.to_string().contains("compile failed"), "{err}");
         assert!(build.run(&mut |_| {}).is_err());
@@ -292,24 +297,13 @@ mod tests {
     #[test]
     fn a_variation_reaches_every_step() {
         let dir = tempfile::tempdir().unwrap();
-        let build = HostBuild {
-            tarball: dir.path().join("unused.tar.bz2"),
-            source_dir_name: "x".into(),
-            archive_stem: "postgresql-0.0.0-test".into(),
-            configure_flags: vec![],
-            cflags: vec![],
-            ldflags: vec![],
-            source_date_epoch: 1700000000,
-            jobs: 1,
-            work_dir: dir.path().to_path_buf(),
-            log: dir.path().join("build.log"),
-            variation: Variation {
-                time_zone: Some("XST-14".into()),
-                locale: Some("C.UTF-8".into()),
-                umask: Some(0o077),
-                extra_env: vec![("NOISE".into(), "yes".into())],
-            },
+        let variation = Variation {
+            time_zone: Some("XST-14".into()),
+            locale: Some("C.UTF-8".into()),
+            umask: Some(0o077),
+            extra_env: vec![("NOISE".into(), "yes".into())],
         };
+        let build = scratch_build(dir.path(), 1700000000, variation);
         let mut probe = build.command(dir.path(), "sh");
         probe.args(["-c", "echo \"$TZ $LC_ALL $NOISE $SOURCE_DATE_EPOCH $(umask)\""]);
         build.step(Phase::Configure, probe).unwrap();

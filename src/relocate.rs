@@ -308,7 +308,7 @@ fn find_library(search: &LibrarySearch, needed: &str, runpath: &[String], origin
 }
 
 /// Runs patchelf with `args` on `files` (relative to `prefix`), in batches.
-fn patchelf(prefix: &Path, args: &[&str], files: &[PathBuf]) -> Result<(), RelocateError> {
+pub fn patchelf(prefix: &Path, args: &[&str], files: &[PathBuf]) -> Result<(), RelocateError> {
     for chunk in files.chunks(64) {
         let output = Command::new("patchelf")
             .args(args)

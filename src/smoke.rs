@@ -324,19 +324,12 @@ fn use_interpreter(prefix: &Path, interpreter: &Path) -> Result<String, String> 
         let path = entry.map_err(|e| e.to_string())?.path();
         let Ok(info) = crate::elf::inspect(&path) else { continue };
         if info.interpreter.is_some() {
-            patched.push(path);
+            patched.push(path.strip_prefix(prefix).expect("listed under the prefix").to_path_buf());
         }
     }
     patched.sort();
-    let output = Command::new("patchelf")
-        .arg("--set-interpreter")
-        .arg(interpreter)
-        .args(&patched)
-        .output()
-        .map_err(|e| format!("cannot run patchelf: {e}"))?;
-    if !output.status.success() {
-        return Err(format!("patchelf failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
-    }
+    let loader = interpreter.to_str().ok_or_else(|| format!("{} is not a UTF-8 path", interpreter.display()))?;
+    crate::relocate::patchelf(prefix, &["--set-interpreter", loader], &patched).map_err(|e| e.to_string())?;
     Ok(format!("{} executables use {} for this test only", patched.len(), interpreter.display()))
 }
 

@@ -67,6 +67,20 @@ struct Fetched<'a> {
     assessment: &'a Assessment,
 }
 
+/// Re-verifies the evidence of a locked release and requires a level that
+/// may be built; `purpose` says what was refused ("package").
+pub fn buildable_assessment(project: &Project, version: Version, purpose: &str) -> Result<Assessment, Failure> {
+    super::locked_entry(project, version)?;
+    let assessment = project.assess(version)?.expect("entry is locked");
+    if !assessment.level.buildable() {
+        return Err(Failure::check(format!(
+            "PostgreSQL {version} is {}: its source is not trusted enough to {purpose}; add signed or independent evidence with `pgbin lock add`",
+            assessment.level
+        )));
+    }
+    Ok(assessment)
+}
+
 /// Verifies the lock entry and obtains its tarball; shared with `seed`.
 pub fn obtain_verified(
     project: &Project,
@@ -74,13 +88,7 @@ pub fn obtain_verified(
     cache: Option<&Path>,
 ) -> Result<(Obtained, Assessment), Failure> {
     let entry = super::locked_entry(project, version)?;
-    let assessment = project.assess(version)?.expect("entry is locked");
-    if !assessment.level.buildable() {
-        return Err(Failure::check(format!(
-            "PostgreSQL {version} is {}: its source is not trusted enough to fetch for building; add signed or independent evidence with `pgbin lock add`",
-            assessment.level
-        )));
-    }
+    let assessment = buildable_assessment(project, version, "fetch for building")?;
     if project.catalog.release(version).is_some_and(|(major, _)| major.is_end_of_life(pgbin::catalog::today_utc())) {
         eprintln!("pgbin: warning: PostgreSQL {} is past end of life and gets no security fixes", version.major);
     }

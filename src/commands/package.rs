@@ -72,14 +72,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
             args.tree.display()
         )));
     }
+    let assessment = super::fetch::buildable_assessment(&project, version, "package")?;
     let entry = super::locked_entry(&project, version)?;
-    let assessment = project.assess(version)?.expect("entry is locked");
-    if !assessment.level.buildable() {
-        return Err(Failure::check(format!(
-            "PostgreSQL {version} is {}: its source is not trusted enough to package",
-            assessment.level
-        )));
-    }
     pgbin::trust::check_tarball(&args.source, entry)?;
     let (_, release) = project.catalog.release(version).expect("the lock only holds catalogued releases");
 
