@@ -299,7 +299,7 @@ pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) 
         }
     }
     let stopped = cluster.stop();
-    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    let log_text = final_log(Path::new(&log));
     let clean = stopped.and_then(|_| {
         if log_text.contains("PANIC") || !log_text.contains("database system is shut down") {
             Err("the server log does not show a clean shutdown".to_string())
@@ -309,6 +309,21 @@ pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) 
     });
     record("shutdown", clean);
     Ok(report(checks))
+}
+
+/// The server log once the postmaster has written its last line. PostgreSQL
+/// removes `postmaster.pid` (which `pg_ctl stop -w` waits for) just before
+/// it logs "database system is shut down", so the line may lag the stop by
+/// a moment: wait up to five seconds for it.
+fn final_log(log: &Path) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains("database system is shut down") || std::time::Instant::now() >= deadline {
+            return text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// Whether this process runs with effective uid 0.
