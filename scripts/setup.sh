@@ -13,6 +13,8 @@ packages=(
   diffoscope-minimal time
   # fetching over HTTPS
   ca-certificates
+  # the venv of Python checkers the tests run (scripts/python-tools.txt)
+  python3-venv
 )
 
 missing=()
@@ -37,3 +39,17 @@ command -v cargo >/dev/null || {
   echo "pgbin setup: cargo not found; install a Rust toolchain (1.86 or newer)" >&2
   exit 2
 }
+
+# Python checkers (zizmor, spdx-tools, check-jsonschema, in-toto-attestation),
+# hash-pinned, in a venv outside the checkout; reinstalled only when
+# scripts/python-tools.txt changes. Tests find it at $PGBIN_PYTOOLS.
+requirements="$(dirname "$0")/python-tools.txt"
+venv=${PGBIN_PYTOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/pgbin/pytools}
+stamp=$(sha256sum "$requirements" | cut -d' ' -f1)
+if [[ ! -x $venv/bin/python || $(cat "$venv/.requirements-sha256" 2>/dev/null) != "$stamp" ]]; then
+  echo "pgbin setup: installing Python checkers into $venv" >&2
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv "$venv"  # Debian's python3, whose venv module python3-venv provides
+  "$venv/bin/pip" install --quiet --require-hashes --no-deps -r "$requirements"
+  echo "$stamp" >"$venv/.requirements-sha256"
+fi
