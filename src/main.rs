@@ -57,6 +57,14 @@ enum Command {
     Diff(commands::diff::Args),
     /// Print the NAR hash of a tree, archive or NAR, as `nix hash path` does
     Hash(commands::hash::Args),
+    /// Write an archive's SLSA v1 provenance (in-toto statement) from its manifest
+    Provenance(commands::provenance::Args),
+    /// Write an archive's SPDX 2.3 SBOM from its manifest
+    Sbom(commands::sbom::Args),
+    /// Sign archives and provenance: armored detached OpenPGP (.asc), optionally DSSE
+    Sign(commands::sign::Args),
+    /// Check a downloaded archive offline: .sha256, signatures, provenance subject and trust
+    VerifyArtifact(commands::verify_artifact::Args),
     /// Inspect and change the source lock
     #[command(subcommand)]
     Lock(commands::lock::Command),
@@ -94,6 +102,10 @@ fn main() -> ExitCode {
         Command::Repro(args) => commands::repro::run(&ctx, args),
         Command::Diff(args) => commands::diff::run(&ctx, args),
         Command::Hash(args) => commands::hash::run(&ctx, args),
+        Command::Provenance(args) => commands::provenance::run(&ctx, args),
+        Command::Sbom(args) => commands::sbom::run(&ctx, args),
+        Command::Sign(args) => commands::sign::run(&ctx, args),
+        Command::VerifyArtifact(args) => commands::verify_artifact::run(&ctx, args),
         Command::Lock(command) => commands::lock::run(&ctx, command),
     };
     match result {

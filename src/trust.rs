@@ -214,10 +214,21 @@ pub struct SignedDocument {
 }
 
 /// Collects the outcome of signature checking inside sequoia's verifier.
-struct SignatureCheck {
+pub(crate) struct SignatureCheck {
     certs: Vec<Cert>,
-    good: Vec<(String, Option<SystemTime>)>,
+    /// Why a key outside `certs` is refused, for messages.
+    unknown_key: &'static str,
+    /// Primary fingerprint and creation time of each good signature.
+    pub(crate) good: Vec<(String, Option<SystemTime>)>,
     problems: Vec<String>,
+}
+
+impl SignatureCheck {
+    /// A check that accepts signatures by `certs` only; `unknown_key` ends
+    /// the message for a signature by any other key.
+    pub(crate) fn new(certs: Vec<Cert>, unknown_key: &'static str) -> SignatureCheck {
+        SignatureCheck { certs, unknown_key, good: Vec::new(), problems: Vec::new() }
+    }
 }
 
 impl VerificationHelper for SignatureCheck {
@@ -234,7 +245,7 @@ impl VerificationHelper for SignatureCheck {
                             Ok(good) => self
                                 .good
                                 .push((good.ka.cert().fingerprint().to_hex(), good.sig.signature_creation_time())),
-                            Err(error) => self.problems.push(describe_failure(&error)),
+                            Err(error) => self.problems.push(describe_failure(&error, self.unknown_key)),
                         }
                     }
                 }
@@ -251,13 +262,13 @@ impl VerificationHelper for SignatureCheck {
 }
 
 /// One line describing why a signature was not accepted.
-fn describe_failure(error: &VerificationError) -> String {
+fn describe_failure(error: &VerificationError, unknown_key: &str) -> String {
     let issuer = |sig: &openpgp::packet::Signature| {
         sig.get_issuers().first().map(|h| h.to_hex()).unwrap_or_else(|| "an unnamed key".into())
     };
     match error {
         VerificationError::MissingKey { sig } => {
-            format!("signed by {} which the trust policy does not allow for this evidence", issuer(sig))
+            format!("signed by {} {unknown_key}", issuer(sig))
         }
         VerificationError::UnboundKey { cert, error, .. } => {
             format!("signing key of {} is not valid at the reference time: {error}", cert.fingerprint().to_hex())
@@ -287,7 +298,7 @@ pub fn verify_clearsigned(
         return Err(fail("not an OpenPGP clearsigned document".into()));
     }
     let standard = StandardPolicy::new();
-    let helper = SignatureCheck { certs: policy.certs_for(kind), good: Vec::new(), problems: Vec::new() };
+    let helper = SignatureCheck::new(policy.certs_for(kind), "which the trust policy does not allow for this evidence");
     let at = SystemTime::from(reference_time);
     let mut verifier = VerifierBuilder::from_bytes(document)
         .and_then(|b| b.with_policy(&standard, Some(at), helper))
@@ -311,7 +322,7 @@ pub fn verify_clearsigned(
     Ok(SignedDocument { signer, created, content })
 }
 
-fn one_line(error: &anyhow::Error) -> String {
+pub(crate) fn one_line(error: &anyhow::Error) -> String {
     let text = format!("{error:#}");
     text.lines().next().unwrap_or("").to_string()
 }

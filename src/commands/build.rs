@@ -62,6 +62,8 @@ struct Built<'a> {
     #[serde(flatten)]
     artifacts: &'a Artifacts,
     sha256: &'a str,
+    provenance: &'a Path,
+    sbom: &'a Path,
 }
 
 /// Shows the current phase and elapsed time on a terminal, or one line per
@@ -196,6 +198,7 @@ impl HostPlan {
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let started = Instant::now();
+    let started_on = super::provenance::now();
     let version = super::exact_version(&args.version)?;
     let project = ctx.project()?;
     let target = super::chosen_target(&project, args.target.as_deref())?;
@@ -207,7 +210,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         BackendChoice::Auto => Backend::Host,
     };
     if backend == Backend::Nix {
-        return nix_backend(&project, version, target, &args, started);
+        return nix_backend(&project, version, target, &args, started, started_on);
     }
     let cache = args.cache.clone().unwrap_or_else(pgbin::fetch::default_cache_dir);
     let plan = HostPlan::prepare(&project, version, target, Some(&cache))?;
@@ -238,8 +241,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     } else {
         "built, relocated and smoke-tested".to_string()
     };
-    let outcome = Outcome { version, target: &target.triple, backend: Backend::Host, cached, log, summary };
-    report(&artifacts, &args, outcome, started)
+    let outcome = Outcome { version, target: &target.triple, backend: Backend::Host, cached, log, summary, started_on };
+    report(&project, &artifacts, &args, outcome, started)
 }
 
 /// How a build ended, for the report.
@@ -250,13 +253,32 @@ struct Outcome<'a> {
     cached: bool,
     log: Option<PathBuf>,
     summary: String,
+    /// When the command started, RFC 3339.
+    started_on: String,
 }
 
-/// Publishes the artifacts into `--out` and prints where they are.
-fn report(artifacts: &Artifacts, args: &Args, outcome: Outcome, started: Instant) -> Result<(), Failure> {
+/// Publishes the artifacts into `--out` with their provenance and SBOM, and
+/// prints where they are.
+fn report(
+    project: &pgbin::project::Project,
+    artifacts: &Artifacts,
+    args: &Args,
+    outcome: Outcome,
+    started: Instant,
+) -> Result<(), Failure> {
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Failure::usage(format!("cannot create {}: {e}", args.out.display())))?;
     let published = build::publish(artifacts, &args.out).map_err(|e| Failure::usage(e.to_string()))?;
+    let run = super::provenance::run_context(
+        project,
+        &published.manifest,
+        Some(outcome.started_on),
+        Some(super::provenance::now()),
+        None,
+        outcome.cached,
+    );
+    let documents =
+        super::provenance::write_documents(project, &published, &args.out, &run, super::provenance::Documents::Both)?;
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
         print_json(&Built {
@@ -268,12 +290,17 @@ fn report(artifacts: &Artifacts, args: &Args, outcome: Outcome, started: Instant
             log: outcome.log,
             artifacts: &published,
             sha256: &published.manifest.archive_sha256,
+            provenance: &documents[0].path,
+            sbom: &documents[1].path,
         });
         return Ok(());
     }
     eprintln!("pgbin: {} in {seconds:.2}s", outcome.summary);
     for path in [&published.archive, &published.checksum_file, &published.manifest_file] {
         println!("{}", path.display());
+    }
+    for document in &documents {
+        println!("{}", document.path.display());
     }
     Ok(())
 }
@@ -287,6 +314,7 @@ fn nix_backend(
     target: &pgbin::targets::Target,
     args: &Args,
     started: Instant,
+    started_on: String,
 ) -> Result<(), Failure> {
     let cache = args.cache.clone().unwrap_or_else(pgbin::fetch::default_cache_dir);
     let (obtained, _) = super::fetch::obtain_verified(project, version, Some(&cache))?;
@@ -312,9 +340,16 @@ fn nix_backend(
         }
     }
     let summary = format!("built with Nix ({})", output.display());
-    let outcome =
-        Outcome { version, target: &target.triple, backend: Backend::Nix, cached: false, log: Some(log), summary };
-    report(&artifacts, args, outcome, started)
+    let outcome = Outcome {
+        version,
+        target: &target.triple,
+        backend: Backend::Nix,
+        cached: false,
+        log: Some(log),
+        summary,
+        started_on,
+    };
+    report(project, &artifacts, args, outcome, started)
 }
 
 /// A failed build: the cause, the last lines of the log, and its path.

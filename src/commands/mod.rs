@@ -9,12 +9,16 @@ pub mod hash;
 pub mod lock;
 pub mod matrix;
 pub mod package;
+pub mod provenance;
 pub mod repro;
 pub mod resolve;
+pub mod sbom;
 pub mod seed;
+pub mod sign;
 pub mod smoke;
 pub mod targets;
 pub mod verify;
+pub mod verify_artifact;
 pub mod versions;
 
 use std::io::IsTerminal;

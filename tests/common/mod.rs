@@ -73,3 +73,15 @@ pub fn one_line_error(output: &Output) -> String {
     assert_eq!(text.trim_end().lines().count(), 1, "expected one line on stderr, got: {text}");
     text
 }
+
+/// A Python checker installed by `scripts/setup.sh` into the tools venv
+/// (`$PGBIN_PYTOOLS`, default `~/.cache/pgbin/pytools`). Missing tools fail
+/// the test: a checker that is not run proves nothing.
+pub fn python_tool(name: &str) -> PathBuf {
+    let venv = std::env::var_os("PGBIN_PYTOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/pgbin/pytools"));
+    let tool = venv.join("bin").join(name);
+    assert!(tool.is_file(), "{} is missing: run `bash scripts/setup.sh`", tool.display());
+    tool
+}

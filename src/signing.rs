@@ -1,0 +1,290 @@
+//! `signing`: armored detached OpenPGP signatures over release artifacts,
+//! DSSE envelopes of provenance statements, and their offline verification.
+//!
+//! Signatures are made and checked with sequoia under `StandardPolicy`.
+//! A detached signature is an ordinary `.asc` file, so `sqv --keyring KEYS
+//! FILE.asc FILE` and `gpgv` verify it too. The DSSE envelope follows the
+//! DSSE v1 protocol: the signature covers
+//! `PAE(type, body) = "DSSEv1" SP len(type) SP type SP len(body) SP body`;
+//! with an OpenPGP key, `sig` is the base64 of a binary detached OpenPGP
+//! signature over the PAE bytes and `keyid` the signing certificate's
+//! fingerprint.
+
+use std::io::Read;
+use std::path::Path;
+use std::time::SystemTime;
+
+use base64::Engine;
+use openpgp::cert::{Cert, CertParser};
+use openpgp::parse::Parse;
+use openpgp::parse::stream::DetachedVerifierBuilder;
+use openpgp::policy::StandardPolicy;
+use openpgp::serialize::stream::{Armorer, Message, Signer};
+use sequoia_openpgp as openpgp;
+use serde::{Deserialize, Serialize};
+
+use crate::trust::{SignatureCheck, one_line};
+
+/// File name suffix of a detached signature.
+pub const SIGNATURE_SUFFIX: &str = ".asc";
+/// `payloadType` of an in-toto statement in a DSSE envelope.
+pub const DSSE_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+
+/// What went wrong while signing or verifying.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// The signing key is unusable.
+    #[error("{0}")]
+    Key(String),
+    /// A keyring could not be used.
+    #[error("{0}")]
+    Keyring(String),
+    /// A signature did not verify.
+    #[error("{0}")]
+    Rejected(String),
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> SigningError + '_ {
+    move |source| SigningError::Io { path: path.display().to_string(), source }
+}
+
+/// A secret signing key, ready to sign.
+pub struct SigningKey {
+    cert: Cert,
+    keypair: openpgp::crypto::KeyPair,
+}
+
+impl SigningKey {
+    /// Reads an OpenPGP secret key (armored or binary) from `path` and picks
+    /// its signing-capable, unencrypted, valid (sub)key.
+    pub fn load(path: &Path) -> Result<SigningKey, SigningError> {
+        let bytes = std::fs::read(path).map_err(io_error(path))?;
+        let cert = Cert::from_bytes(&bytes)
+            .map_err(|e| SigningError::Key(format!("{} is not an OpenPGP key: {}", path.display(), one_line(&e))))?;
+        let policy = StandardPolicy::new();
+        let key = cert
+            .keys()
+            .with_policy(&policy, None)
+            .supported()
+            .alive()
+            .revoked(false)
+            .for_signing()
+            .secret()
+            .next()
+            .ok_or_else(|| {
+                SigningError::Key(format!(
+                    "{} holds no valid signing key with secret material (export it with --export-secret-keys)",
+                    path.display()
+                ))
+            })?
+            .key()
+            .clone();
+        if !key.has_unencrypted_secret() {
+            return Err(SigningError::Key(format!(
+                "the signing key in {} is password-protected; give pgbin an unprotected copy (e.g. from a CI secret)",
+                path.display()
+            )));
+        }
+        let keypair = key.into_keypair().map_err(|e| SigningError::Key(one_line(&e)))?;
+        Ok(SigningKey { cert, keypair })
+    }
+
+    /// The certificate's primary fingerprint, upper-case hex.
+    pub fn fingerprint(&self) -> String {
+        self.cert.fingerprint().to_hex()
+    }
+
+    /// An armored detached signature over everything `data` yields.
+    pub fn sign_armored(&self, data: &mut dyn Read) -> Result<Vec<u8>, SigningError> {
+        self.sign(data, true)
+    }
+
+    fn sign(&self, data: &mut dyn Read, armored: bool) -> Result<Vec<u8>, SigningError> {
+        let failed = |e: anyhow::Error| SigningError::Key(format!("signing failed: {}", one_line(&e)));
+        let mut sink = Vec::new();
+        {
+            let mut message = Message::new(&mut sink);
+            if armored {
+                message = Armorer::new(message).kind(openpgp::armor::Kind::Signature).build().map_err(failed)?;
+            }
+            let mut signer =
+                Signer::new(message, self.keypair.clone()).map_err(failed)?.detached().build().map_err(failed)?;
+            std::io::copy(data, &mut signer).map_err(|e| failed(e.into()))?;
+            signer.finalize().map_err(failed)?;
+        }
+        Ok(sink)
+    }
+
+    /// A DSSE envelope of an in-toto statement (`statement` is its JSON).
+    pub fn dsse_envelope(&self, statement: &[u8]) -> Result<DsseEnvelope, SigningError> {
+        let signature = self.sign(&mut &pae(DSSE_PAYLOAD_TYPE, statement)[..], false)?;
+        let base64 = base64::engine::general_purpose::STANDARD;
+        Ok(DsseEnvelope {
+            payload_type: DSSE_PAYLOAD_TYPE.into(),
+            payload: base64.encode(statement),
+            signatures: vec![DsseSignature { keyid: self.fingerprint(), sig: base64.encode(signature) }],
+        })
+    }
+}
+
+/// DSSE v1 pre-authentication encoding.
+pub fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!("DSSEv1 {} {payload_type} {} ", payload_type.len(), body.len()).into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// A DSSE envelope.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DsseEnvelope {
+    /// The payload's media type.
+    pub payload_type: String,
+    /// The payload, base64.
+    pub payload: String,
+    /// Signatures over `PAE(payloadType, payload)`.
+    pub signatures: Vec<DsseSignature>,
+}
+
+/// One DSSE signature.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DsseSignature {
+    /// The signing certificate's fingerprint.
+    pub keyid: String,
+    /// A binary detached OpenPGP signature over the PAE, base64.
+    pub sig: String,
+}
+
+/// Reads every certificate in a keyring file (armored or binary, one or
+/// many certificates).
+pub fn read_keyring(path: &Path) -> Result<Vec<Cert>, SigningError> {
+    let bytes = std::fs::read(path).map_err(io_error(path))?;
+    let certs: Vec<Cert> =
+        CertParser::from_bytes(&bytes).and_then(|parser| parser.collect::<openpgp::Result<Vec<Cert>>>()).map_err(
+            |e| SigningError::Keyring(format!("{} is not an OpenPGP keyring: {}", path.display(), one_line(&e))),
+        )?;
+    if certs.is_empty() {
+        return Err(SigningError::Keyring(format!("{} holds no OpenPGP certificate", path.display())));
+    }
+    Ok(certs.into_iter().map(|c| c.strip_secret_key_material()).collect())
+}
+
+/// Verifies a detached signature (armored or binary) over `data` against
+/// `keyring`, now, under `StandardPolicy`. Returns the signer's primary
+/// fingerprint. `name` labels messages.
+pub fn verify_detached(
+    keyring: &[Cert],
+    data: &mut (dyn Read + Send + Sync),
+    signature: &[u8],
+    name: &str,
+) -> Result<String, SigningError> {
+    let reject = |reason: String| SigningError::Rejected(format!("{name}: {reason}"));
+    let policy = StandardPolicy::new();
+    let helper = SignatureCheck::new(keyring.to_vec(), "which is not in the keyring");
+    let mut verifier = DetachedVerifierBuilder::from_bytes(signature)
+        .and_then(|b| b.with_policy(&policy, None, helper))
+        .map_err(|e| reject(one_line(&e)))?;
+    verifier.verify_reader(data).map_err(|e| reject(one_line(&e)))?;
+    let (signer, _) =
+        verifier.into_helper().good.into_iter().next().ok_or_else(|| reject("no valid signature".into()))?;
+    let cert = keyring.iter().find(|c| c.fingerprint().to_hex() == signer).expect("the signer came from the keyring");
+    let valid = cert
+        .with_policy(&policy, SystemTime::now())
+        .map_err(|e| reject(format!("key {signer} is not valid now: {}", one_line(&e))))?;
+    if let openpgp::types::RevocationStatus::Revoked(_) = valid.revocation_status() {
+        return Err(reject(format!("key {signer} is revoked")));
+    }
+    Ok(signer)
+}
+
+/// Verifies a DSSE envelope against `keyring` and returns the payload and
+/// the fingerprint of the first signer that verified.
+pub fn verify_dsse(keyring: &[Cert], envelope: &DsseEnvelope, name: &str) -> Result<(Vec<u8>, String), SigningError> {
+    let reject = |reason: String| SigningError::Rejected(format!("{name}: {reason}"));
+    let base64 = base64::engine::general_purpose::STANDARD;
+    let payload = base64.decode(&envelope.payload).map_err(|e| reject(format!("payload is not base64: {e}")))?;
+    let message = pae(&envelope.payload_type, &payload);
+    let mut last = reject("the envelope has no signature".into());
+    for signature in &envelope.signatures {
+        let bytes = base64.decode(&signature.sig).map_err(|e| reject(format!("sig is not base64: {e}")))?;
+        match verify_detached(keyring, &mut &message[..], &bytes, name) {
+            Ok(signer) => return Ok((payload, signer)),
+            Err(error) => last = error,
+        }
+    }
+    Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openpgp::cert::CertBuilder;
+    use openpgp::serialize::Serialize as _;
+
+    fn key_file(dir: &Path) -> (std::path::PathBuf, Cert) {
+        let (cert, _) = CertBuilder::general_purpose(Some("pgbin unit <unit@pgbin.invalid>")).generate().unwrap();
+        let path = dir.join("key.pgp");
+        let mut bytes = Vec::new();
+        cert.as_tsk().serialize(&mut bytes).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        (path, cert)
+    }
+
+    #[test]
+    fn detached_signatures_verify_and_bind_the_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, cert) = key_file(dir.path());
+        let key = SigningKey::load(&path).unwrap();
+        let signature = key.sign_armored(&mut &b"archive bytes"[..]).unwrap();
+        assert!(signature.starts_with(b"-----BEGIN PGP SIGNATURE-----"));
+        let keyring = vec![cert.clone().strip_secret_key_material()];
+        assert_eq!(verify_detached(&keyring, &mut &b"archive bytes"[..], &signature, "a").unwrap(), key.fingerprint());
+        let err = verify_detached(&keyring, &mut &b"archive bytez"[..], &signature, "a").unwrap_err();
+        assert!(err.to_string().contains("bad signature"), "{err}");
+        let (other, _) = CertBuilder::general_purpose(Some("other")).generate().unwrap();
+        let err = verify_detached(&[other], &mut &b"archive bytes"[..], &signature, "a").unwrap_err();
+        assert!(err.to_string().contains("not in the keyring"), "{err}");
+    }
+
+    #[test]
+    fn pae_matches_the_dsse_specification_example() {
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+        );
+    }
+
+    #[test]
+    fn dsse_envelopes_verify_and_detect_a_changed_payload() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, cert) = key_file(dir.path());
+        let key = SigningKey::load(&path).unwrap();
+        let mut envelope = key.dsse_envelope(br#"{"_type":"x"}"#).unwrap();
+        let keyring = vec![cert];
+        let (payload, signer) = verify_dsse(&keyring, &envelope, "e").unwrap();
+        assert_eq!(payload, br#"{"_type":"x"}"#);
+        assert_eq!(signer, key.fingerprint());
+        envelope.payload_type = "application/json".into();
+        assert!(verify_dsse(&keyring, &envelope, "e").is_err());
+    }
+
+    #[test]
+    fn a_public_certificate_is_not_a_signing_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, cert) = key_file(dir.path());
+        let public = dir.path().join("public.pgp");
+        let mut bytes = Vec::new();
+        cert.serialize(&mut bytes).unwrap();
+        std::fs::write(&public, bytes).unwrap();
+        let err = SigningKey::load(&public).err().unwrap();
+        assert!(err.to_string().contains("no valid signing key with secret material"), "{err}");
+    }
+}
