@@ -19,6 +19,7 @@ pub mod nixdata;
 pub mod package;
 pub mod project;
 pub mod provenance;
+pub mod release;
 pub mod relocate;
 pub mod repo;
 pub mod sbom;

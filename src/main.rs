@@ -65,6 +65,9 @@ enum Command {
     Sign(commands::sign::Args),
     /// Check a downloaded archive offline: .sha256, signatures, provenance subject and trust
     VerifyArtifact(commands::verify_artifact::Args),
+    /// Plan a release: resolve, refuse re-releases and downgrades, list every artifact
+    #[command(subcommand)]
+    Release(commands::release::Command),
     /// Inspect and change the source lock
     #[command(subcommand)]
     Lock(commands::lock::Command),
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
         Command::Sbom(args) => commands::sbom::run(&ctx, args),
         Command::Sign(args) => commands::sign::run(&ctx, args),
         Command::VerifyArtifact(args) => commands::verify_artifact::run(&ctx, args),
+        Command::Release(command) => commands::release::run(&ctx, command),
         Command::Lock(command) => commands::lock::run(&ctx, command),
     };
     match result {

@@ -33,24 +33,24 @@ pub struct Args {
 }
 
 /// One CI job.
-#[derive(Debug, Serialize)]
-struct Row {
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
     /// Flake attribute (`postgresql-18_6-x86_64-linux`).
-    attr: String,
+    pub attr: String,
     /// PostgreSQL version.
-    version: String,
+    pub version: String,
     /// Target triple.
-    target: String,
+    pub target: String,
     /// Nix system that builds it.
-    system: String,
+    pub system: String,
     /// GitHub-hosted runner for that system.
-    runner: &'static str,
+    pub runner: &'static str,
     /// Cross-compiled.
-    cross: bool,
+    pub cross: bool,
     /// The smoke test runs where it is built (`checks.<system>.<attr>-smoke`).
-    smoke: bool,
+    pub smoke: bool,
     /// Archive file name.
-    archive: String,
+    pub archive: String,
 }
 
 /// The GitHub-hosted runner label for a Nix system.
@@ -67,7 +67,24 @@ fn runner(system: &str) -> &'static str {
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let project = ctx.project()?;
-    let version = match &args.version {
+    let rows = rows(&project, args.version.as_deref(), args.system.as_deref())?;
+    match args.format {
+        MatrixFormat::Github => {
+            println!("{}", serde_json::json!({ "include": rows }));
+        }
+        MatrixFormat::Json => print_json(&rows),
+    }
+    Ok(())
+}
+
+/// The matrix rows, optionally for one version spec and/or one build system.
+/// A version with no buildable row is a check failure.
+pub fn rows(
+    project: &pgbin::project::Project,
+    version: Option<&str>,
+    system: Option<&str>,
+) -> Result<Vec<Row>, Failure> {
+    let version = match version {
         None => None,
         Some(text) => {
             let spec: VersionSpec =
@@ -81,7 +98,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let rows: Vec<Row> = nixdata::entries(&project.catalog, &project.matrix, &project.lock, &assessments)
         .into_iter()
         .filter(|e| version.is_none_or(|v| e.version == v))
-        .filter(|e| args.system.as_deref().is_none_or(|s| e.system == s))
+        .filter(|e| system.is_none_or(|s| e.system == s))
         .map(|e| Row {
             runner: runner(&e.system),
             smoke: !e.cross && e.os == "linux" && e.libc == "glibc",
@@ -98,11 +115,5 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
             "PostgreSQL {v} has no buildable entry (its source is not verified enough); see `pgbin versions`"
         )));
     }
-    match args.format {
-        MatrixFormat::Github => {
-            println!("{}", serde_json::json!({ "include": rows }));
-        }
-        MatrixFormat::Json => print_json(&rows),
-    }
-    Ok(())
+    Ok(rows)
 }

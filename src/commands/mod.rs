@@ -10,6 +10,7 @@ pub mod lock;
 pub mod matrix;
 pub mod package;
 pub mod provenance;
+pub mod release;
 pub mod repro;
 pub mod resolve;
 pub mod sbom;
