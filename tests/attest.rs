@@ -165,7 +165,7 @@ fn the_validators_reject_broken_documents() {
 }
 
 #[test]
-fn signatures_verify_with_sqv_and_verify_artifact_accepts_the_genuine_set() {
+fn signatures_verify_with_sqv_and_gpgv_and_verify_artifact_accepts_the_genuine_set() {
     let keys = tempfile::tempdir().unwrap();
     let (secret, keyring, cert) = key(keys.path(), "release");
     let out = tempfile::tempdir().unwrap();
@@ -178,6 +178,16 @@ fn signatures_verify_with_sqv_and_verify_artifact_accepts_the_genuine_set() {
         let sqv = Command::new("sqv").arg("--keyring").arg(&keyring).arg(&signature).arg(file).output().unwrap();
         assert!(sqv.status.success(), "sqv: {}", String::from_utf8_lossy(&sqv.stderr));
         assert_eq!(String::from_utf8_lossy(&sqv.stdout).trim(), cert.fingerprint().to_hex());
+        let home = tempfile::tempdir().unwrap();
+        let gpgv = Command::new("gpgv")
+            .env("GNUPGHOME", home.path())
+            .arg("--keyring")
+            .arg(&keyring)
+            .arg(&signature)
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(gpgv.status.success(), "gpgv: {}", String::from_utf8_lossy(&gpgv.stderr));
     }
     let output = verify(&archive, &keyring);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
