@@ -59,7 +59,9 @@ fn runner(system: &str) -> &'static str {
         "x86_64-linux" => "ubuntu-24.04",
         "aarch64-linux" => "ubuntu-24.04-arm",
         "aarch64-darwin" => "macos-14",
-        "x86_64-darwin" => "macos-13",
+        // macos-13 was retired in December 2025; macos-15-intel is the last
+        // Intel image GitHub offers (announced until August 2027).
+        "x86_64-darwin" => "macos-15-intel",
         _ => "unsupported",
     }
 }
