@@ -19,10 +19,13 @@
 //! `bash scripts/setup.sh` installs ($PGBIN_PYTOOLS, default
 //! ~/.cache/pgbin/pytools); without it these tests fail.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::{python_tool as pytool, repo};
 use serde_json::Value;
 
 const WORKFLOWS: [&str; 3] = ["ci.yml", "build.yml", "release.yml"];
@@ -36,10 +39,6 @@ const ALLOWED_ACTIONS: [&str; 5] = [
     "cachix/install-nix-action",
 ];
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn workflow_path(name: &str) -> PathBuf {
     repo().join(".github/workflows").join(name)
 }
@@ -47,28 +46,6 @@ fn workflow_path(name: &str) -> PathBuf {
 fn read_workflow(name: &str) -> String {
     let path = workflow_path(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The Python tools venv, as scripts/setup.sh places it; panics (the test
-/// fails) when the tool is not installed.
-fn pytool(name: &str) -> PathBuf {
-    let venv = match std::env::var_os("PGBIN_PYTOOLS") {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache"));
-            cache.join("pgbin/pytools")
-        }
-    };
-    let tool = venv.join("bin").join(name);
-    assert!(
-        tool.is_file(),
-        "{} not found: the Python tools venv is missing; run `bash scripts/setup.sh` \
-         (or point PGBIN_PYTOOLS at the venv)",
-        tool.display()
-    );
-    tool
 }
 
 fn text(bytes: &[u8]) -> String {

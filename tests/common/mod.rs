@@ -75,13 +75,21 @@ pub fn one_line_error(output: &Output) -> String {
 }
 
 /// A Python checker installed by `scripts/setup.sh` into the tools venv
-/// (`$PGBIN_PYTOOLS`, default `~/.cache/pgbin/pytools`). Missing tools fail
-/// the test: a checker that is not run proves nothing.
+/// (`$PGBIN_PYTOOLS`, default `${XDG_CACHE_HOME:-~/.cache}/pgbin/pytools`,
+/// as setup.sh places it). A missing tool fails the test: a checker that is
+/// not run proves nothing.
 pub fn python_tool(name: &str) -> PathBuf {
-    let venv = std::env::var_os("PGBIN_PYTOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/pgbin/pytools"));
+    let venv = std::env::var_os("PGBIN_PYTOOLS").map(PathBuf::from).unwrap_or_else(|| {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache"));
+        cache.join("pgbin/pytools")
+    });
     let tool = venv.join("bin").join(name);
-    assert!(tool.is_file(), "{} is missing: run `bash scripts/setup.sh`", tool.display());
+    assert!(
+        tool.is_file(),
+        "{} not found: the Python tools venv is missing; run `bash scripts/setup.sh` (or point PGBIN_PYTOOLS at it)",
+        tool.display()
+    );
     tool
 }
