@@ -23,17 +23,37 @@ use pgbin::{sbom, trust};
 
 use super::{Context, Failure, print_json};
 
+/// The archive a document describes, and where the document goes; shared
+/// by `pgbin provenance` and `pgbin sbom`.
+#[derive(Debug, clap::Args)]
+pub struct DocumentArgs {
+    /// The archive (its manifest must be beside it, or given with --manifest)
+    pub archive: PathBuf,
+    /// The archive's manifest (default: ARCHIVE.manifest.json)
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Directory to write into (default: the archive's)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl DocumentArgs {
+    /// The archive's checked artifacts and the output directory.
+    pub fn resolve(&self) -> Result<(Artifacts, PathBuf), Failure> {
+        let artifacts = described_archive(&self.archive, self.manifest.as_deref())?;
+        let out = self.out.clone().unwrap_or_else(|| parent_dir(&self.archive));
+        Ok((artifacts, out))
+    }
+}
+
 /// Arguments of `pgbin provenance`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The archive (its manifest must be beside it, or given with --manifest)
-    archive: PathBuf,
-    /// The archive's manifest (default: ARCHIVE.manifest.json)
-    #[arg(long, value_name = "FILE")]
-    manifest: Option<PathBuf>,
-    /// Directory to write into (default: the archive's)
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
+    #[command(flatten)]
+    document: DocumentArgs,
     /// When the build started (RFC 3339); omitted from the statement if not given
     #[arg(long, value_name = "TIME")]
     started_on: Option<String>,
@@ -43,9 +63,6 @@ pub struct Args {
     /// The flake attribute that was built (nix backend; default: the target's)
     #[arg(long, value_name = "ATTR")]
     flake_attr: Option<String>,
-    /// Machine-readable output
-    #[arg(long)]
-    json: bool,
 }
 
 /// What was written.
@@ -73,13 +90,12 @@ pub enum Documents {
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let project = ctx.project()?;
-    let artifacts = described_archive(&args.archive, args.manifest.as_deref())?;
+    let (artifacts, out) = args.document.resolve()?;
     let started_on = args.started_on.as_deref().map(rfc3339).transpose()?;
     let finished_on = Some(args.finished_on.as_deref().map(rfc3339).transpose()?.unwrap_or_else(now));
-    let out = args.out.clone().unwrap_or_else(|| parent_dir(&args.archive));
     let run = run_context(&project, &artifacts.manifest, started_on, finished_on, args.flake_attr, false);
     let written = write_documents(&project, &artifacts, &out, &run, Documents::Provenance)?;
-    report(&written, args.json);
+    report(&written, args.document.json);
     Ok(())
 }
 
@@ -95,13 +111,13 @@ pub fn report(written: &[Written], json: bool) {
 }
 
 /// The directory holding `path` (`.` for a bare file name).
-pub fn parent_dir(path: &Path) -> PathBuf {
+fn parent_dir(path: &Path) -> PathBuf {
     path.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// Reads the manifest of `archive` and checks that it describes exactly
 /// this file (name and SHA-256).
-pub fn described_archive(archive: &Path, manifest: Option<&Path>) -> Result<Artifacts, Failure> {
+fn described_archive(archive: &Path, manifest: Option<&Path>) -> Result<Artifacts, Failure> {
     let name = archive
         .file_name()
         .and_then(|n| n.to_str())
