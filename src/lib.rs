@@ -4,6 +4,7 @@
 //! trust policy), verifies source authenticity, and generates the Nix data
 //! the flake reads. It never prints; the `pgbin` binary formats results.
 
+pub mod audit;
 pub mod build;
 pub mod catalog;
 pub mod debian;

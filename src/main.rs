@@ -68,6 +68,8 @@ enum Command {
     /// Plan a release: resolve, refuse re-releases and downgrades, list every artifact
     #[command(subcommand)]
     Release(commands::release::Command),
+    /// Check a repository's pipeline hygiene: pinned actions and images, TLS, Nix, pgbin data
+    Audit(commands::audit::Args),
     /// Inspect and change the source lock
     #[command(subcommand)]
     Lock(commands::lock::Command),
@@ -110,6 +112,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => commands::sign::run(&ctx, args),
         Command::VerifyArtifact(args) => commands::verify_artifact::run(&ctx, args),
         Command::Release(command) => commands::release::run(&ctx, command),
+        Command::Audit(args) => commands::audit::run(&ctx, args),
         Command::Lock(command) => commands::lock::run(&ctx, command),
     };
     match result {

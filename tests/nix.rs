@@ -20,7 +20,9 @@ use serde_json::{Value, json};
 use common::{json as stdout_json, pgbin, repo};
 
 // No evaluation cache: concurrent tests would contend for its SQLite file.
-const NIX_CONFIG: &str = "experimental-features = nix-command flakes\nsubstituters =\neval-cache = false";
+/// Every evaluation here also forbids import-from-derivation, so an IFD in
+/// the flake fails these tests (docs/audit.md, NIX003).
+const NIX_CONFIG: &str = "experimental-features = nix-command flakes\nsubstituters =\neval-cache = false\nallow-import-from-derivation = false";
 
 fn nix(program: &str) -> Command {
     let mut cmd = Command::new(program);
@@ -381,4 +383,18 @@ fn the_ci_matrix_is_the_flakes_package_set() {
     assert!(include.iter().all(|r| r["runner"].as_str().is_some_and(|l| !l.is_empty())));
     let unverified = pgbin().args(["matrix", "--version", "16.15"]).output().unwrap();
     assert_eq!(unverified.status.code(), Some(1));
+}
+
+/// The configuration the flake is evaluated under really refuses
+/// import-from-derivation (so the flake tests above prove it has none).
+#[test]
+fn the_evaluation_configuration_refuses_import_from_derivation() {
+    let expression = r#"import (builtins.derivation { name = "ifd"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo 1 > $out" ]; })"#;
+    let output = nix("nix").args(["eval", "--impure", "--expr", expression]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("allow-import-from-derivation"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

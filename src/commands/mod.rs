@@ -1,6 +1,7 @@
 //! Subcommands, one module each, and what they share: the failure type that
 //! carries the exit code, repository access, and terminal styling.
 
+pub mod audit;
 pub mod build;
 pub mod diff;
 pub mod fetch;

@@ -1,0 +1,141 @@
+//! pgbin's own data, when the audited repository is a pgbin checkout
+//! (`data/catalog.toml` exists): PGB001 every locked release's evidence
+//! verifies, PGB002 `nix/generated/` is what the verified data generates,
+//! and, given a base revision, PGB003 the lock adds no downgrade and changes
+//! no hash without a recorded override (the anti-rollback rules of `pgbin
+//! lock add`, enforced on hand edits too).
+
+use std::path::Path;
+
+use crate::lock::{LockedSource, SourceLock};
+use crate::nixdata::{self, Staleness};
+use crate::project::Project;
+use crate::repo::Repo;
+
+use super::{Exclusion, Finding};
+
+const LOCK: &str = "data/sources.lock.json";
+
+/// The line of `"version": "X.Y"` in the lock text.
+fn lock_line(text: &str, version: &str) -> usize {
+    text.find(&format!("\"version\": \"{version}\""))
+        .map_or(1, |at| text[..at].bytes().filter(|&b| b == b'\n').count() + 1)
+}
+
+fn has_override(entry: &LockedSource, rule: &str) -> bool {
+    entry.overrides.iter().any(|o| o.rule == rule)
+}
+
+/// PGB003: what `current` adds or changes relative to `base` without the
+/// override `pgbin lock add` would have recorded.
+pub fn rollbacks(base: &SourceLock, current: &SourceLock, current_text: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for entry in &current.sources {
+        let version = entry.version.to_string();
+        let line = lock_line(current_text, &version);
+        match base.get(entry.version) {
+            Some(old) if old.sha256 != entry.sha256 && !has_override(entry, "changed-evidence") => {
+                out.push(Finding::new(
+                    "PGB003",
+                    LOCK,
+                    line,
+                    format!(
+                        "{version}: SHA-256 changed from {}… to {}… with no changed-evidence override",
+                        &old.sha256[..12],
+                        &entry.sha256[..12]
+                    ),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                let higher = base
+                    .sources
+                    .iter()
+                    .filter(|b| b.version.major == entry.version.major && b.version > entry.version)
+                    .map(|b| b.version)
+                    .max();
+                if let Some(higher) = higher.filter(|_| !has_override(entry, "downgrade")) {
+                    out.push(Finding::new(
+                        "PGB003",
+                        LOCK,
+                        line,
+                        format!("{version} added below the already locked {higher} with no downgrade override"),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn git_show(root: &Path, revision: &str, path: &str) -> Result<String, String> {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["show", &format!("{revision}:{path}")])
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).lines().next().unwrap_or("git show failed").to_string());
+    }
+    String::from_utf8(output.stdout).map_err(|e| e.to_string())
+}
+
+/// Every PGB finding for the repository at `root` (none if it is not a
+/// pgbin checkout, or its data is excluded). An unreadable `base` lock is
+/// an error, not a finding.
+pub fn check(root: &Path, base: Option<&str>, exclusions: &[Exclusion]) -> Result<Vec<Finding>, String> {
+    if !root.join("data/catalog.toml").is_file() || super::excluded("data", exclusions) {
+        return Ok(Vec::new());
+    }
+    let project = match Repo::discover(Some(root))
+        .map_err(|e| e.to_string())
+        .and_then(|repo| Project::load(&repo).map_err(|e| e.to_string()))
+    {
+        Ok(project) => project,
+        Err(e) => return Ok(vec![Finding::new("PGB001", LOCK, 1, format!("the project data does not load: {e}"))]),
+    };
+    let lock_text = std::fs::read_to_string(root.join(LOCK)).unwrap_or_default();
+    let mut out = Vec::new();
+    let mut all_verified = true;
+    for entry in &project.lock.sources {
+        if let Err(e) = project.assess(entry.version) {
+            all_verified = false;
+            out.push(Finding::new(
+                "PGB001",
+                LOCK,
+                lock_line(&lock_text, &entry.version.to_string()),
+                format!("{}: {e}", entry.version),
+            ));
+        }
+    }
+    if all_verified {
+        let assessments = project.assess_all().unwrap_or_default();
+        let entries = nixdata::entries(&project.catalog, &project.matrix, &project.lock, &assessments);
+        let files = nixdata::render(&entries, &project.matrix);
+        match nixdata::stale_files(&project.repo.generated(), &files) {
+            Ok(stale) => {
+                for staleness in stale {
+                    let (name, what) = match staleness {
+                        Staleness::Outdated(name) => (name, "is out of date"),
+                        Staleness::Extra(name) => (name, "should not exist"),
+                    };
+                    out.push(Finding::new(
+                        "PGB002",
+                        &format!("nix/generated/{name}"),
+                        1,
+                        format!("nix/generated/{name} {what}"),
+                    ));
+                }
+            }
+            Err(e) => out.push(Finding::new("PGB002", "nix/generated", 1, format!("cannot read nix/generated: {e}"))),
+        }
+    }
+    if let Some(revision) = base {
+        let base_lock = git_show(root, revision, LOCK)
+            .and_then(|text| SourceLock::parse(&text, revision).map_err(|e| e.to_string()))
+            .map_err(|e| format!("cannot read {LOCK} at base {revision}: {e}"))?;
+        out.extend(rollbacks(&base_lock, &project.lock, &lock_text));
+    }
+    Ok(out)
+}

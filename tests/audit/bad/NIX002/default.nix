@@ -1,0 +1,4 @@
+let
+  pkgs = import (fetchTarball "https://github.com/NixOS/nixpkgs/archive/nixos-unstable.tar.gz") { };
+in
+pkgs.hello
