@@ -9,6 +9,7 @@ pub mod build;
 pub mod catalog;
 pub mod debian;
 pub mod diff;
+pub mod docker;
 pub mod elf;
 pub mod evidence;
 pub mod fetch;

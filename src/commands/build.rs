@@ -21,6 +21,9 @@ pub enum BackendChoice {
     Nix,
     /// the machine's own toolchain (its own target only)
     Host,
+    /// dockerfiles/Dockerfile.linux-musl: the non-Nix parity build of the
+    /// musl targets (needs a Docker engine)
+    Docker,
 }
 
 /// Arguments of `pgbin build`.
@@ -46,6 +49,10 @@ pub struct Args {
     /// Keep the work directory of a failed build and print its path
     #[arg(long)]
     keep_failed: bool,
+    /// Print what would run, without building (docker backend: the exact
+    /// `docker build` arguments)
+    #[arg(long)]
+    dry_run: bool,
     /// Machine-readable output
     #[arg(long)]
     json: bool,
@@ -204,11 +211,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let target = super::chosen_target(&project, args.target.as_deref())?;
     let nix_ready = pgbin::store::pinned_nixpkgs_available(project.repo.root());
     let backend = match args.backend {
+        BackendChoice::Docker => return docker_backend(&project, version, target, &args),
         BackendChoice::Nix => Backend::Nix,
         BackendChoice::Host => Backend::Host,
         BackendChoice::Auto if nix_ready => Backend::Nix,
         BackendChoice::Auto => Backend::Host,
     };
+    if args.dry_run {
+        return Err(Failure::usage("--dry-run is supported by --backend docker only"));
+    }
     if backend == Backend::Nix {
         return nix_backend(&project, version, target, &args, started, started_on);
     }
@@ -366,4 +377,57 @@ fn build_failure(error: &build::BuildError, log: &Path) -> Failure {
         }
     }
     Failure::check(format!("build failed: {error}"))
+}
+
+/// The docker backend: verify the source, plan the build from the same data
+/// the flake reads, and (where an engine exists) run it. Only the archive
+/// and its `.sha256` come out; parity with the Nix build is checked with
+/// `pgbin parity`.
+fn docker_backend(
+    project: &pgbin::project::Project,
+    version: Version,
+    target: &pgbin::targets::Target,
+    args: &Args,
+) -> Result<(), Failure> {
+    use pgbin::docker;
+    let entry = super::locked_entry(project, version)?;
+    let (_, release) = project.catalog.release(version).expect("the lock only holds catalogued releases");
+    let plan = docker::plan(&project.matrix, target, version, &entry.sha256, release.source_date_epoch())
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let context = std::env::temp_dir().join(format!("pgbin-docker-{}", &entry.sha256[..12]));
+    let out = args.out.join(".docker-output");
+    if args.dry_run {
+        super::fetch::buildable_assessment(project, version, "build")?;
+        let command = plan.command(&context, &out);
+        if args.json {
+            print_json(&serde_json::json!({ "plan": plan, "command": command }));
+        } else {
+            let quoted: Vec<String> = command
+                .iter()
+                .map(|a| if a.contains(' ') { format!("'{}'", a.replace('\'', r"'\''")) } else { a.clone() })
+                .collect();
+            println!("docker {}", quoted.join(" "));
+        }
+        return Ok(());
+    }
+    docker::engine_available().map_err(|e| Failure::usage(e.to_string()))?;
+    let cache = args.cache.clone().unwrap_or_else(pgbin::fetch::default_cache_dir);
+    let (obtained, _) = super::fetch::obtain_verified(project, version, Some(&cache))?;
+    let _ = std::fs::remove_dir_all(&context);
+    docker::write_context(project.repo.root(), &obtained.path, &context).map_err(|e| Failure::usage(e.to_string()))?;
+    let log = cache.join("logs").join(format!("{}.docker.log", plan.archive));
+    std::fs::create_dir_all(log.parent().expect("log has a parent")).map_err(|e| Failure::usage(e.to_string()))?;
+    eprintln!("pgbin: docker build of {}; full log: {}", plan.archive, log.display());
+    let built = docker::build(&plan, &context, &out, &log).map_err(|e| Failure::check(e.to_string()))?;
+    let digest = pgbin::trust::digest_file(&built.join(&plan.archive)).map_err(|e| Failure::usage(e.to_string()))?;
+    let recorded = std::fs::read_to_string(built.join(format!("{}.sha256", plan.archive))).unwrap_or_default();
+    if recorded != pgbin::package::checksum_line(&digest.sha256, &plan.archive) {
+        return Err(Failure::check(format!("the docker build's {} does not match its .sha256", plan.archive)));
+    }
+    for name in [plan.archive.clone(), format!("{}.sha256", plan.archive)] {
+        pgbin::fsutil::copy_atomic(&built.join(&name), &args.out.join(&name))
+            .map_err(|e| Failure::usage(format!("cannot publish {name}: {e}")))?;
+        println!("{}", args.out.join(&name).display());
+    }
+    Ok(())
 }
