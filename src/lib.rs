@@ -19,6 +19,7 @@ pub mod lock;
 pub mod nar;
 pub mod nixdata;
 pub mod package;
+pub mod parity;
 pub mod project;
 pub mod provenance;
 pub mod release;

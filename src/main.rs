@@ -70,6 +70,8 @@ enum Command {
     Release(commands::release::Command),
     /// Check a repository's pipeline hygiene: pinned actions and images, TLS, Nix, pgbin data
     Audit(commands::audit::Args),
+    /// Compare two builds of one release and target from different backends on what must agree
+    Parity(commands::parity::Args),
     /// Inspect and change the source lock
     #[command(subcommand)]
     Lock(commands::lock::Command),
@@ -113,6 +115,7 @@ fn main() -> ExitCode {
         Command::VerifyArtifact(args) => commands::verify_artifact::run(&ctx, args),
         Command::Release(command) => commands::release::run(&ctx, command),
         Command::Audit(args) => commands::audit::run(&ctx, args),
+        Command::Parity(args) => commands::parity::run(&ctx, args),
         Command::Lock(command) => commands::lock::run(&ctx, command),
     };
     match result {

@@ -10,6 +10,7 @@ pub mod hash;
 pub mod lock;
 pub mod matrix;
 pub mod package;
+pub mod parity;
 pub mod provenance;
 pub mod release;
 pub mod repro;
