@@ -394,11 +394,9 @@ fn docker_backend(
     let (_, release) = project.catalog.release(version).expect("the lock only holds catalogued releases");
     let plan = docker::plan(&project.matrix, target, version, &entry.sha256, release.source_date_epoch())
         .map_err(|e| Failure::usage(e.to_string()))?;
-    let context = std::env::temp_dir().join(format!("pgbin-docker-{}", &entry.sha256[..12]));
-    let out = args.out.join(".docker-output");
     if args.dry_run {
         super::fetch::buildable_assessment(project, version, "build")?;
-        let command = plan.command(&context, &out);
+        let command = plan.command(Path::new("CONTEXT"), Path::new("OUTPUT"));
         if args.json {
             print_json(&serde_json::json!({ "plan": plan, "command": command }));
         } else {
@@ -413,12 +411,19 @@ fn docker_backend(
     docker::engine_available().map_err(|e| Failure::usage(e.to_string()))?;
     let cache = args.cache.clone().unwrap_or_else(pgbin::fetch::default_cache_dir);
     let (obtained, _) = super::fetch::obtain_verified(project, version, Some(&cache))?;
-    let _ = std::fs::remove_dir_all(&context);
-    docker::write_context(project.repo.root(), &obtained.path, &context).map_err(|e| Failure::usage(e.to_string()))?;
+    let scratch = |what: &str| {
+        tempfile::Builder::new()
+            .prefix(&format!("pgbin-docker-{what}-"))
+            .tempdir()
+            .map_err(|e| Failure::usage(format!("cannot create a temporary directory: {e}")))
+    };
+    let (context, out) = (scratch("context")?, scratch("output")?);
+    let (context, out) = (context.path(), out.path());
+    docker::write_context(project.repo.root(), &obtained.path, context).map_err(|e| Failure::usage(e.to_string()))?;
     let log = cache.join("logs").join(format!("{}.docker.log", plan.archive));
     std::fs::create_dir_all(log.parent().expect("log has a parent")).map_err(|e| Failure::usage(e.to_string()))?;
     eprintln!("pgbin: docker build of {}; full log: {}", plan.archive, log.display());
-    let built = docker::build(&plan, &context, &out, &log).map_err(|e| Failure::check(e.to_string()))?;
+    let built = docker::build(&plan, context, out, &log).map_err(|e| Failure::check(e.to_string()))?;
     let digest = pgbin::trust::digest_file(&built.join(&plan.archive)).map_err(|e| Failure::usage(e.to_string()))?;
     let recorded = std::fs::read_to_string(built.join(format!("{}.sha256", plan.archive))).unwrap_or_default();
     if recorded != pgbin::package::checksum_line(&digest.sha256, &plan.archive) {
