@@ -53,15 +53,19 @@ find "$prefix" -type f | sort | while read -r file; do
   patchelf --set-rpath "$(runpath_for "$file")" "$file"
 done
 
-# 3. No build or staging path may remain.
-if grep -rl -e "$build_dir" -e "/stage/" "$prefix" >/dev/null 2>&1; then
-  echo "relocate-musl.sh: build paths remain in:" >&2
-  grep -rl -e "$build_dir" -e "/stage/" "$prefix" >&2
-  exit 1
-fi
+# 3. No build or staging path may remain (grep: 0 found, 1 none, 2 error).
+status=0
+grep -rl -e "$build_dir" -e "/stage/" "$prefix" >/tmp/remaining-paths || status=$?
+case $status in
+  1) ;;
+  0) echo "relocate-musl.sh: build paths remain in:" >&2; cat /tmp/remaining-paths >&2; exit 1 ;;
+  *) echo "relocate-musl.sh: grep failed while scanning for build paths" >&2; exit 1 ;;
+esac
 
 # 4. The archive, in pgbin's format.
 mkdir -p "$out"
+# No pipe: tar's own exit status must stop the script (set -e).
 tar --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner --format=gnu \
-  -C "$(dirname "$prefix")" -cf - "$stem" | gzip -n -9 >"$out/$stem.tar.gz"
+  -C "$(dirname "$prefix")" -cf "$out/$stem.tar" "$stem"
+gzip -n -9 "$out/$stem.tar"
 (cd "$out" && sha256sum "$stem.tar.gz" >"$stem.tar.gz.sha256")

@@ -207,8 +207,9 @@ fn source_dependency(manifest: &Manifest, urls: &[String]) -> ResourceDescriptor
     }
 }
 
-/// The toolchain entries: the nixpkgs pin (nix) or the compiler and every
-/// Debian build package (host).
+/// The toolchain entries: the nixpkgs pin (nix) or every Debian build
+/// package (host). The compiler's identity is an internal parameter: it has
+/// no URI or digest of its own to resolve.
 fn toolchain_dependencies(manifest: &Manifest) -> Vec<ResourceDescriptor> {
     let toolchain = &manifest.toolchain;
     let mut out = Vec::new();
@@ -224,9 +225,6 @@ fn toolchain_dependencies(manifest: &Manifest) -> Vec<ResourceDescriptor> {
             ..ResourceDescriptor::default()
         });
     }
-    let mut compiler = serde_json::Map::new();
-    compiler.insert("version".into(), json!(toolchain.compiler));
-    out.push(ResourceDescriptor { name: Some("compiler".into()), annotations: compiler, ..Default::default() });
     for (package, version) in &toolchain.packages {
         out.push(ResourceDescriptor {
             name: Some(package.clone()),
@@ -246,6 +244,7 @@ fn pgbin_dependency(manifest: &Manifest, revision: &PgbinRevision) -> ResourceDe
     }
     let uri = match (&revision.repository, &revision.commit) {
         (Some(repository), Some(commit)) => Some(format!("{repository}@{commit}")),
+        (_, None) => Some(format!("pkg:generic/pgbin@{}", manifest.pgbin_version)),
         _ => None,
     };
     ResourceDescriptor {
@@ -273,6 +272,7 @@ pub fn statement(manifest: &Manifest, manifest_sha256: &str, urls: &[String], ru
         "configureFlags": manifest.configure_flags,
         "features": manifest.features_enabled,
         "sourceDateEpoch": manifest.source_date_epoch,
+        "compiler": manifest.toolchain.compiler,
         "cacheKey": manifest.cache_key,
         "fromCache": run.cached,
     });
@@ -361,7 +361,8 @@ impl Statement {
             .iter()
             .map(|s| {
                 let digest = s.digest.get("sha256").map_or("no sha256", |d| d.as_str());
-                format!("{} (sha256 {})", s.name.as_deref().unwrap_or("unnamed"), &digest[..digest.len().min(12)])
+                let short = digest.char_indices().nth(12).map_or(digest, |(at, _)| &digest[..at]);
+                format!("{} (sha256 {short})", s.name.as_deref().unwrap_or("unnamed"))
             })
             .collect();
         names.join(", ")

@@ -33,7 +33,8 @@ fn purl_ref(purl: String) -> Value {
 
 /// A package pgbin did not analyse file by file and whose licence it does
 /// not assert.
-fn package(id: &str, name: &str, version: &str) -> serde_json::Map<String, Value> {
+/// `version` is omitted when unknown (SPDX has no NOASSERTION for it).
+fn package(id: &str, name: &str, version: Option<&str>) -> serde_json::Map<String, Value> {
     let value = json!({
         "SPDXID": id,
         "name": name,
@@ -45,7 +46,12 @@ fn package(id: &str, name: &str, version: &str) -> serde_json::Map<String, Value
         "copyrightText": "NOASSERTION",
     });
     match value {
-        Value::Object(map) => map,
+        Value::Object(mut map) => {
+            if version.is_none() {
+                map.remove("versionInfo");
+            }
+            map
+        }
         _ => unreachable!("a JSON object literal"),
     }
 }
@@ -58,7 +64,7 @@ pub fn document(manifest: &Manifest, urls: &[String], created: &str) -> Value {
     let postgres_id = "SPDXRef-PostgreSQL";
     let source = &manifest.source;
 
-    let mut archive = package(archive_id, &manifest.archive, &manifest.version.archive_version());
+    let mut archive = package(archive_id, &manifest.archive, Some(&manifest.version.archive_version()));
     archive.insert("packageFileName".into(), json!(manifest.archive));
     archive.insert("checksums".into(), json!([{"algorithm": "SHA256", "checksumValue": manifest.archive_sha256}]));
     archive.insert("primaryPackagePurpose".into(), json!("ARCHIVE"));
@@ -73,7 +79,7 @@ pub fn document(manifest: &Manifest, urls: &[String], created: &str) -> Value {
         )),
     );
 
-    let mut postgres = package(postgres_id, "postgresql", &manifest.version.to_string());
+    let mut postgres = package(postgres_id, "postgresql", Some(&manifest.version.to_string()));
     postgres.insert("downloadLocation".into(), json!(urls.first().map_or("NOASSERTION", |u| u.as_str())));
     postgres.insert("packageFileName".into(), json!(source.name));
     postgres.insert("checksums".into(), json!([{"algorithm": "SHA256", "checksumValue": source.sha256}]));
@@ -110,8 +116,8 @@ pub fn document(manifest: &Manifest, urls: &[String], created: &str) -> Value {
 
     for library in &manifest.bundled_libraries {
         let id = spdx_id("Library", &library.name);
-        let version = library.package_version.as_deref().unwrap_or("NOASSERTION");
-        let mut entry = package(&id, library.package.as_deref().unwrap_or(&library.name), version);
+        let name = library.package.as_deref().unwrap_or(&library.name);
+        let mut entry = package(&id, name, library.package_version.as_deref());
         entry.insert("packageFileName".into(), json!(format!("lib/{}", library.name)));
         entry.insert("sourceInfo".into(), json!(format!("Copied from {} at build time.", library.origin)));
         entry.insert("primaryPackagePurpose".into(), json!("LIBRARY"));
@@ -126,12 +132,12 @@ pub fn document(manifest: &Manifest, urls: &[String], created: &str) -> Value {
     }
 
     let toolchain = &manifest.toolchain;
-    let mut compiler = package("SPDXRef-Toolchain-compiler", "compiler", &toolchain.compiler);
+    let mut compiler = package("SPDXRef-Toolchain-compiler", "compiler", Some(&toolchain.compiler));
     compiler.insert("primaryPackagePurpose".into(), json!("APPLICATION"));
     packages.push(Value::Object(compiler));
     relationships.push(relationship("SPDXRef-Toolchain-compiler", "BUILD_TOOL_OF", postgres_id));
     if let Some(pin) = &toolchain.nixpkgs {
-        let mut nixpkgs = package("SPDXRef-Toolchain-nixpkgs", "nixpkgs", &pin.rev);
+        let mut nixpkgs = package("SPDXRef-Toolchain-nixpkgs", "nixpkgs", Some(&pin.rev));
         nixpkgs.insert("downloadLocation".into(), json!(format!("git+https://github.com/NixOS/nixpkgs@{}", pin.rev)));
         nixpkgs.insert("sourceInfo".into(), json!(format!("flake input {} with narHash {}", pin.url, pin.nar_hash)));
         packages.push(Value::Object(nixpkgs));
@@ -139,7 +145,7 @@ pub fn document(manifest: &Manifest, urls: &[String], created: &str) -> Value {
     }
     for (name, version) in &toolchain.packages {
         let id = spdx_id("Toolchain", name);
-        let mut entry = package(&id, name, version);
+        let mut entry = package(&id, name, Some(version));
         entry.insert("externalRefs".into(), purl_ref(debian_purl(name, version, &manifest.target)));
         packages.push(Value::Object(entry));
         relationships.push(relationship(&id, "BUILD_DEPENDENCY_OF", postgres_id));

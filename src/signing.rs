@@ -205,10 +205,14 @@ pub fn verify_detached(
     Ok(signer)
 }
 
-/// Verifies a DSSE envelope against `keyring` and returns the payload and
-/// the fingerprint of the first signer that verified.
+/// Verifies a DSSE envelope of an in-toto statement against `keyring` and
+/// returns the payload and the fingerprint of the first signer that
+/// verified. Another `payloadType` is refused, as DSSE requires.
 pub fn verify_dsse(keyring: &[Cert], envelope: &DsseEnvelope, name: &str) -> Result<(Vec<u8>, String), SigningError> {
     let reject = |reason: String| SigningError::Rejected(format!("{name}: {reason}"));
+    if envelope.payload_type != DSSE_PAYLOAD_TYPE {
+        return Err(reject(format!("payloadType is {:?}, not {DSSE_PAYLOAD_TYPE}", envelope.payload_type)));
+    }
     let base64 = base64::engine::general_purpose::STANDARD;
     let payload = base64.decode(&envelope.payload).map_err(|e| reject(format!("payload is not base64: {e}")))?;
     let message = pae(&envelope.payload_type, &payload);

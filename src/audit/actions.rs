@@ -12,6 +12,13 @@ pub fn is_workflow(path: &str) -> bool {
         .is_some_and(|name| !name.contains('/') && (name.ends_with(".yml") || name.ends_with(".yaml")))
 }
 
+/// Whether `path` is a composite or container action's metadata file
+/// (`action.yml` anywhere): its `uses:` and `run:` steps are checked too.
+pub fn is_action(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name == "action.yml" || name == "action.yaml"
+}
+
 fn scalar_line(node: &MarkedScalarNode) -> usize {
     node.span().start().map_or(1, |m| m.line())
 }
@@ -65,7 +72,7 @@ fn check_uses(file: &SourceFile, value: &str, line: usize, out: &mut Vec<Finding
         return;
     }
     let raw = file.text.lines().nth(line - 1).unwrap_or("");
-    let comment = raw.split_once(value).map_or("", |(_, rest)| rest).trim_start();
+    let comment = raw.split_once(value).map_or("", |(_, rest)| rest).trim_start_matches(['"', '\'']).trim_start();
     let has_version = comment.strip_prefix('#').is_some_and(|c| c.chars().any(|ch| ch.is_ascii_digit()));
     if !has_version {
         out.push(Finding::new("GHA002", &file.path, line, format!("`{value}` has no `# vX.Y.Z` comment")));
@@ -99,7 +106,7 @@ fn attacker_controlled(expression: &str) -> bool {
     expression.contains("github.event.") || expression.contains("github.head_ref")
 }
 
-/// GHA006 for one `run:` script.
+/// GHA006 for one script (`run:`, or `actions/github-script`'s `script:`).
 fn check_script(file: &SourceFile, run: &MarkedScalarNode, out: &mut Vec<Finding>) {
     let script = run.as_str();
     let mut rest = script;
@@ -171,30 +178,106 @@ pub fn check(file: &SourceFile) -> Vec<Finding> {
                 format!("job `{}` passes every secret to its called workflow", name.as_str()),
             ));
         }
-        let Some(steps) = job.get_sequence("steps") else { continue };
-        for step in steps.iter() {
-            let Some(step) = step.as_mapping() else { continue };
-            if let Some(uses) = step.get_scalar("uses") {
-                check_uses(file, uses.as_str(), scalar_line(uses), &mut out);
-                let reference = step.get_mapping("with").and_then(|with| with.get_scalar("ref"));
-                if let Some(reference) = reference.filter(|r| privileged && checks_out_head(r.as_str())) {
-                    if uses.as_str().starts_with("actions/checkout") {
-                        out.push(Finding::new(
-                            "GHA005",
-                            &file.path,
-                            scalar_line(reference),
-                            format!(
-                                "checks out `{}` in a workflow that runs with secrets and a write token",
-                                reference.as_str()
-                            ),
-                        ));
-                    }
-                }
-            }
-            if let Some(run) = step.get_scalar("run") {
-                check_script(file, run, &mut out);
-            }
+        if let Some(steps) = job.get_sequence("steps") {
+            check_steps(file, steps, privileged, &mut out);
         }
     }
     out
+}
+
+/// GHA001/2/5/6 for a list of steps; `privileged` when the workflow runs
+/// on `pull_request_target` or `workflow_run`.
+fn check_steps(
+    file: &SourceFile,
+    steps: &marked_yaml::types::MarkedSequenceNode,
+    privileged: bool,
+    out: &mut Vec<Finding>,
+) {
+    for step in steps.iter() {
+        let Some(step) = step.as_mapping() else { continue };
+        if let Some(uses) = step.get_scalar("uses") {
+            check_uses(file, uses.as_str(), scalar_line(uses), out);
+            let with = step.get_mapping("with");
+            let reference = with.and_then(|with| with.get_scalar("ref"));
+            if let Some(reference) = reference.filter(|r| privileged && checks_out_head(r.as_str())) {
+                if uses.as_str().starts_with("actions/checkout") {
+                    out.push(Finding::new(
+                        "GHA005",
+                        &file.path,
+                        scalar_line(reference),
+                        format!(
+                            "checks out `{}` in a workflow that runs with secrets and a write token",
+                            reference.as_str()
+                        ),
+                    ));
+                }
+            }
+            if uses.as_str().starts_with("actions/github-script") {
+                if let Some(script) = with.and_then(|with| with.get_scalar("script")) {
+                    check_script(file, script, out);
+                }
+            }
+        }
+        if let Some(run) = step.get_scalar("run") {
+            check_script(file, run, out);
+        }
+    }
+}
+
+/// GHA001/2/6 in an action's metadata (`runs.steps` of a composite action,
+/// `runs.image` of a container action).
+pub fn check_action(file: &SourceFile) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let root = match marked_yaml::parse_yaml(0, &file.text) {
+        Ok(Node::Mapping(map)) => map,
+        Ok(_) => return vec![Finding::new("AUD001", &file.path, 1, "an action must be a YAML mapping")],
+        Err(e) => return vec![Finding::new("AUD001", &file.path, 1, format!("does not parse as YAML: {e}"))],
+    };
+    let Some(runs) = root.get_mapping("runs") else { return out };
+    if let Some(steps) = runs.get_sequence("steps") {
+        check_steps(file, steps, false, &mut out);
+    }
+    if let Some(image) = runs.get_scalar("image").filter(|i| i.as_str().starts_with("docker://")) {
+        check_uses(file, image.as_str(), scalar_line(image), &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "11bd71901bbe5b1630ceea73d27597364c9af683";
+
+    fn rules(findings: Vec<Finding>) -> Vec<&'static str> {
+        findings.into_iter().map(|f| f.rule).collect()
+    }
+
+    fn workflow(steps: &str) -> Vec<&'static str> {
+        let text = format!(
+            "name: x\non: issues\npermissions: {{}}\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    permissions: {{}}\n    steps:\n{steps}"
+        );
+        rules(check(&SourceFile { path: ".github/workflows/x.yml".into(), text }))
+    }
+
+    #[test]
+    fn a_quoted_pin_with_its_comment_is_clean() {
+        assert_eq!(workflow(&format!("      - uses: \"actions/checkout@{SHA}\" # v4.2.2\n")), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn github_script_is_a_script_too() {
+        let steps = format!(
+            "      - uses: actions/github-script@{SHA} # v7.0.1\n        with:\n          script: console.log('${{{{ github.event.issue.title }}}}')\n"
+        );
+        assert_eq!(workflow(&steps), vec!["GHA006"]);
+    }
+
+    #[test]
+    fn composite_actions_are_checked() {
+        let text = "name: a\nruns:\n  using: composite\n  steps:\n    - uses: actions/cache@v4\n    - run: echo ok\n      shell: bash\n";
+        let found = check_action(&SourceFile { path: ".github/actions/a/action.yml".into(), text: text.into() });
+        assert_eq!(rules(found), vec!["GHA001"]);
+        assert!(is_action(".github/actions/a/action.yml") && !is_workflow(".github/actions/a/action.yml"));
+    }
 }

@@ -30,7 +30,9 @@ fn instructions(text: &str) -> Vec<Instruction> {
     let mut current: Option<(usize, String)> = None;
     for (index, raw) in text.lines().enumerate() {
         let trimmed = raw.trim();
-        if trimmed.starts_with('#') || (trimmed.is_empty() && current.is_none()) {
+        // Docker drops comment lines and blank lines, also inside a `\`
+        // continuation.
+        if trimmed.starts_with('#') || trimmed.is_empty() {
             continue;
         }
         let (continues, body) = match trimmed.strip_suffix('\\') {
@@ -79,9 +81,37 @@ fn pipelines(script: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The command word, past `sudo`, `env` and assignments.
+/// The command word, past `sudo`, `env`, `exec`, their options and
+/// assignments (`sudo -E bash`, `env -i FOO=1 sh`).
 fn command_word(words: &[String]) -> Option<&str> {
-    words.iter().map(String::as_str).find(|w| !matches!(*w, "sudo" | "env" | "exec") && !w.contains('='))
+    let mut wrapped = false;
+    for word in words.iter().map(String::as_str) {
+        if matches!(word, "sudo" | "env" | "exec") {
+            wrapped = true;
+        } else if (wrapped && word.starts_with('-')) || word.contains('=') {
+            continue;
+        } else {
+            return Some(word);
+        }
+    }
+    None
+}
+
+/// A `# syntax=` parser directive not pinned by digest: BuildKit pulls that
+/// frontend image before reading anything else.
+fn unpinned_syntax_directive(text: &str) -> Option<(usize, String)> {
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        let Some(directive) = trimmed.strip_prefix('#') else { break };
+        let directive = directive.trim();
+        if let Some(image) = directive.strip_prefix("syntax").map(str::trim_start).and_then(|d| d.strip_prefix('=')) {
+            let image = image.trim();
+            if !is_digest_pinned(image) {
+                return Some((index + 1, image.to_string()));
+            }
+        }
+    }
+    None
 }
 
 const SHELLS: [&str; 6] = ["sh", "bash", "ash", "dash", "zsh", "ksh"];
@@ -189,6 +219,14 @@ fn is_root(user: &str) -> bool {
 /// Every DKR finding in one Dockerfile.
 pub fn check(file: &SourceFile) -> Vec<Finding> {
     let mut out = Vec::new();
+    if let Some((line, image)) = unpinned_syntax_directive(&file.text) {
+        out.push(Finding::new(
+            "DKR001",
+            &file.path,
+            line,
+            format!("`# syntax={image}` makes BuildKit pull a frontend image that can change under the same tag"),
+        ));
+    }
     let mut args: BTreeMap<String, String> = BTreeMap::new();
     let mut stages: BTreeSet<String> = BTreeSet::new();
     let mut stage_users: BTreeMap<String, Option<String>> = BTreeMap::new();
@@ -283,6 +321,22 @@ mod tests {
     }
 
     #[test]
+    fn blank_lines_inside_a_continuation_do_not_end_it() {
+        let digest = "e".repeat(64);
+        let text = format!("FROM x@sha256:{digest}\nRUN apk add \\\n\n    curl\nUSER app\n");
+        assert_eq!(findings(&text), vec![("DKR002", 2)]);
+    }
+
+    #[test]
+    fn an_unpinned_syntax_directive_is_an_unpinned_image() {
+        let digest = "f".repeat(64);
+        let text = format!("# syntax=docker/dockerfile:1\nFROM x@sha256:{digest}\nUSER app\n");
+        assert_eq!(findings(&text), vec![("DKR001", 1)]);
+        let pinned = format!("# syntax=docker/dockerfile:1@sha256:{digest}\nFROM x@sha256:{digest}\nUSER app\n");
+        assert_eq!(findings(&pinned), vec![]);
+    }
+
+    #[test]
     fn root_is_detected_by_name_and_uid_and_inherited_from_stages() {
         let digest = "c".repeat(64);
         assert_eq!(findings(&format!("FROM x@sha256:{digest}\nUSER 0:0\n")), vec![("DKR005", 1)]);
@@ -295,6 +349,8 @@ mod tests {
         let digest = "d".repeat(64);
         let base = format!("FROM x@sha256:{digest}\nUSER app\n");
         assert_eq!(findings(&format!("{base}RUN curl -fsSL https://x/i.sh | sudo bash -s\n")), vec![("DKR003", 3)]);
+        assert_eq!(findings(&format!("{base}RUN curl -fsSL https://x/i.sh | sudo -E bash -\n")), vec![("DKR003", 3)]);
+        assert_eq!(findings(&format!("{base}RUN curl -fsSL https://x/i.sh | env -i sh\n")), vec![("DKR003", 3)]);
         assert_eq!(findings(&format!("{base}RUN sh -c \"$(wget -O- https://x/i.sh)\"\n")), vec![("DKR003", 3)]);
         assert_eq!(findings(&format!("{base}RUN curl -fsSLo x https://x/x && sha256sum -c x.sha256\n")), vec![]);
         assert_eq!(findings(&format!("{base}ADD https://x/a.tgz /a.tgz\n")), vec![("DKR004", 3)]);

@@ -399,6 +399,8 @@ pub fn audit(root: &Path, options: &Options) -> Result<Report, AuditError> {
     for file in &files {
         if actions::is_workflow(&file.path) {
             findings.extend(actions::check(file));
+        } else if actions::is_action(&file.path) {
+            findings.extend(actions::check_action(file));
         }
         if docker::is_dockerfile(file.name()) {
             findings.extend(docker::check(file));
@@ -411,7 +413,7 @@ pub fn audit(root: &Path, options: &Options) -> Result<Report, AuditError> {
         }
         findings.extend(insecure::check(file));
     }
-    findings.extend(project::check(root, options.base.as_deref(), &config.exclude).map_err(AuditError::Base)?);
+    findings.extend(project::check(root, options.base.as_deref()).map_err(AuditError::Base)?);
     findings.sort_by(|a, b| (&a.path, a.line, a.rule).cmp(&(&b.path, b.line, b.rule)));
     findings.dedup_by(|a, b| a.path == b.path && a.line == b.line && a.rule == b.rule && a.message == b.message);
     Ok(Report { root: root.to_path_buf(), files: files.len(), excluded: config.exclude, findings })

@@ -12,7 +12,7 @@ use crate::nixdata::{self, Staleness};
 use crate::project::Project;
 use crate::repo::Repo;
 
-use super::{Exclusion, Finding};
+use super::Finding;
 
 const LOCK: &str = "data/sources.lock.json";
 
@@ -22,19 +22,37 @@ fn lock_line(text: &str, version: &str) -> usize {
         .map_or(1, |at| text[..at].bytes().filter(|&b| b == b'\n').count() + 1)
 }
 
-fn has_override(entry: &LockedSource, rule: &str) -> bool {
-    entry.overrides.iter().any(|o| o.rule == rule)
+fn overrides_of(entry: &LockedSource, rule: &str) -> usize {
+    entry.overrides.iter().filter(|o| o.rule == rule).count()
 }
 
-/// PGB003: what `current` adds or changes relative to `base` without the
-/// override `pgbin lock add` would have recorded.
+/// PGB003: what `current` adds, changes or removes relative to `base`
+/// without the override `pgbin lock add` would have recorded in this very
+/// change (an override the base already had covers an earlier change, not
+/// this one).
 pub fn rollbacks(base: &SourceLock, current: &SourceLock, current_text: &str) -> Vec<Finding> {
     let mut out = Vec::new();
+    for old in &base.sources {
+        if current.get(old.version).is_none() {
+            out.push(Finding::new(
+                "PGB003",
+                LOCK,
+                1,
+                format!(
+                    "{} was removed from the lock; a later re-add would escape the changed-evidence check",
+                    old.version
+                ),
+            ));
+        }
+    }
     for entry in &current.sources {
         let version = entry.version.to_string();
         let line = lock_line(current_text, &version);
         match base.get(entry.version) {
-            Some(old) if old.sha256 != entry.sha256 && !has_override(entry, "changed-evidence") => {
+            Some(old)
+                if old.sha256 != entry.sha256
+                    && overrides_of(entry, "changed-evidence") <= overrides_of(old, "changed-evidence") =>
+            {
                 out.push(Finding::new(
                     "PGB003",
                     LOCK,
@@ -54,7 +72,7 @@ pub fn rollbacks(base: &SourceLock, current: &SourceLock, current_text: &str) ->
                     .filter(|b| b.version.major == entry.version.major && b.version > entry.version)
                     .map(|b| b.version)
                     .max();
-                if let Some(higher) = higher.filter(|_| !has_override(entry, "downgrade")) {
+                if let Some(higher) = higher.filter(|_| overrides_of(entry, "downgrade") == 0) {
                     out.push(Finding::new(
                         "PGB003",
                         LOCK,
@@ -82,10 +100,11 @@ fn git_show(root: &Path, revision: &str, path: &str) -> Result<String, String> {
 }
 
 /// Every PGB finding for the repository at `root` (none if it is not a
-/// pgbin checkout, or its data is excluded). An unreadable `base` lock is
-/// an error, not a finding.
-pub fn check(root: &Path, base: Option<&str>, exclusions: &[Exclusion]) -> Result<Vec<Finding>, String> {
-    if !root.join("data/catalog.toml").is_file() || super::excluded("data", exclusions) {
+/// pgbin checkout). `.pgbin-audit.toml` cannot exclude these checks: the
+/// file is part of the change under review. An unreadable `base` lock is an
+/// error, not a finding.
+pub fn check(root: &Path, base: Option<&str>) -> Result<Vec<Finding>, String> {
+    if !root.join("data/catalog.toml").is_file() {
         return Ok(Vec::new());
     }
     let project = match Repo::discover(Some(root))
@@ -138,4 +157,35 @@ pub fn check(root: &Path, base: Option<&str>, exclusions: &[Exclusion]) -> Resul
         out.extend(rollbacks(&base_lock, &project.lock, &lock_text));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock(text: &str) -> SourceLock {
+        SourceLock::parse(text, "test").unwrap()
+    }
+
+    #[test]
+    fn an_old_override_does_not_cover_a_new_hash_change_and_removals_are_reported() {
+        let real = include_str!("../../data/sources.lock.json");
+        let base = lock(real);
+        let mut value: serde_json::Value = serde_json::from_str(real).unwrap();
+        let sources = value["sources"].as_array_mut().unwrap();
+        let entry = sources.iter_mut().find(|s| s["overrides"].as_array().is_some_and(|o| !o.is_empty())).unwrap();
+        let version = entry["version"].as_str().unwrap().to_string();
+        entry["sha256"] = serde_json::json!("0".repeat(64));
+        let changed = serde_json::to_string_pretty(&value).unwrap();
+        let findings = rollbacks(&base, &lock(&changed), &changed);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert!(findings[0].message.starts_with(&format!("{version}: SHA-256 changed")));
+
+        let mut value: serde_json::Value = serde_json::from_str(real).unwrap();
+        value["sources"].as_array_mut().unwrap().retain(|s| s["version"] != version);
+        let removed = serde_json::to_string_pretty(&value).unwrap();
+        let findings = rollbacks(&base, &lock(&removed), &removed);
+        assert_eq!(findings.len(), 1);
+        assert!(findings[0].message.contains("removed from the lock"));
+    }
 }

@@ -135,7 +135,7 @@ fn described_archive(archive: &Path, manifest: Option<&Path>) -> Result<Artifact
             "{} describes {} (sha256 {}), not {name} (sha256 {}); use the manifest written with this archive",
             manifest_file.display(),
             parsed.archive,
-            &parsed.archive_sha256[..parsed.archive_sha256.len().min(12)],
+            parsed.archive_sha256.chars().take(12).collect::<String>(),
             &digest.sha256[..12]
         )));
     }

@@ -58,20 +58,25 @@ pub fn run(_ctx: &Context, args: Args) -> Result<(), Failure> {
     if args.dsse && jobs.iter().all(|(_, _, envelope)| envelope.is_none()) {
         return Err(Failure::usage("--dsse wraps in-toto statements: give at least one *.intoto.json file"));
     }
+    // Everything is signed in memory first, so a failure writes nothing.
+    let mut outputs: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     let mut signed = Vec::new();
     for (artifact, signature_path, envelope_path) in jobs {
         let io = |e: std::io::Error| Failure::usage(format!("{}: {e}", artifact.display()));
         let mut file = std::fs::File::open(artifact).map_err(io)?;
-        let signature = key.sign_armored(&mut file).map_err(|e| Failure::usage(e.to_string()))?;
-        fsutil::write_atomic(&signature_path, &signature).map_err(io)?;
+        outputs.push((signature_path.clone(), key.sign_armored(&mut file).map_err(|e| Failure::usage(e.to_string()))?));
         signed.push(Signed { artifact: artifact.clone(), signature: signature_path, signer: key.fingerprint() });
         if let Some(envelope_path) = envelope_path {
             let statement = std::fs::read(artifact).map_err(io)?;
             let envelope = key.dsse_envelope(&statement).map_err(|e| Failure::usage(e.to_string()))?;
             let text = serde_json::to_string_pretty(&envelope).expect("envelopes serialize") + "\n";
-            fsutil::write_atomic(&envelope_path, text.as_bytes()).map_err(io)?;
+            outputs.push((envelope_path.clone(), text.into_bytes()));
             signed.push(Signed { artifact: artifact.clone(), signature: envelope_path, signer: key.fingerprint() });
         }
+    }
+    for (path, bytes) in &outputs {
+        fsutil::write_atomic(path, bytes)
+            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
     }
     if args.json {
         print_json(&signed);
