@@ -279,17 +279,28 @@ fn report(
 ) -> Result<(), Failure> {
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Failure::usage(format!("cannot create {}: {e}", args.out.display())))?;
-    let published = build::publish(artifacts, &args.out).map_err(|e| Failure::usage(e.to_string()))?;
+    // Everything is staged next to its destination first, so that a failure
+    // leaves no archive without its provenance and SBOM in --out.
+    let staging = staging_dir(&args.out)?;
+    let staged = build::publish(artifacts, staging.path()).map_err(|e| Failure::usage(e.to_string()))?;
     let run = super::provenance::run_context(
         project,
-        &published.manifest,
+        &staged.manifest,
         Some(outcome.started_on),
         Some(super::provenance::now()),
         None,
         outcome.cached,
     );
     let documents =
-        super::provenance::write_documents(project, &published, &args.out, &run, super::provenance::Documents::Both)?;
+        super::provenance::write_documents(project, &staged, staging.path(), &run, super::provenance::Documents::Both)?;
+    let publish = |staged: &Path| move_into(staged, &args.out);
+    let published = Artifacts {
+        archive: publish(&staged.archive)?,
+        checksum_file: publish(&staged.checksum_file)?,
+        manifest_file: publish(&staged.manifest_file)?,
+        manifest: staged.manifest.clone(),
+    };
+    let documents: Vec<PathBuf> = documents.iter().map(|d| publish(&d.path)).collect::<Result<_, _>>()?;
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
         print_json(&Built {
@@ -301,8 +312,8 @@ fn report(
             log: outcome.log,
             artifacts: &published,
             sha256: &published.manifest.archive_sha256,
-            provenance: &documents[0].path,
-            sbom: &documents[1].path,
+            provenance: &documents[0],
+            sbom: &documents[1],
         });
         return Ok(());
     }
@@ -311,9 +322,25 @@ fn report(
         println!("{}", path.display());
     }
     for document in &documents {
-        println!("{}", document.path.display());
+        println!("{}", document.display());
     }
     Ok(())
+}
+
+/// A temporary directory inside `out` to stage published files in.
+fn staging_dir(out: &Path) -> Result<tempfile::TempDir, Failure> {
+    tempfile::Builder::new()
+        .prefix(".pgbin-publish-")
+        .tempdir_in(out)
+        .map_err(|e| Failure::usage(format!("cannot stage into {}: {e}", out.display())))
+}
+
+/// Moves a staged file into `out` (a rename within one directory tree).
+fn move_into(staged: &Path, out: &Path) -> Result<PathBuf, Failure> {
+    let target = out.join(staged.file_name().expect("staged files have names"));
+    std::fs::rename(staged, &target)
+        .map_err(|e| Failure::usage(format!("cannot publish {}: {e}", target.display())))?;
+    Ok(target)
 }
 
 /// The nix backend: seed the verified source, `nix build` the target's
@@ -429,10 +456,16 @@ fn docker_backend(
     if recorded != pgbin::package::checksum_line(&digest.sha256, &plan.archive) {
         return Err(Failure::check(format!("the docker build's {} does not match its .sha256", plan.archive)));
     }
-    for name in [plan.archive.clone(), format!("{}.sha256", plan.archive)] {
-        pgbin::fsutil::copy_atomic(&built.join(&name), &args.out.join(&name))
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| Failure::usage(format!("cannot create {}: {e}", args.out.display())))?;
+    let staging = staging_dir(&args.out)?;
+    let names = [plan.archive.clone(), format!("{}.sha256", plan.archive)];
+    for name in &names {
+        std::fs::copy(built.join(name), staging.path().join(name))
             .map_err(|e| Failure::usage(format!("cannot publish {name}: {e}")))?;
-        println!("{}", args.out.join(&name).display());
+    }
+    for name in &names {
+        println!("{}", move_into(&staging.path().join(name), &args.out)?.display());
     }
     Ok(())
 }
