@@ -71,3 +71,20 @@ impl Repo {
         self.root.join("nix/generated")
     }
 }
+
+/// Runs `git -C root ARGS` and returns its standard output, or one line
+/// saying why it failed (git missing, not a checkout, unknown revision).
+pub fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        Err(stderr.lines().next().unwrap_or("git failed").to_string())
+    }
+}

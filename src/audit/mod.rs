@@ -328,11 +328,8 @@ pub struct Options {
 fn list_files(root: &Path) -> Result<Vec<String>, AuditError> {
     let io = |source| AuditError::Io { path: root.display().to_string(), source };
     if root.join(".git").exists() {
-        let output =
-            std::process::Command::new("git").arg("-C").arg(root).args(["ls-files", "-z"]).output().map_err(io)?;
-        if output.status.success() {
-            let mut files: Vec<String> = output
-                .stdout
+        if let Ok(listing) = crate::repo::git(root, &["ls-files", "-z"]) {
+            let mut files: Vec<String> = listing
                 .split(|&b| b == 0)
                 .filter(|p| !p.is_empty())
                 .map(|p| String::from_utf8_lossy(p).into_owned())

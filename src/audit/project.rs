@@ -87,16 +87,8 @@ pub fn rollbacks(base: &SourceLock, current: &SourceLock, current_text: &str) ->
 }
 
 fn git_show(root: &Path, revision: &str, path: &str) -> Result<String, String> {
-    let output = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["show", &format!("{revision}:{path}")])
-        .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).lines().next().unwrap_or("git show failed").to_string());
-    }
-    String::from_utf8(output.stdout).map_err(|e| e.to_string())
+    let bytes = crate::repo::git(root, &["show", &format!("{revision}:{path}")])?;
+    String::from_utf8(bytes).map_err(|e| e.to_string())
 }
 
 /// Every PGB finding for the repository at `root` (none if it is not a

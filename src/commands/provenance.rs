@@ -11,7 +11,6 @@
 //! HEAD.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -161,8 +160,7 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn git(root: &Path, args: &[&str]) -> Option<String> {
-    let output = Command::new("git").arg("-C").arg(root).args(args).output().ok()?;
-    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+    pgbin::repo::git(root, args).ok().map(|out| String::from_utf8_lossy(&out).trim().to_string())
 }
 
 /// pgbin's revision: GitHub's, else the checkout's.
