@@ -345,8 +345,7 @@ pub fn cached(cache: &Path, key: &str, archive_name: &str) -> Option<Artifacts> 
 /// archive matches its `.sha256`.
 pub fn artifacts_in(dir: &Path, archive_name: &str) -> Option<Artifacts> {
     let [archive, checksum, manifest] = artifact_names(archive_name).map(|n| dir.join(n));
-    let recorded = std::fs::read_to_string(&checksum).ok()?;
-    if recorded != package::checksum_line(&crate::trust::digest_file(&archive).ok()?.sha256, archive_name) {
+    if !package::matches_checksum_file(&archive, archive_name)? {
         return None;
     }
     let parsed: Manifest = serde_json::from_str(&std::fs::read_to_string(&manifest).ok()?).ok()?;

@@ -155,6 +155,16 @@ pub fn write_archive(tree: &Path, stem: &str, mtime: u64, out_dir: &Path) -> Res
     Ok(Packaged { archive: archive_path, checksum_file, sha256, file_count })
 }
 
+/// Whether `archive` matches the `.sha256` file beside it (same digest, same
+/// name, sha256sum format); `None` when either cannot be read.
+pub fn matches_checksum_file(archive: &Path, name: &str) -> Option<bool> {
+    let mut checksum_file = archive.as_os_str().to_owned();
+    checksum_file.push(".sha256");
+    let recorded = std::fs::read_to_string(checksum_file).ok()?;
+    let digest = crate::trust::digest_file(archive).ok()?;
+    Some(recorded == checksum_line(&digest.sha256, name))
+}
+
 /// One line in sha256sum format.
 pub fn checksum_line(sha256: &str, name: &str) -> String {
     format!("{sha256}  {name}\n")

@@ -451,9 +451,7 @@ fn docker_backend(
     std::fs::create_dir_all(log.parent().expect("log has a parent")).map_err(|e| Failure::usage(e.to_string()))?;
     eprintln!("pgbin: docker build of {}; full log: {}", plan.archive, log.display());
     let built = docker::build(&plan, context, out, &log).map_err(|e| Failure::check(e.to_string()))?;
-    let digest = pgbin::trust::digest_file(&built.join(&plan.archive)).map_err(|e| Failure::usage(e.to_string()))?;
-    let recorded = std::fs::read_to_string(built.join(format!("{}.sha256", plan.archive))).unwrap_or_default();
-    if recorded != pgbin::package::checksum_line(&digest.sha256, &plan.archive) {
+    if pgbin::package::matches_checksum_file(&built.join(&plan.archive), &plan.archive) != Some(true) {
         return Err(Failure::check(format!("the docker build's {} does not match its .sha256", plan.archive)));
     }
     std::fs::create_dir_all(&args.out)
