@@ -11,6 +11,8 @@ packages=(
   nix-bin sqv gpgv hyperfine bc
   # peers of pgbin diff in its benchmark (bench/diff.sh), and peak memory
   diffoscope-minimal time
+  # the SHA-256 floor in bench/diff.sh (openssl dgst over a NAR)
+  openssl
   # fetching over HTTPS
   ca-certificates
   # the venv of Python checkers the tests run (scripts/python-tools.txt)

@@ -3,14 +3,18 @@
 //!
 //! The serialisation is written here rather than with nix-nar's encoder
 //! because hashing is a hot path: one thread walks the tree and reads files
-//! in 1 MiB blocks while another hashes, through a bounded channel (memory
-//! stays bounded whatever the tree's size). nix-nar remains the reference:
+//! straight into 128 KiB blocks while another hashes them. The blocks come
+//! from a small fixed pool and go back to it once hashed, so memory stays
+//! bounded whatever the tree's size, and no byte is copied twice. When two
+//! trees are compared, a third stage checks each hashed block against the
+//! other tree before returning it. nix-nar remains the reference:
 //! a test checks that both produce the same bytes, and `tests/repro.rs`
 //! checks the hash against the real `nix hash path`. NAR inputs are decoded
 //! with nix-nar.
 
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -40,69 +44,286 @@ pub fn hash_path(path: &Path) -> Result<[u8; 32], NarError> {
 /// executable bit). Returns the digest and whether the two trees are
 /// identical (then `other` has the same NAR hash). Comparison stops at the
 /// first difference; hashing always completes.
+///
+/// Three stages run at once: this thread walks both trees and reads
+/// `path`'s files into blocks; a second hashes each block; a third reads
+/// the matching bytes of `other`'s files and compares them with the block
+/// before handing it back for reuse.
 pub fn hash_comparing(path: &Path, other: Option<&Path>, modes: bool) -> Result<([u8; 32], bool), NarError> {
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+    let pool = if other.is_some() { COMPARING_POOL } else { POOL };
+    let (full_sender, full_receiver) = std::sync::mpsc::sync_channel::<Block>(pool);
+    // Every block fits in the pool channel, so returning one never waits.
+    let (empty_sender, empty_receiver) = std::sync::mpsc::sync_channel::<Block>(pool);
+    for _ in 0..pool {
+        let block = Block { bytes: vec![0u8; BLOCK], filled: 0, mirrored: Vec::new() };
+        empty_sender.send(block).expect("the receiver is alive");
+    }
+    let differs = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (hashed_sender, comparer) = match other {
+        Some(_) => {
+            let (sender, receiver) = std::sync::mpsc::sync_channel::<Block>(pool);
+            let differs = differs.clone();
+            let empty = empty_sender.clone();
+            (sender, Some(std::thread::spawn(move || compare_blocks(receiver, empty, &differs))))
+        }
+        None => (empty_sender.clone(), None),
+    };
+    drop(empty_sender);
     let hasher = std::thread::spawn(move || {
         let mut hasher = Sha256::new();
-        for block in receiver {
-            hasher.update(&block);
+        for block in full_receiver {
+            hasher.update(&block.bytes[..block.filled]);
+            // Once the walk has finished nobody takes blocks back; that is fine.
+            let _ = hashed_sender.send(block);
         }
         <[u8; 32]>::from(hasher.finalize())
     });
-    let mut writer = BlockWriter { block: Vec::with_capacity(BLOCK), sender };
-    let mut state = Walk { buffer: vec![0u8; BLOCK], other_buffer: Vec::new(), same: other.is_some(), modes };
-    if other.is_some() {
-        state.other_buffer = vec![0u8; BLOCK];
-    }
-    let written = token(&mut writer, b"nix-archive-1")
-        .and_then(|_| write_node(path, other, &mut writer, &mut state))
-        .and_then(|_| writer.flush());
-    drop(writer);
+    let mut sink = HashSink { block: None, full: full_sender, empty: empty_receiver };
+    let mut state = Walk { same: other.is_some(), modes, differs: differs.clone() };
+    let written = token(&mut sink, b"nix-archive-1")
+        .and_then(|_| write_node(path, other, &mut sink, &mut state))
+        .and_then(|_| sink.flush());
+    drop(sink);
     let digest = hasher.join().expect("the hashing thread does not panic");
+    if let Some(comparer) = comparer {
+        comparer.join().expect("the comparing thread does not panic");
+    }
     written.map_err(|e| NarError::Encode { path: path.display().to_string(), message: e.to_string() })?;
-    Ok((digest, state.same))
+    let same = state.same && !differs.load(std::sync::atomic::Ordering::Relaxed);
+    Ok((digest, same))
+}
+
+/// The comparing stage: for each hashed block, reads the mirror files'
+/// bytes its contents correspond to and compares them, until the first
+/// difference; then returns the block to the pool.
+fn compare_blocks(
+    hashed: std::sync::mpsc::Receiver<Block>,
+    empty: std::sync::mpsc::SyncSender<Block>,
+    differs: &std::sync::atomic::AtomicBool,
+) {
+    use std::sync::atomic::Ordering;
+    let mut buffer = vec![0u8; BLOCK];
+    let mut current: Option<(Arc<Path>, std::fs::File)> = None;
+    // Whether the mirror file just finished ends where the original did.
+    let at_end = |file: &mut std::fs::File, buffer: &mut [u8]| matches!(read_retrying(file, &mut buffer[..1]), Ok(0));
+    for mut block in hashed {
+        for segment in block.mirrored.drain(..) {
+            if differs.load(Ordering::Relaxed) {
+                break;
+            }
+            let matches = (|| {
+                if current.as_ref().is_none_or(|(path, _)| !Arc::ptr_eq(path, &segment.path)) {
+                    if let Some((_, mut file)) = current.take()
+                        && !at_end(&mut file, &mut buffer)
+                    {
+                        return false;
+                    }
+                    match std::fs::File::open(&segment.path) {
+                        Ok(file) => current = Some((segment.path.clone(), file)),
+                        Err(_) => return false,
+                    }
+                }
+                let (_, file) = current.as_mut().expect("a mirror file is open");
+                let theirs = &mut buffer[..segment.len];
+                file.read_exact(theirs).is_ok() && *theirs == block.bytes[segment.start..segment.start + segment.len]
+            })();
+            if !matches {
+                differs.store(true, Ordering::Relaxed);
+            }
+        }
+        let _ = empty.send(block);
+    }
+    if let Some((_, mut file)) = current.take()
+        && !differs.load(Ordering::Relaxed)
+        && !at_end(&mut file, &mut buffer)
+    {
+        differs.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Writes the NAR serialisation of `path` to `out`.
 pub fn write_nar(path: &Path, out: &mut impl Write) -> std::io::Result<()> {
-    token(out, b"nix-archive-1")?;
-    let mut state = Walk { buffer: vec![0u8; BLOCK], other_buffer: Vec::new(), same: false, modes: false };
-    write_node(path, None, out, &mut state)
+    let mut sink = WriterSink { out, buffer: vec![0u8; BLOCK] };
+    token(&mut sink, b"nix-archive-1")?;
+    let mut state = Walk { same: false, modes: false, differs: Default::default() };
+    write_node(path, None, &mut sink, &mut state)
 }
 
-/// Buffers of one serialisation, and whether the mirror tree still matches.
+/// Whether the mirror tree still matches, as far as the walk has seen,
+/// and whether the comparing stage has found a difference in contents.
 struct Walk {
-    buffer: Vec<u8>,
-    other_buffer: Vec<u8>,
     same: bool,
     modes: bool,
+    differs: Arc<std::sync::atomic::AtomicBool>,
 }
 
-const BLOCK: usize = 1 << 20;
-
-/// Collects bytes into blocks and sends each full one to the hasher.
-struct BlockWriter {
-    block: Vec<u8>,
-    sender: std::sync::mpsc::SyncSender<Vec<u8>>,
+impl Walk {
+    /// Whether comparing is still worth doing.
+    fn still_same(&mut self) -> bool {
+        if self.same && self.differs.load(std::sync::atomic::Ordering::Relaxed) {
+            self.same = false;
+        }
+        self.same
+    }
 }
 
-impl Write for BlockWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let room = BLOCK - self.block.len();
-        let n = bytes.len().min(room);
-        self.block.extend_from_slice(&bytes[..n]);
-        if self.block.len() == BLOCK {
+/// Size of a block handed to the hashing thread: small enough that the
+/// blocks in flight stay in the CPU's caches between the reading core and
+/// the hashing core.
+const BLOCK: usize = 128 << 10;
+
+/// Blocks in circulation when only hashing: few, so that the walk stays
+/// just ahead of the hasher and the blocks it reads are still in cache.
+/// With the block size, this bounds memory whatever the tree's size.
+const POOL: usize = 6;
+
+/// Blocks in circulation when comparing too: more, to absorb the third
+/// stage's scheduling on a machine with fewer cores than stages.
+const COMPARING_POOL: usize = 16;
+
+/// A fixed-size buffer whose first `filled` bytes are NAR data, and which
+/// of those bytes are file contents to compare with the mirror tree.
+struct Block {
+    bytes: Vec<u8>,
+    filled: usize,
+    mirrored: Vec<Mirrored>,
+}
+
+/// `len` bytes of a block, from `start`, that continue the mirror file at
+/// `path` (consecutive segments of one file share the `Arc`).
+struct Mirrored {
+    path: Arc<Path>,
+    start: usize,
+    len: usize,
+}
+
+/// Where the walk puts the serialisation: tokens are written to it, and
+/// file contents are read straight into it.
+trait Sink: Write {
+    /// Reads up to `limit` bytes of `from` into the serialisation and
+    /// returns how many (0 at end of file). With `mirror`, those bytes are
+    /// to be compared with the next bytes of that file.
+    fn read_from(&mut self, from: &mut std::fs::File, limit: u64, mirror: Option<&Arc<Path>>)
+    -> std::io::Result<usize>;
+
+    /// Marks the start of a file whose contents are compared with `mirror`
+    /// (so that an empty file's mirror is checked too).
+    fn start_mirror(&mut self, mirror: &Arc<Path>) -> std::io::Result<()>;
+}
+
+/// Feeds the hashing thread: fills a block from the pool, sends it when
+/// full, and reads file contents into it without another copy.
+struct HashSink {
+    block: Option<Block>,
+    full: std::sync::mpsc::SyncSender<Block>,
+    empty: std::sync::mpsc::Receiver<Block>,
+}
+
+impl HashSink {
+    /// The current block, with room for at least one byte.
+    fn room(&mut self) -> std::io::Result<&mut Block> {
+        if self.block.as_ref().is_some_and(|b| b.filled == BLOCK) {
             self.flush()?;
         }
+        if self.block.is_none() {
+            let mut block = self.empty.recv().map_err(|_| std::io::Error::other("the hashing thread stopped"))?;
+            block.filled = 0;
+            block.mirrored.clear();
+            self.block = Some(block);
+        }
+        Ok(self.block.as_mut().expect("a block was just taken"))
+    }
+}
+
+impl Write for HashSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let block = self.room()?;
+        let n = bytes.len().min(BLOCK - block.filled);
+        block.bytes[block.filled..block.filled + n].copy_from_slice(&bytes[..n]);
+        block.filled += n;
         Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        if self.block.is_empty() {
-            return Ok(());
+        match self.block.take() {
+            Some(block) if block.filled > 0 => {
+                self.full.send(block).map_err(|_| std::io::Error::other("the hashing thread stopped"))
+            }
+            unused => {
+                self.block = unused;
+                Ok(())
+            }
         }
-        let full = std::mem::replace(&mut self.block, Vec::with_capacity(BLOCK));
-        self.sender.send(full).map_err(|_| std::io::Error::other("the hashing thread stopped"))
+    }
+}
+
+impl Sink for HashSink {
+    fn read_from(
+        &mut self,
+        from: &mut std::fs::File,
+        limit: u64,
+        mirror: Option<&Arc<Path>>,
+    ) -> std::io::Result<usize> {
+        let block = self.room()?;
+        let start = block.filled;
+        let end = start + (BLOCK - start).min(usize::try_from(limit).unwrap_or(usize::MAX));
+        let n = read_retrying(from, &mut block.bytes[start..end])?;
+        block.filled += n;
+        if let Some(path) = mirror {
+            block.mirrored.push(Mirrored { path: path.clone(), start, len: n });
+        }
+        Ok(n)
+    }
+
+    fn start_mirror(&mut self, mirror: &Arc<Path>) -> std::io::Result<()> {
+        let block = self.room()?;
+        let start = block.filled;
+        block.mirrored.push(Mirrored { path: mirror.clone(), start, len: 0 });
+        Ok(())
+    }
+}
+
+/// A sink over any writer, reading file contents through its own buffer.
+struct WriterSink<'a, W: Write> {
+    out: &'a mut W,
+    buffer: Vec<u8>,
+}
+
+impl<W: Write> Write for WriterSink<'_, W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.out.write(bytes)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl<W: Write> Sink for WriterSink<'_, W> {
+    fn read_from(
+        &mut self,
+        from: &mut std::fs::File,
+        limit: u64,
+        _mirror: Option<&Arc<Path>>,
+    ) -> std::io::Result<usize> {
+        let end = self.buffer.len().min(usize::try_from(limit).unwrap_or(usize::MAX));
+        let n = read_retrying(from, &mut self.buffer[..end])?;
+        self.out.write_all(&self.buffer[..n])?;
+        Ok(n)
+    }
+
+    fn start_mirror(&mut self, _mirror: &Arc<Path>) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One `read`, repeated if interrupted by a signal.
+fn read_retrying(from: &mut std::fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match from.read(buffer) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            result => return result,
+        }
     }
 }
 
@@ -113,39 +334,31 @@ fn token(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
     out.write_all(&[0u8; 8][..(8 - bytes.len() % 8) % 8])
 }
 
-/// Copies `from` to `out` in large reads (few system calls on big files),
-/// comparing with `mirror` as long as `state.same` holds.
+/// Copies the `size` bytes of `from` into `out`, to be compared with
+/// `mirror` while the trees still match.
 fn copy_contents(
-    from: &mut impl Read,
-    mut mirror: Option<std::fs::File>,
-    out: &mut impl Write,
+    from: &mut std::fs::File,
+    size: u64,
+    mirror: Option<Arc<Path>>,
+    out: &mut impl Sink,
     state: &mut Walk,
 ) -> std::io::Result<u64> {
+    let mut mirror = mirror;
+    if let Some(path) = &mirror {
+        out.start_mirror(path)?;
+    }
     let mut total = 0;
-    loop {
-        let n = match from.read(&mut state.buffer) {
-            Ok(0) => {
-                if let Some(file) = mirror.as_mut()
-                    && state.same
-                    && file.read(&mut state.other_buffer[..1])? != 0
-                {
-                    state.same = false;
-                }
-                return Ok(total);
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        out.write_all(&state.buffer[..n])?;
-        if let Some(file) = mirror.as_mut()
-            && state.same
-            && (file.read_exact(&mut state.other_buffer[..n]).is_err() || state.other_buffer[..n] != state.buffer[..n])
-        {
-            state.same = false;
+    while total < size {
+        if mirror.is_some() && !state.still_same() {
+            mirror = None;
+        }
+        let n = out.read_from(from, size - total, mirror.as_ref())?;
+        if n == 0 {
+            break;
         }
         total += n as u64;
     }
+    Ok(total)
 }
 
 /// Whether `other` has the same type, permission bits and (for symlinks)
@@ -170,11 +383,11 @@ fn same_node(path: &Path, meta: &std::fs::Metadata, other: &Path, modes: bool) -
         && (!meta.is_file() || meta.len() == theirs.len())
 }
 
-fn write_node(path: &Path, other: Option<&Path>, out: &mut impl Write, state: &mut Walk) -> std::io::Result<()> {
+fn write_node(path: &Path, other: Option<&Path>, out: &mut impl Sink, state: &mut Walk) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::PermissionsExt;
     let meta = path.symlink_metadata()?;
-    if state.same && other.is_some_and(|o| !same_node(path, &meta, o, state.modes)) {
+    if state.still_same() && other.is_some_and(|o| !same_node(path, &meta, o, state.modes)) {
         state.same = false;
     }
     let other = other.filter(|_| state.same);
@@ -193,11 +406,8 @@ fn write_node(path: &Path, other: Option<&Path>, out: &mut impl Write, state: &m
         token(out, b"contents")?;
         let size = meta.len();
         out.write_all(&size.to_le_bytes())?;
-        let mirror = match other {
-            Some(o) => Some(std::fs::File::open(o)?),
-            None => None,
-        };
-        let copied = copy_contents(&mut std::fs::File::open(path)?.take(size), mirror, out, state)?;
+        let mirror = other.map(Arc::<Path>::from);
+        let copied = copy_contents(&mut std::fs::File::open(path)?, size, mirror, out, state)?;
         if copied != size {
             return Err(std::io::Error::other(format!("{} changed size while being read", path.display())));
         }
@@ -222,7 +432,7 @@ fn write_node(path: &Path, other: Option<&Path>, out: &mut impl Write, state: &m
             token(out, b"name")?;
             token(out, name.as_bytes())?;
             token(out, b"node")?;
-            let mirrored = other.filter(|_| state.same).map(|o| o.join(&name));
+            let mirrored = other.filter(|_| state.still_same()).map(|o| o.join(&name));
             write_node(&path.join(&name), mirrored.as_deref(), out, state)?;
             token(out, b")")?;
         }
@@ -304,6 +514,36 @@ mod tests {
         std::fs::remove_file(b.join("bin/link")).unwrap();
         assert!(!hash_comparing(&a, Some(&b), true).unwrap().1, "a missing entry");
         assert_eq!(hash_comparing(&a, Some(&b), true).unwrap().0, hash_path(&a).unwrap(), "A's hash either way");
+    }
+
+    #[test]
+    fn a_difference_after_the_pool_has_cycled_is_found() {
+        // More data than the blocks in circulation, so blocks are reused;
+        // many files, so mirror segments of several files share a block.
+        let dir = tempfile::tempdir().unwrap();
+        let make = |name: &str| {
+            let root = dir.path().join(name);
+            std::fs::create_dir_all(&root).unwrap();
+            for i in 0..40 {
+                std::fs::write(root.join(format!("f{i:02}")), vec![i as u8; BLOCK / 3 + i]).unwrap();
+            }
+            std::fs::write(root.join("large"), vec![9u8; COMPARING_POOL * BLOCK * 2]).unwrap();
+            std::fs::write(root.join("zz-empty"), b"").unwrap();
+            root
+        };
+        let a = make("a");
+        let b = make("b");
+        let expected = hash_path(&a).unwrap();
+        assert_eq!(hash_comparing(&a, Some(&b), true).unwrap(), (expected, true));
+        let mut large = vec![9u8; COMPARING_POOL * BLOCK * 2];
+        *large.last_mut().unwrap() = 8;
+        std::fs::write(b.join("large"), &large).unwrap();
+        assert_eq!(hash_comparing(&a, Some(&b), true).unwrap(), (expected, false), "the last byte of a large file");
+        std::fs::write(b.join("large"), vec![9u8; COMPARING_POOL * BLOCK * 2]).unwrap();
+        let mut small = vec![39u8; BLOCK / 3 + 39];
+        small[0] = 0;
+        std::fs::write(b.join("f39"), &small).unwrap();
+        assert_eq!(hash_comparing(&a, Some(&b), true).unwrap(), (expected, false), "the first byte of a small file");
     }
 
     #[test]
