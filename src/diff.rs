@@ -487,6 +487,12 @@ fn mode_finding(path: &str, a: u32, b: u32) -> Finding {
     Finding::new(path, Code::Mode, Cause::Permissions, format!("mode {a:o} vs {b:o}"))
 }
 
+/// The file at `relative` (as [`index`] names it) under `root`; `.` is
+/// the root itself, which is a file when two files are compared.
+fn under(root: &Path, relative: &str) -> std::path::PathBuf {
+    if relative == "." { root.to_path_buf() } else { root.join(relative) }
+}
+
 /// Compares file contents on all cores; explains each differing file.
 fn compare_contents(a: &Path, b: &Path, files: &[(String, bool)], options: Options) -> Result<Vec<Finding>, DiffError> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).max(1);
@@ -499,7 +505,7 @@ fn compare_contents(a: &Path, b: &Path, files: &[(String, bool)], options: Optio
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some((path, same_size)) = files.get(i) else { break };
-                    match explain_file(&a.join(path), &b.join(path), path, *same_size, options) {
+                    match explain_file(&under(a, path), &under(b, path), path, *same_size, options) {
                         Ok(Some(finding)) => results.lock().expect("not poisoned").push(finding),
                         Ok(None) => {}
                         Err(e) => {

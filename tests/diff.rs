@@ -164,6 +164,21 @@ fn text_differences_come_with_a_bounded_diff_and_a_cause() {
     );
 }
 
+/// Two single files (a store path may be one) are compared as themselves:
+/// the root is named ".".
+#[test]
+fn two_single_files_are_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.conf"), dir.path().join("b.conf"));
+    std::fs::write(&a, "data_directory = '/build/aaaa/data'\n").unwrap();
+    std::fs::write(&b, "data_directory = '/build/aaaa/data'\n").unwrap();
+    assert_eq!(diff(&a, &b).0, 0);
+    std::fs::write(&b, "data_directory = '/build/bbbb/data'\n").unwrap();
+    let (code, report) = diff(&a, &b);
+    assert_eq!(code, 1);
+    assert!(has(&report, ".", "content", "build-path"), "{report}");
+}
+
 #[test]
 fn elf_differences_name_the_sections_and_the_cause() {
     let dir = tempfile::tempdir().unwrap();
