@@ -496,16 +496,16 @@ pub fn build_and_assemble(
     Ok(assembled)
 }
 
-/// Runs `nix build <extra> -L <repo>#<attr>.archive` with its log in `log`;
+/// Runs `nix build <extra> -L <repo>#<attribute>` with its log in `log`;
 /// returns the installable and the finished process.
-fn nix_build_archive(
+fn run_nix_build(
     repo: &Path,
-    attr: &str,
+    attribute: &str,
     log: &Path,
     extra: &[&str],
 ) -> Result<(String, std::process::Output), BuildError> {
     let log_file = std::fs::File::create(log).map_err(io(format!("cannot create {}", log.display())))?;
-    let installable = format!("{}#{attr}.archive", repo.display());
+    let installable = format!("{}#{attribute}", repo.display());
     let output = Command::new("nix")
         .args(["--extra-experimental-features", "nix-command flakes", "build"])
         .args(extra)
@@ -517,10 +517,11 @@ fn nix_build_archive(
     Ok((installable, output))
 }
 
-/// Builds the archive derivation of flake attribute `attr` in the flake at
-/// `repo` with `nix build` (its log to `log`) and returns its output path.
-pub fn nix_build(repo: &Path, attr: &str, log: &Path) -> Result<PathBuf, BuildError> {
-    let (installable, output) = nix_build_archive(repo, attr, log, &["--json"])?;
+/// Builds flake attribute `attribute` (a package, or its `.archive`) of
+/// the flake at `repo` with `nix build` (its log to `log`) and returns its
+/// output path.
+pub fn nix_build(repo: &Path, attribute: &str, log: &Path) -> Result<PathBuf, BuildError> {
+    let (installable, output) = run_nix_build(repo, attribute, log, &["--json"])?;
     if !output.status.success() {
         let tail = crate::hostbuild::log_tail(log, 40);
         let cause = tail.iter().rev().find(|l| l.trim_start().starts_with("error:")).or(tail.last());
@@ -535,11 +536,12 @@ pub fn nix_build(repo: &Path, attr: &str, log: &Path) -> Result<PathBuf, BuildEr
         .ok_or_else(|| BuildError::Nix("nix build did not name an output path".into()))
 }
 
-/// Rebuilds the archive derivation of `attr` with `nix build --rebuild
-/// --keep-failed`: `None` when Nix found the rebuild identical, or the kept
-/// `<out>.check` path when it differs (Nix exits 104).
-pub fn nix_rebuild(repo: &Path, attr: &str, log: &Path) -> Result<Option<PathBuf>, BuildError> {
-    let (installable, output) = nix_build_archive(repo, attr, log, &["--rebuild", "--keep-failed"])?;
+/// Rebuilds the derivation of `attribute` (already built) with `nix build
+/// --rebuild --keep-failed`: `None` when Nix found the rebuild identical,
+/// or the kept `<out>.check` path when it differs. Only that derivation is
+/// rebuilt, not its dependencies.
+pub fn nix_rebuild(repo: &Path, attribute: &str, log: &Path) -> Result<Option<PathBuf>, BuildError> {
+    let (installable, output) = run_nix_build(repo, attribute, log, &["--rebuild", "--keep-failed"])?;
     if output.status.success() {
         return Ok(None);
     }

@@ -58,13 +58,18 @@ fn nix_rebuild_checks_a_derivation_and_keeps_a_differing_output() {
     std::fs::write(flake.path().join("flake.nix"), text).unwrap();
     let log = flake.path().join("nix.log");
 
-    let steady = pgbin::build::nix_build(flake.path(), "steady", &log).unwrap();
+    let steady = pgbin::build::nix_build(flake.path(), "steady.archive", &log).unwrap();
     assert_eq!(std::fs::read_to_string(&steady).unwrap(), "version 1\n");
-    assert_eq!(pgbin::build::nix_rebuild(flake.path(), "steady", &log).unwrap(), None, "a reproducible derivation");
+    assert_eq!(
+        pgbin::build::nix_rebuild(flake.path(), "steady.archive", &log).unwrap(),
+        None,
+        "a reproducible derivation"
+    );
 
-    let varying = pgbin::build::nix_build(flake.path(), "varying", &log).unwrap();
-    let check =
-        pgbin::build::nix_rebuild(flake.path(), "varying", &log).unwrap().expect("Nix keeps the differing rebuild");
+    let varying = pgbin::build::nix_build(flake.path(), "varying.archive", &log).unwrap();
+    let check = pgbin::build::nix_rebuild(flake.path(), "varying.archive", &log)
+        .unwrap()
+        .expect("Nix keeps the differing rebuild");
     assert_eq!(
         check.file_name().unwrap().to_str().unwrap(),
         format!("{}.check", varying.file_name().unwrap().to_str().unwrap())

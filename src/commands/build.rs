@@ -364,7 +364,7 @@ fn nix_backend(
     eprintln!("pgbin: nix build {attr}.archive; full log: {}", log.display());
     let mut display = PhaseDisplay::new();
     display.phase("nix build");
-    let result = build::nix_build(project.repo.root(), &attr, &log);
+    let result = build::nix_build(project.repo.root(), &format!("{attr}.archive"), &log);
     display.finish();
     let output = result.map_err(|e| Failure::usage(format!("{e}; full log: {}", log.display())))?;
     let artifacts = build::artifacts_in(&output, &archive_name).ok_or_else(|| {

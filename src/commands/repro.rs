@@ -6,9 +6,10 @@
 //! umask 077, an extra environment variable and one more make job. Both
 //! builds are relocated and packaged; `pgbin diff` compares the archives
 //! (their bytes, member headers and contents). Nix backend: `nix build
-//! --rebuild --keep-failed` of the archive derivation, and a diff against
-//! the `.check` output when Nix reports a difference. Both outputs and the
-//! report are kept in `--out`.
+//! --rebuild --keep-failed` of the PostgreSQL install tree's derivation and
+//! of the archive's, and a diff against the `.check` output when Nix reports
+//! a difference. Both outputs and the report are kept (with the Nix
+//! backend, the report and logs in `--out`, the outputs in the store).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -147,8 +148,13 @@ fn print_outcome(summary: &Repro, out: &Path, json: bool) -> Result<(), Failure>
     if summary.identical { Ok(()) } else { Err(Failure::silent_check()) }
 }
 
-/// `nix build --rebuild --keep-failed` of the archive derivation; Nix
-/// compares the two builds itself, and pgbin explains a difference.
+/// The Nix backend: builds the archive, then rebuilds with `nix build
+/// --rebuild --keep-failed` both derivations that make it (`--rebuild`
+/// does not recurse): the PostgreSQL install tree, then the archive. Nix
+/// compares each rebuild with the first build itself and keeps a differing
+/// one as `<out>.check`, which pgbin explains against the first: the
+/// install tree's difference when there is one (the root cause), else the
+/// archive's.
 fn nix_repro(
     project: &pgbin::project::Project,
     version: Version,
@@ -159,25 +165,31 @@ fn nix_repro(
     let started = Instant::now();
     let (obtained, _) = super::fetch::obtain_verified(project, version, None)?;
     super::seed::seed_store(project, version, &obtained.path)?;
-    let attr = target.attr_name(version);
-    let log = out.join("nix-build.log");
-    let first = build::nix_build(project.repo.root(), &attr, &log).map_err(|e| Failure::usage(e.to_string()))?;
-    let rebuild = build::nix_rebuild(project.repo.root(), &attr, &out.join("nix-rebuild.log"))
-        .map_err(|e| Failure::usage(e.to_string()))?;
-    let second = match rebuild {
-        None => first.clone(),
-        Some(check) => check,
-    };
+    let tree_attribute = target.attr_name(version);
+    let archive_attribute = format!("{tree_attribute}.archive");
+    fn nix<T>(result: Result<T, build::BuildError>) -> Result<T, Failure> {
+        result.map_err(|e| Failure::usage(e.to_string()))
+    }
+    let root = project.repo.root();
+    let first = nix(build::nix_build(root, &archive_attribute, &out.join("nix-build.log")))?;
+    let tree = nix(build::nix_build(root, &tree_attribute, &out.join("nix-build-tree.log")))?;
+    let tree_check = nix(build::nix_rebuild(root, &tree_attribute, &out.join("nix-rebuild-tree.log")))?;
+    let archive_check = nix(build::nix_rebuild(root, &archive_attribute, &out.join("nix-rebuild.log")))?;
+    let second = archive_check.clone().unwrap_or_else(|| first.clone());
     let archive = target.archive_name(version);
-    let report = diff::diff(&first.join(&archive), &second.join(&archive), &std::env::temp_dir(), Options::default())
-        .map_err(|e| Failure::usage(e.to_string()))?;
+    let scratch = std::env::temp_dir();
+    let report = match &tree_check {
+        Some(check) => diff::diff(&tree, check, &scratch, Options::default()),
+        None => diff::diff(&first.join(&archive), &second.join(&archive), &scratch, Options::default()),
+    }
+    .map_err(|e| Failure::usage(e.to_string()))?;
     write_report(out, &report)?;
     let sha = |dir: &Path| pgbin::trust::digest_file(&dir.join(&archive)).map(|d| d.sha256).unwrap_or_default();
     let variations = Variation::default();
     let summary = Repro {
         version,
         target: &target.triple,
-        identical: report.identical,
+        identical: report.identical && tree_check.is_none() && archive_check.is_none(),
         archive_sha256: [sha(&first), sha(&second)],
         variations: [&variations, &variations],
         seconds: started.elapsed().as_secs_f64(),
