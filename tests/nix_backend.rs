@@ -1,0 +1,147 @@
+//! The Nix backend end to end with the real Nix, building real PostgreSQL
+//! 18.6: the real flake.nix and nix/*.nix, with nixpkgs replaced by a
+//! buildable stand-in that uses the host's toolchain and libraries
+//! (tests/nix/host-nixpkgs; nixpkgs cannot be fetched here). `pgbin build
+//! --backend nix` seeds the verified source, Nix builds the install tree
+//! with the generic builder and the archive with pgbin inside the build,
+//! and the result is smoke-tested and published; `pgbin repro --backend
+//! nix` then rebuilds both derivations and Nix finds them identical.
+//!
+//! What this does not show: anything about nixpkgs' own toolchain.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{json, pgbin_in, repo};
+
+const NIX_CONFIG: &str = "experimental-features = nix-command flakes\nsubstituters =";
+const ARCHIVE: &str = "postgresql-18.6.0-x86_64-unknown-linux-gnu.tar.gz";
+
+fn run(cmd: &mut Command) -> String {
+    let output = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(output.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+/// A scratch copy of the repository whose flake.lock pins nixpkgs to a copy
+/// of the host stand-in that carries the pgbin binary under test.
+fn flake_with_host_nixpkgs(root: &Path) -> PathBuf {
+    let scratch = root.join("repo");
+    let stand_in = root.join("host-nixpkgs");
+    std::fs::create_dir(&scratch).unwrap();
+    for name in ["data", "keys", "evidence", "nix", "flake.nix", "Cargo.toml", "Cargo.lock"] {
+        run(Command::new("cp").arg("-r").arg(repo().join(name)).arg(&scratch));
+    }
+    run(Command::new("cp").arg("-r").arg(repo().join("tests/nix/host-nixpkgs")).arg(&stand_in));
+    std::fs::copy(env!("CARGO_BIN_EXE_pgbin"), stand_in.join("pgbin-binary")).unwrap();
+    // A path input is locked by its NAR hash and its newest mtime.
+    let mtime = 1_700_000_000;
+    run(Command::new("find").arg(&stand_in).args(["-exec", "touch", "-h", "-d", &format!("@{mtime}"), "{}", "+"]));
+    let nar_hash = run(Command::new(env!("CARGO_BIN_EXE_pgbin")).arg("hash").arg(&stand_in));
+    let lock = serde_json::json!({
+        "nodes": {
+            "nixpkgs": {
+                "locked": { "lastModified": mtime, "narHash": nar_hash, "path": stand_in, "type": "path" },
+                "original": { "owner": "NixOS", "ref": "nixos-25.11", "repo": "nixpkgs", "type": "github" }
+            },
+            "root": { "inputs": { "nixpkgs": "nixpkgs" } }
+        },
+        "root": "root",
+        "version": 7
+    });
+    std::fs::write(scratch.join("flake.lock"), lock.to_string()).unwrap();
+    scratch
+}
+
+/// The stand-in builds with the host's toolchain and -dev libraries: the
+/// packages a host build of 18.6 needs, installed here when missing (as
+/// `pgbin build --backend host` does).
+fn ensure_host_packages() {
+    let repo = pgbin::repo::Repo::discover(Some(&repo())).unwrap();
+    let project = pgbin::project::Project::load(&repo).unwrap();
+    let target = project.matrix.target("x86_64-unknown-linux-gnu").unwrap();
+    let packages = project.matrix.host_packages(target, pgbin::version::Version::new(18, 6));
+    let missing = pgbin::debian::missing_packages(&packages);
+    if missing.is_empty() {
+        return;
+    }
+    assert!(pgbin::smoke::running_as_root(), "run: sudo apt-get install -y {}", missing.join(" "));
+    let install = || {
+        let mut apt = Command::new("apt-get");
+        apt.args(["install", "-y", "-qq"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive");
+        apt.status().is_ok_and(|s| s.success())
+    };
+    if !install() {
+        let _ = Command::new("apt-get").args(["update", "-qq"]).status();
+        assert!(install(), "apt-get install -y {} failed", missing.join(" "));
+    }
+}
+
+#[test]
+fn nix_backend_builds_smoke_tests_and_reproduces_18_6() {
+    ensure_host_packages();
+    let root = tempfile::tempdir().unwrap();
+    let scratch = flake_with_host_nixpkgs(root.path());
+    let nix_eval = |attribute: &str| {
+        run(Command::new("nix")
+            .env("NIX_CONFIG", NIX_CONFIG)
+            .args(["eval", "--raw"])
+            .arg(format!("{}#{attribute}", scratch.display())))
+    };
+    let tree_drv = nix_eval("postgresql-18_6-x86_64-linux.drvPath");
+    let outputs =
+        [nix_eval("postgresql-18_6-x86_64-linux.outPath"), nix_eval("postgresql-18_6-x86_64-linux.archive.outPath")];
+    // Earlier runs' outputs go first, so that Nix really builds here.
+    let delete = || {
+        let _ = Command::new("nix-store")
+            .arg("--delete")
+            .args(&outputs)
+            .args(outputs.iter().map(|o| format!("{o}.check")))
+            .output();
+    };
+    delete();
+
+    // Build: everything happens inside Nix; pgbin smoke-tests and publishes.
+    let dist = root.path().join("dist");
+    let output = pgbin_in(&scratch)
+        .env("NIX_CONFIG", NIX_CONFIG)
+        .args(["build", "18.6", "--backend", "nix", "--out"])
+        .arg(&dist)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    for suffix in ["", ".sha256", ".manifest.json", ".intoto.json", ".spdx.json"] {
+        assert!(dist.join(format!("{ARCHIVE}{suffix}")).is_file(), "{ARCHIVE}{suffix}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dist.join(format!("{ARCHIVE}.manifest.json"))).unwrap()).unwrap();
+    assert_eq!(manifest["backend"], "nix");
+    // Libraries were found through store RUNPATHs and bundled.
+    let bundled = manifest["bundled_libraries"].as_array().unwrap();
+    assert!(bundled.iter().any(|b| b["name"].as_str().unwrap().starts_with("libicuuc.so.")), "{bundled:?}");
+    assert!(bundled.iter().all(|b| b["origin"].as_str().unwrap().starts_with("/nix/store/")), "{bundled:?}");
+    let derivation = run(Command::new("nix-store").args(["--query", "--deriver"]).arg(&outputs[0]));
+    assert_eq!(derivation, tree_drv, "the install tree came from the generic builder's derivation");
+
+    // Repro: Nix rebuilds the install tree and the archive and compares.
+    let repro = root.path().join("repro");
+    let output = pgbin_in(&scratch)
+        .env("NIX_CONFIG", NIX_CONFIG)
+        .args(["repro", "18.6", "--backend", "nix", "--json", "--out"])
+        .arg(&repro)
+        .output()
+        .unwrap();
+    let summary = json(&output);
+    assert_eq!(summary["identical"], true, "{summary:#}");
+    assert_eq!(summary["archive_sha256"][0], summary["archive_sha256"][1]);
+    let published = std::fs::read_to_string(dist.join(format!("{ARCHIVE}.sha256"))).unwrap();
+    assert!(published.starts_with(summary["archive_sha256"][0].as_str().unwrap()), "the archive build published");
+    // The install tree was really rebuilt (Nix logs its check), not reused.
+    let rebuild_log = std::fs::read_to_string(repro.join("nix-rebuild-tree.log")).unwrap();
+    assert!(rebuild_log.contains("checking outputs of") && rebuild_log.contains("make"), "{rebuild_log}");
+    assert!(repro.join("report.json").is_file());
+
+    delete();
+}
