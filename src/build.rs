@@ -545,9 +545,12 @@ pub fn nix_rebuild(repo: &Path, attribute: &str, log: &Path) -> Result<Option<Pa
     if output.status.success() {
         return Ok(None);
     }
+    // Nix's own message ends the log ("... differs from '<out>.check'");
+    // the build's output before it may name anything.
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let check = text
         .split_whitespace()
+        .rev()
         .map(|w| w.trim_matches(|c: char| c == '\'' || c == '`' || c == ','))
         .find(|w| w.ends_with(".check") && w.starts_with('/'))
         .map(PathBuf::from);

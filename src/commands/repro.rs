@@ -60,7 +60,13 @@ struct Repro<'a> {
     version: Version,
     target: &'a str,
     identical: bool,
-    archive_sha256: [String; 2],
+    /// What `report` compares: `archive`, `install tree` (Nix: the
+    /// PostgreSQL derivation's rebuild differed) or `output` (Nix: the
+    /// archive derivation's rebuild differed elsewhere than the archive).
+    compared: &'static str,
+    /// The two archives' SHA-256; the second is absent when no second
+    /// archive was made (Nix: the install tree's rebuild differed).
+    archive_sha256: [Option<String>; 2],
     variations: [&'a Variation; 2],
     seconds: f64,
     report: &'a Report,
@@ -114,7 +120,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         version,
         target: &target.triple,
         identical: report.identical,
-        archive_sha256: [archives[0].sha256.clone(), archives[1].sha256.clone()],
+        compared: "archive",
+        archive_sha256: [Some(archives[0].sha256.clone()), Some(archives[1].sha256.clone())],
         variations: [&variations[0], &variations[1]],
         seconds: started.elapsed().as_secs_f64(),
         report: &report,
@@ -138,8 +145,9 @@ fn print_outcome(summary: &Repro, out: &Path, json: bool) -> Result<(), Failure>
             "{verdict}: PostgreSQL {} for {}, two builds in {:.0}s",
             summary.version, summary.target, summary.seconds
         );
-        println!("archive sha256: {} / {}", summary.archive_sha256[0], summary.archive_sha256[1]);
-        println!("contents (NAR): {} / {}", summary.report.a.nar_hash, summary.report.b.nar_hash);
+        let sha = |s: &Option<String>| s.clone().unwrap_or_else(|| "(none: the install tree differs)".into());
+        println!("archive sha256: {} / {}", sha(&summary.archive_sha256[0]), sha(&summary.archive_sha256[1]));
+        println!("{} contents (NAR): {} / {}", summary.compared, summary.report.a.nar_hash, summary.report.b.nar_hash);
         for finding in &summary.report.findings {
             println!("  {}: {}", if finding.path.is_empty() { "(archive)" } else { &finding.path }, finding.detail);
         }
@@ -154,7 +162,9 @@ fn print_outcome(summary: &Repro, out: &Path, json: bool) -> Result<(), Failure>
 /// compares each rebuild with the first build itself and keeps a differing
 /// one as `<out>.check`, which pgbin explains against the first: the
 /// install tree's difference when there is one (the root cause), else the
-/// archive's.
+/// archive's (or, when the archives agree, the rest of the output's). When
+/// Nix finds both rebuilds identical, their bytes are the first build's,
+/// and the report is the first archive's contents.
 fn nix_repro(
     project: &pgbin::project::Project,
     version: Version,
@@ -175,22 +185,35 @@ fn nix_repro(
     let tree = nix(build::nix_build(root, &tree_attribute, &out.join("nix-build-tree.log")))?;
     let tree_check = nix(build::nix_rebuild(root, &tree_attribute, &out.join("nix-rebuild-tree.log")))?;
     let archive_check = nix(build::nix_rebuild(root, &archive_attribute, &out.join("nix-rebuild.log")))?;
-    let second = archive_check.clone().unwrap_or_else(|| first.clone());
     let archive = target.archive_name(version);
-    let scratch = std::env::temp_dir();
-    let report = match &tree_check {
-        Some(check) => diff::diff(&tree, check, &scratch, Options::default()),
-        None => diff::diff(&first.join(&archive), &second.join(&archive), &scratch, Options::default()),
-    }
-    .map_err(|e| Failure::usage(e.to_string()))?;
+    let sha = |dir: &Path| {
+        pgbin::trust::digest_file(&dir.join(&archive))
+            .map(|d| d.sha256)
+            .map_err(|e| Failure::usage(format!("cannot read the archive in {}: {e}", dir.display())))
+    };
+    let first_sha = sha(&first)?;
+    let (compared, a, b, second_sha) = match (&tree_check, &archive_check) {
+        (Some(check), _) => ("install tree", tree.clone(), check.clone(), None),
+        (None, Some(check)) => {
+            let second_sha = sha(check)?;
+            if second_sha == first_sha {
+                ("output", first.clone(), check.clone(), Some(second_sha))
+            } else {
+                ("archive", first.join(&archive), check.join(&archive), Some(second_sha))
+            }
+        }
+        (None, None) => ("archive", first.join(&archive), first.join(&archive), Some(first_sha.clone())),
+    };
+    let report =
+        diff::diff(&a, &b, &std::env::temp_dir(), Options::default()).map_err(|e| Failure::usage(e.to_string()))?;
     write_report(out, &report)?;
-    let sha = |dir: &Path| pgbin::trust::digest_file(&dir.join(&archive)).map(|d| d.sha256).unwrap_or_default();
     let variations = Variation::default();
     let summary = Repro {
         version,
         target: &target.triple,
         identical: report.identical && tree_check.is_none() && archive_check.is_none(),
-        archive_sha256: [sha(&first), sha(&second)],
+        compared,
+        archive_sha256: [Some(first_sha), second_sha],
         variations: [&variations, &variations],
         seconds: started.elapsed().as_secs_f64(),
         report: &report,
