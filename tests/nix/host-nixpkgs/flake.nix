@@ -53,7 +53,7 @@
 
       # A real derivation whose builder runs `script` with bash.
       hostDerivation =
-        attrs: script:
+        rebuild: attrs: script:
         let
           name = attrs.name or "${attrs.pname}-${attrs.version}";
           environment = removeAttrs attrs notEnvironment // (attrs.env or { });
@@ -76,7 +76,7 @@
         // (attrs.passthru or { })
         // {
           inherit name;
-          overrideAttrs = f: mkDerivation (attrs // f attrs);
+          overrideAttrs = f: rebuild (attrs // f attrs);
         };
 
       # The host's libraries laid out as nixpkgs lays out its own: copies in
@@ -99,10 +99,10 @@
             for dev in libssl libcrypto libicui18n libicuuc libicudata libxml2 libxslt liblz4 libzstd libz libuuid; do
               real=$(readlink -f "$libdir/$dev.so")
               soname=$(objdump -p "$real" | awk '$1 == "SONAME" { print $2 }')
-              cp -n "$real" "$out/lib/$soname"
+              [ -e "$out/lib/$soname" ] || cp "$real" "$out/lib/$soname"
               ln -sfn "$soname" "$out/lib/$dev.so"
               ldd "$real" | awk '$2 == "=>" && $3 ~ /^\// { print $1, $3 }' | while read -r name path; do
-                if keep "$name"; then cp -n "$path" "$out/lib/$name"; fi
+                if keep "$name" && [ ! -e "$out/lib/$name" ]; then cp "$path" "$out/lib/$name"; fi
               done
             done
             chmod u+w "$out"/lib/*.so.*
@@ -111,30 +111,68 @@
         ];
       };
 
+      # The mkDerivation attributes this stand-in implements. Any other one
+      # (patches, other phases or hooks) fails evaluation rather than being
+      # silently ignored, so that the stand-in cannot build something other
+      # than what nix/postgresql.nix asks for.
+      implemented = [
+        "pname"
+        "version"
+        "src"
+        "strictDeps"
+        "enableParallelBuilding"
+        "nativeBuildInputs"
+        "buildInputs"
+        "dontAddPrefix"
+        "configureFlags"
+        "env"
+        "makeFlags"
+        "buildFlags"
+        "installTargets"
+        "preInstall"
+        "postInstall"
+        "dontPatchShebangs"
+        "passthru"
+        "meta"
+      ];
+
       # stdenv.mkDerivation for autotools projects, the phases pgbin's
-      # generic builder relies on: unpack, configure, build, install, with
-      # its flags, hooks and parallelism. Linking goes through the host
-      # libraries' store copies with a RUNPATH to them, as nixpkgs' linker
-      # wrapper does for its own.
+      # generic builder relies on: unpack, configure (with `--prefix=$out`
+      # unless `dontAddPrefix`), build, install, with their flags, hooks and
+      # parallelism. Linking goes through the host libraries' store copies
+      # with a RUNPATH to them, as nixpkgs' linker wrapper does for its own.
       mkDerivation =
         attrs:
-        hostDerivation attrs ''
-          export LDFLAGS="-L${hostLibraries}/lib -Wl,-rpath,${hostLibraries}/lib"
-          export NIX_BUILD_CORES="''${NIX_BUILD_CORES:-1}"
-          [ "$NIX_BUILD_CORES" -gt 0 ] || NIX_BUILD_CORES=$(nproc)
-          export HOME=/homeless-shelter
-          cd "$NIX_BUILD_TOP"
-          tar xf "$src"
-          cd "$(tar tf "$src" | head -1 | cut -d/ -f1)"
-          ./configure $configureFlags
-          make -j"$NIX_BUILD_CORES" $makeFlags $buildFlags
-          installFlagsArray=()
-          eval "''${preInstall:-}"
-          make $makeFlags "''${installFlagsArray[@]}" $installTargets
-          eval "''${postInstall:-}"
-        '';
+        let
+          unknown = builtins.filter (name: !builtins.elem name implemented) (builtins.attrNames attrs);
+          prefix = if attrs.dontAddPrefix or false then "" else "--prefix=$out";
+          jobs = if attrs.enableParallelBuilding or false then "$NIX_BUILD_CORES" else "1";
+        in
+        if unknown != [ ] then
+          throw "host-nixpkgs: mkDerivation does not implement ${builtins.concatStringsSep ", " unknown}"
+        else
+          hostDerivation mkDerivation attrs ''
+            export LDFLAGS="-L${hostLibraries}/lib -Wl,-rpath,${hostLibraries}/lib ''${LDFLAGS:-}"
+            export NIX_BUILD_CORES="''${NIX_BUILD_CORES:-1}"
+            [ "$NIX_BUILD_CORES" -gt 0 ] || NIX_BUILD_CORES=$(nproc)
+            export HOME=/homeless-shelter
+            cd "$NIX_BUILD_TOP"
+            tar xf "$src"
+            cd "$(tar tf "$src" | head -1 | cut -d/ -f1)"
+            ./configure ${prefix} $configureFlags
+            make -j"${jobs}" $makeFlags $buildFlags
+            installFlagsArray=()
+            eval "''${preInstall:-}"
+            make $makeFlags "''${installFlagsArray[@]}" $installTargets
+            eval "''${postInstall:-}"
+          '';
 
-      runCommand = name: env: buildCommand: hostDerivation (env // { inherit name; }) buildCommand;
+      runCommand =
+        name: env: buildCommand:
+        let
+          build = attrs: hostDerivation build attrs buildCommand;
+        in
+        build (env // { inherit name; });
 
       # The source is never downloaded: `pgbin seed` has put it into the
       # store at exactly this fixed-output path.
@@ -166,7 +204,7 @@
       };
 
       pkgs = {
-        inherit lib fetchurl runCommand;
+        inherit lib fetchurl runCommand hostLibraries;
         callPackage =
           fn: args:
           let
@@ -187,7 +225,7 @@
           buildRustPackage = _: pgbin;
           bindgenHook = "host-bindgenHook";
         };
-        mkShell = mkDerivation;
+        mkShell = _: throw "host-nixpkgs: mkShell is not implemented";
         buildPackages = pkgs;
       };
     in
