@@ -220,6 +220,24 @@ pub fn missing_packages(wanted: &[String]) -> Vec<String> {
     wanted.iter().filter(|p| !installed.contains_key(*p)).cloned().collect()
 }
 
+/// Installs `packages` with apt-get (as root), refreshing the package
+/// lists and trying once more if the first attempt fails; whether it worked.
+pub fn install_packages(packages: &[String]) -> bool {
+    let install = |update: bool| {
+        if update {
+            let _ = std::process::Command::new("apt-get").args(["update", "-qq"]).status();
+        }
+        std::process::Command::new("apt-get")
+            .args(["install", "-y", "-qq"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    install(false) || install(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

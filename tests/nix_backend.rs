@@ -68,15 +68,7 @@ fn ensure_host_packages() {
         return;
     }
     assert!(pgbin::smoke::running_as_root(), "run: sudo apt-get install -y {}", missing.join(" "));
-    let install = || {
-        let mut apt = Command::new("apt-get");
-        apt.args(["install", "-y", "-qq"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive");
-        apt.status().is_ok_and(|s| s.success())
-    };
-    if !install() {
-        let _ = Command::new("apt-get").args(["update", "-qq"]).status();
-        assert!(install(), "apt-get install -y {} failed", missing.join(" "));
-    }
+    assert!(pgbin::debian::install_packages(&missing), "apt-get install -y {} failed", missing.join(" "));
 }
 
 #[test]

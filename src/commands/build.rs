@@ -118,19 +118,7 @@ fn ensure_packages(packages: &[String]) -> Result<(), Failure> {
         return Err(Failure::usage(format!("build dependencies missing; run: sudo {command}")));
     }
     eprintln!("pgbin: installing build dependencies: {}", missing.join(" "));
-    let install = |update: bool| {
-        if update {
-            let _ = std::process::Command::new("apt-get").args(["update", "-qq"]).status();
-        }
-        std::process::Command::new("apt-get")
-            .args(["install", "-y", "-qq"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if install(false) || install(true) {
+    if pgbin::debian::install_packages(&missing) {
         Ok(())
     } else {
         Err(Failure::usage(format!("installing build dependencies failed; run: {command}")))
