@@ -112,7 +112,7 @@ fn the_relocation_script_computes_pgbins_runpaths() {
         assert!(output.status.success());
         assert_eq!(
             String::from_utf8_lossy(&output.stdout).trim(),
-            pgbin::relocate::runpath_for(Path::new(file)),
+            pgbin::build::relocate::runpath_for(Path::new(file)),
             "{file}"
         );
     }

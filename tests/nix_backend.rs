@@ -59,16 +59,16 @@ fn flake_with_host_nixpkgs(root: &Path) -> PathBuf {
 /// packages a host build of 18.6 needs, installed here when missing (as
 /// `pgbin build --backend host` does).
 fn ensure_host_packages() {
-    let repo = pgbin::repo::Repo::discover(Some(&repo())).unwrap();
-    let project = pgbin::project::Project::load(&repo).unwrap();
+    let repo = pgbin::data::repo::Repo::discover(Some(&repo())).unwrap();
+    let project = pgbin::source::project::Project::load(&repo).unwrap();
     let target = project.matrix.target("x86_64-unknown-linux-gnu").unwrap();
-    let packages = project.matrix.host_packages(target, pgbin::version::Version::new(18, 6));
-    let missing = pgbin::debian::missing_packages(&packages);
+    let packages = project.matrix.host_packages(target, pgbin::data::version::Version::new(18, 6));
+    let missing = pgbin::source::debian::missing_packages(&packages);
     if missing.is_empty() {
         return;
     }
-    assert!(pgbin::smoke::running_as_root(), "run: sudo apt-get install -y {}", missing.join(" "));
-    assert!(pgbin::debian::install_packages(&missing), "apt-get install -y {} failed", missing.join(" "));
+    assert!(pgbin::build::smoke::running_as_root(), "run: sudo apt-get install -y {}", missing.join(" "));
+    assert!(pgbin::source::debian::install_packages(&missing), "apt-get install -y {} failed", missing.join(" "));
 }
 
 #[test]

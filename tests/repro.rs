@@ -75,7 +75,8 @@ fn nix_rebuild_checks_a_derivation_and_keeps_a_differing_output() {
         format!("{}.check", varying.file_name().unwrap().to_str().unwrap())
     );
     let scratch = tempfile::tempdir().unwrap();
-    let report = pgbin::diff::diff(&varying, &check, scratch.path(), pgbin::diff::Options::default()).unwrap();
+    let report =
+        pgbin::compare::diff::diff(&varying, &check, scratch.path(), pgbin::compare::diff::Options::default()).unwrap();
     assert!(!report.identical);
     let report = serde_json::to_value(&report).unwrap();
     let findings = report["findings"].as_array().unwrap();

@@ -328,7 +328,7 @@ pub struct Options {
 fn list_files(root: &Path) -> Result<Vec<String>, AuditError> {
     let io = |source| AuditError::Io { path: root.display().to_string(), source };
     if root.join(".git").exists() {
-        if let Ok(listing) = crate::repo::git(root, &["ls-files", "-z"]) {
+        if let Ok(listing) = crate::data::repo::git(root, &["ls-files", "-z"]) {
             let mut files: Vec<String> = listing
                 .split(|&b| b == 0)
                 .filter(|p| !p.is_empty())

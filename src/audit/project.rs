@@ -7,10 +7,10 @@
 
 use std::path::Path;
 
-use crate::lock::{LockedSource, SourceLock};
-use crate::nixdata::{self, Staleness};
-use crate::project::Project;
-use crate::repo::Repo;
+use crate::data::lock::{LockedSource, SourceLock};
+use crate::data::repo::Repo;
+use crate::nix::data::{self, Staleness};
+use crate::source::project::Project;
 
 use super::Finding;
 
@@ -87,7 +87,7 @@ pub fn rollbacks(base: &SourceLock, current: &SourceLock, current_text: &str) ->
 }
 
 fn git_show(root: &Path, revision: &str, path: &str) -> Result<String, String> {
-    let bytes = crate::repo::git(root, &["show", &format!("{revision}:{path}")])?;
+    let bytes = crate::data::repo::git(root, &["show", &format!("{revision}:{path}")])?;
     String::from_utf8(bytes).map_err(|e| e.to_string())
 }
 
@@ -122,9 +122,9 @@ pub fn check(root: &Path, base: Option<&str>) -> Result<Vec<Finding>, String> {
     }
     if all_verified {
         let assessments = project.assess_all().unwrap_or_default();
-        let entries = nixdata::entries(&project.catalog, &project.matrix, &project.lock, &assessments);
-        let files = nixdata::render(&entries, &project.matrix);
-        match nixdata::stale_files(&project.repo.generated(), &files) {
+        let entries = data::entries(&project.catalog, &project.matrix, &project.lock, &assessments);
+        let files = data::render(&entries, &project.matrix);
+        match data::stale_files(&project.repo.generated(), &files) {
             Ok(stale) => {
                 for staleness in stale {
                     let (name, what) = match staleness {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use pgbin::build::{self, Artifacts, Backend, HostInputs};
-use pgbin::version::Version;
+use pgbin::data::version::Version;
 
 use super::{Context, Failure, print_json};
 
@@ -109,16 +109,16 @@ impl PhaseDisplay {
 }
 
 fn ensure_packages(packages: &[String]) -> Result<(), Failure> {
-    let missing = pgbin::debian::missing_packages(packages);
+    let missing = pgbin::source::debian::missing_packages(packages);
     if missing.is_empty() {
         return Ok(());
     }
     let command = format!("apt-get install -y {}", missing.join(" "));
-    if !pgbin::smoke::running_as_root() {
+    if !pgbin::build::smoke::running_as_root() {
         return Err(Failure::usage(format!("build dependencies missing; run: sudo {command}")));
     }
     eprintln!("pgbin: installing build dependencies: {}", missing.join(" "));
-    if pgbin::debian::install_packages(&missing) {
+    if pgbin::source::debian::install_packages(&missing) {
         Ok(())
     } else {
         Err(Failure::usage(format!("installing build dependencies failed; run: {command}")))
@@ -130,7 +130,7 @@ fn ensure_packages(packages: &[String]) -> Result<(), Failure> {
 pub struct HostPlan {
     version: Version,
     tarball: PathBuf,
-    assessment: pgbin::trust::Assessment,
+    assessment: pgbin::source::verify::Assessment,
     toolchain: build::Toolchain,
     source_date_epoch: i64,
 }
@@ -139,9 +139,9 @@ impl HostPlan {
     /// Checks that `target` is this machine's, installs build dependencies
     /// and obtains the verified tarball.
     pub fn prepare(
-        project: &pgbin::project::Project,
+        project: &pgbin::source::project::Project,
         version: Version,
-        target: &pgbin::targets::Target,
+        target: &pgbin::data::matrix::Target,
         cache: Option<&Path>,
     ) -> Result<HostPlan, Failure> {
         let host_triple = build::host_triple();
@@ -169,8 +169,8 @@ impl HostPlan {
     /// The build's inputs; `jobs` defaults to the number of CPUs.
     pub fn inputs<'a>(
         &'a self,
-        project: &'a pgbin::project::Project,
-        target: &'a pgbin::targets::Target,
+        project: &'a pgbin::source::project::Project,
+        target: &'a pgbin::data::matrix::Target,
         jobs: Option<usize>,
     ) -> HostInputs<'a> {
         HostInputs {
@@ -197,7 +197,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let version = super::exact_version(&args.version)?;
     let project = ctx.project()?;
     let target = super::chosen_target(&project, args.target.as_deref())?;
-    let nix_ready = pgbin::store::pinned_nixpkgs_available(project.repo.root());
+    let nix_ready = pgbin::nix::store::pinned_nixpkgs_available(project.repo.root());
     let backend = match args.backend {
         BackendChoice::Docker => return docker_backend(&project, version, target, &args),
         BackendChoice::Nix => Backend::Nix,
@@ -211,7 +211,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     if backend == Backend::Nix {
         return nix_backend(&project, version, target, &args, started, started_on);
     }
-    let cache = args.cache.clone().unwrap_or_else(pgbin::fetch::default_cache_dir);
+    let cache = args.cache.clone().unwrap_or_else(pgbin::source::fetch::default_cache_dir);
     let plan = HostPlan::prepare(&project, version, target, Some(&cache))?;
     let inputs = plan.inputs(&project, target, args.jobs);
     let key = inputs.assembly.cache_key();
@@ -259,7 +259,7 @@ struct Outcome<'a> {
 /// Publishes the artifacts into `--out` with their provenance and SBOM, and
 /// prints where they are.
 fn report(
-    project: &pgbin::project::Project,
+    project: &pgbin::source::project::Project,
     artifacts: &Artifacts,
     args: &Args,
     outcome: Outcome,
@@ -335,14 +335,14 @@ fn move_into(staged: &Path, out: &Path) -> Result<PathBuf, Failure> {
 /// archive derivation (relocation and packaging happen inside Nix), smoke-test
 /// the result where it can run, and publish it.
 fn nix_backend(
-    project: &pgbin::project::Project,
+    project: &pgbin::source::project::Project,
     version: Version,
-    target: &pgbin::targets::Target,
+    target: &pgbin::data::matrix::Target,
     args: &Args,
     started: Instant,
     started_on: String,
 ) -> Result<(), Failure> {
-    let cache = args.cache.clone().unwrap_or_else(pgbin::fetch::default_cache_dir);
+    let cache = args.cache.clone().unwrap_or_else(pgbin::source::fetch::default_cache_dir);
     let (obtained, _) = super::fetch::obtain_verified(project, version, Some(&cache))?;
     super::seed::seed_store(project, version, &obtained.path)?;
     let attr = target.attr_name(version);
@@ -359,7 +359,7 @@ fn nix_backend(
         Failure::check(format!("{} does not hold an intact {archive_name} with .sha256 and manifest", output.display()))
     })?;
     if Some(target.triple.as_str()) == build::host_triple() {
-        let report = pgbin::smoke::smoke(&artifacts.archive, &std::env::temp_dir(), None)
+        let report = pgbin::build::smoke::smoke(&artifacts.archive, &std::env::temp_dir(), None)
             .map_err(|e| Failure::usage(e.to_string()))?;
         if let Some(check) = report.failure() {
             return Err(Failure::check(format!("smoke test failed at check '{}': {}", check.name, check.detail)));
@@ -380,7 +380,7 @@ fn nix_backend(
 
 /// A failed build: the cause, the last lines of the log, and its path.
 fn build_failure(error: &build::BuildError, log: &Path) -> Failure {
-    let tail = pgbin::hostbuild::log_tail(log, 15);
+    let tail = pgbin::build::host::log_tail(log, 15);
     let compile_error = match error {
         build::BuildError::Kept { error, .. } => matches!(**error, build::BuildError::Host(_)),
         other => matches!(other, build::BuildError::Host(_)),
@@ -399,12 +399,12 @@ fn build_failure(error: &build::BuildError, log: &Path) -> Failure {
 /// and its `.sha256` come out; parity with the Nix build is checked with
 /// `pgbin parity`.
 fn docker_backend(
-    project: &pgbin::project::Project,
+    project: &pgbin::source::project::Project,
     version: Version,
-    target: &pgbin::targets::Target,
+    target: &pgbin::data::matrix::Target,
     args: &Args,
 ) -> Result<(), Failure> {
-    use pgbin::docker;
+    use pgbin::build::docker;
     let entry = super::locked_entry(project, version)?;
     let (_, release) = project.catalog.release(version).expect("the lock only holds catalogued releases");
     let plan = docker::plan(&project.matrix, target, version, &entry.sha256, release.source_date_epoch())
@@ -424,7 +424,7 @@ fn docker_backend(
         return Ok(());
     }
     docker::engine_available().map_err(|e| Failure::usage(e.to_string()))?;
-    let cache = args.cache.clone().unwrap_or_else(pgbin::fetch::default_cache_dir);
+    let cache = args.cache.clone().unwrap_or_else(pgbin::source::fetch::default_cache_dir);
     let (obtained, _) = super::fetch::obtain_verified(project, version, Some(&cache))?;
     let scratch = |what: &str| {
         tempfile::Builder::new()
@@ -439,7 +439,7 @@ fn docker_backend(
     std::fs::create_dir_all(log.parent().expect("log has a parent")).map_err(|e| Failure::usage(e.to_string()))?;
     eprintln!("pgbin: docker build of {}; full log: {}", plan.archive, log.display());
     let built = docker::build(&plan, context, out, &log).map_err(|e| Failure::check(e.to_string()))?;
-    if pgbin::package::matches_checksum_file(&built.join(&plan.archive), &plan.archive) != Some(true) {
+    if pgbin::build::package::matches_checksum_file(&built.join(&plan.archive), &plan.archive) != Some(true) {
         return Err(Failure::check(format!("the docker build's {} does not match its .sha256", plan.archive)));
     }
     std::fs::create_dir_all(&args.out)

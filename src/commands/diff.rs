@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use pgbin::diff::{self, Options};
+use pgbin::compare::diff::{self, Options};
 
 use super::{Context, Failure, print_json};
 

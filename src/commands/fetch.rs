@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use pgbin::fetch::{self, FetchError, Obtained, Progress};
-use pgbin::project::Project;
-use pgbin::trust::Assessment;
-use pgbin::version::Version;
+use pgbin::data::version::Version;
+use pgbin::source::fetch::{self, FetchError, Obtained, Progress};
+use pgbin::source::project::Project;
+use pgbin::source::verify::Assessment;
 
 use super::{Context, Failure, print_json, styled_level};
 
@@ -89,11 +89,15 @@ pub fn obtain_verified(
 ) -> Result<(Obtained, Assessment), Failure> {
     let entry = super::locked_entry(project, version)?;
     let assessment = buildable_assessment(project, version, "fetch for building")?;
-    if project.catalog.release(version).is_some_and(|(major, _)| major.is_end_of_life(pgbin::catalog::today_utc())) {
+    if project
+        .catalog
+        .release(version)
+        .is_some_and(|(major, _)| major.is_end_of_life(pgbin::data::catalog::today_utc()))
+    {
         eprintln!("pgbin: warning: PostgreSQL {} is past end of life and gets no security fixes", version.major);
     }
     let cache = cache.map_or_else(fetch::default_cache_dir, Path::to_path_buf);
-    let mirror = pgbin::debian::configured_mirror(Path::new("/etc/apt"));
+    let mirror = pgbin::source::debian::configured_mirror(Path::new("/etc/apt"));
     let candidates = fetch::candidates(entry, mirror.as_deref());
     let obtained = fetch::obtain(entry, &cache, &candidates, &mut Bar(None)).map_err(|e| match e {
         FetchError::Exhausted { tampered: true, .. } => Failure::check(format!("verification failed: {e}")),
@@ -110,7 +114,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let copied_to = match &args.dest {
         Some(dir) => {
             let target = dir.join(obtained.path.file_name().expect("cache paths end in the tarball name"));
-            pgbin::fsutil::copy_atomic(&obtained.path, &target)
+            pgbin::util::fs::copy_atomic(&obtained.path, &target)
                 .map_err(|e| Failure::usage(format!("cannot write {}: {e}", target.display())))?;
             Some(target)
         }

@@ -1,6 +1,6 @@
 //! `pgbin generate`: verify every locked source, then write `nix/generated/`.
 
-use pgbin::nixdata::{self, Staleness};
+use pgbin::nix::data::{self as nixdata, Staleness};
 
 use super::{Context, Failure};
 

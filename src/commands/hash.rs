@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use pgbin::{nar, tree};
+use pgbin::compare::tree;
+use pgbin::nix::nar;
 
 use super::{Context, Failure, print_json};
 

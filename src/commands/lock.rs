@@ -7,10 +7,11 @@
 
 use std::path::PathBuf;
 
-use pgbin::evidence;
-use pgbin::lock::{Evidence, LockedSource, Override};
-use pgbin::nixdata;
-use pgbin::trust::{self, Level};
+use pgbin::data::lock::{Evidence, LockedSource, Override};
+use pgbin::nix::data as nixdata;
+use pgbin::source::documents as evidence;
+use pgbin::source::verify::{self as trust, Level};
+use pgbin::util::time::format_time;
 
 use super::{Context, Failure, styled_level};
 
@@ -91,7 +92,7 @@ fn add(ctx: &Context, args: AddArgs) -> Result<(), Failure> {
             }
             overrides.push(Override {
                 rule: "downgrade".into(),
-                at: trust::format_time(now),
+                at: format_time(now),
                 reason: args.reason.clone().unwrap_or_default(),
             });
         }
@@ -106,7 +107,7 @@ fn add(ctx: &Context, args: AddArgs) -> Result<(), Failure> {
             }
             overrides.push(Override {
                 rule: "changed-evidence".into(),
-                at: trust::format_time(now),
+                at: format_time(now),
                 reason: args.reason.clone().unwrap_or_default(),
             });
             LockedSource { evidence: Vec::new(), sha256: sha256.clone(), size: sizes.first().copied(), ..old.clone() }
@@ -114,7 +115,7 @@ fn add(ctx: &Context, args: AddArgs) -> Result<(), Failure> {
         Some(old) => old.clone(),
         None => LockedSource {
             version,
-            tarball: pgbin::catalog::tarball_name(version),
+            tarball: pgbin::data::catalog::tarball_name(version),
             size: sizes.first().copied(),
             sha256: sha256.clone(),
             urls: nixdata::default_urls(version),
@@ -169,7 +170,7 @@ fn add(ctx: &Context, args: AddArgs) -> Result<(), Failure> {
             }
             Err(_) => {}
         }
-        if let Err(e) = pgbin::fsutil::write_atomic(&path, bytes) {
+        if let Err(e) = pgbin::util::fs::write_atomic(&path, bytes) {
             cleanup(&written);
             return Err(Failure::usage(format!("cannot write {}: {e}", path.display())));
         }

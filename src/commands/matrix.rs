@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
-use pgbin::catalog;
-use pgbin::nixdata;
-use pgbin::version::VersionSpec;
+use pgbin::data::catalog;
+use pgbin::data::version::VersionSpec;
+use pgbin::nix::data as nixdata;
 
 use super::{Context, Failure, print_json};
 
@@ -82,7 +82,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
 /// The matrix rows, optionally for one version spec and/or one build system.
 /// A version with no buildable row is a check failure.
 pub fn rows(
-    project: &pgbin::project::Project,
+    project: &pgbin::source::project::Project,
     version: Option<&str>,
     system: Option<&str>,
 ) -> Result<Vec<Row>, Failure> {
@@ -90,7 +90,7 @@ pub fn rows(
         None => None,
         Some(text) => {
             let spec: VersionSpec =
-                text.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
+                text.parse().map_err(|e: pgbin::data::version::VersionError| Failure::usage(e.to_string()))?;
             let resolved =
                 project.catalog.resolve(spec, catalog::today_utc(), true).map_err(|e| Failure::usage(e.to_string()))?;
             Some(resolved.version)

@@ -27,9 +27,10 @@ pub mod versions;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use pgbin::project::{Project, ProjectError};
-use pgbin::repo::Repo;
-use pgbin::trust::{Level, TrustError};
+use pgbin::data::repo::Repo;
+use pgbin::source::project::Project;
+use pgbin::source::verify::Level;
+use pgbin::util::error::Classify;
 
 /// A command's failure: one line for stderr and the exit code.
 #[derive(Debug)]
@@ -57,22 +58,11 @@ impl Failure {
     }
 }
 
-impl From<TrustError> for Failure {
-    fn from(error: TrustError) -> Failure {
-        if error.is_verification_failure() {
-            Failure::check(format!("verification failed: {error}"))
-        } else {
-            Failure::usage(error.to_string())
-        }
-    }
-}
-
-impl From<ProjectError> for Failure {
-    fn from(error: ProjectError) -> Failure {
-        match error {
-            ProjectError::Trust(e) => e.into(),
-            other => Failure::usage(other.to_string()),
-        }
+/// Every library error says which kind of failure it is; this is the one
+/// place where that becomes an exit code and a message.
+impl<E: Classify> From<E> for Failure {
+    fn from(error: E) -> Failure {
+        Failure { code: error.kind().exit_code(), message: error.message() }
     }
 }
 
@@ -99,15 +89,15 @@ impl Context {
 }
 
 /// Parses an exact version argument (`17.6`, `17.6.0`), as a usage error if malformed.
-pub fn exact_version(text: &str) -> Result<pgbin::version::Version, Failure> {
-    text.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))
+pub fn exact_version(text: &str) -> Result<pgbin::data::version::Version, Failure> {
+    text.parse().map_err(|e: pgbin::data::version::VersionError| Failure::usage(e.to_string()))
 }
 
 /// The lock entry of a release, or a check failure saying how to add it.
 pub fn locked_entry(
     project: &Project,
-    version: pgbin::version::Version,
-) -> Result<&pgbin::lock::LockedSource, Failure> {
+    version: pgbin::data::version::Version,
+) -> Result<&pgbin::data::lock::LockedSource, Failure> {
     project.lock.get(version).ok_or_else(|| {
         Failure::check(format!(
             "PostgreSQL {version} is not in the source lock; add it with `pgbin lock add {version} --evidence ...`"
@@ -116,7 +106,10 @@ pub fn locked_entry(
 }
 
 /// The target named by `--target`, or this machine's when none is given.
-pub fn chosen_target<'a>(project: &'a Project, requested: Option<&str>) -> Result<&'a pgbin::targets::Target, Failure> {
+pub fn chosen_target<'a>(
+    project: &'a Project,
+    requested: Option<&str>,
+) -> Result<&'a pgbin::data::matrix::Target, Failure> {
     let name = requested
         .or(pgbin::build::host_triple())
         .ok_or_else(|| Failure::usage("this machine's target is unknown; pass --target"))?;

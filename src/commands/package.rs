@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use pgbin::build::relocate::{self, LibrarySearch};
 use pgbin::build::{self, AssemblyInputs, Backend, Toolchain};
-use pgbin::relocate::{self, LibrarySearch};
-use pgbin::store;
+use pgbin::nix::store;
 
 use super::{Context, Failure, print_json};
 
@@ -74,7 +74,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     }
     let assessment = super::fetch::buildable_assessment(&project, version, "package")?;
     let entry = super::locked_entry(&project, version)?;
-    pgbin::trust::check_tarball(&args.source, entry)?;
+    pgbin::source::verify::check_tarball(&args.source, entry)?;
     let (_, release) = project.catalog.release(version).expect("the lock only holds catalogued releases");
 
     let (backend, toolchain) = match args.built_by {
@@ -111,7 +111,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         .tempdir()
         .map_err(|e| Failure::usage(format!("cannot create a work directory: {e}")))?;
     let prefix = work.path().join(inputs.stem());
-    pgbin::fsutil::copy_tree(&args.tree, &prefix)
+    pgbin::util::fs::copy_tree(&args.tree, &prefix)
         .map_err(|e| Failure::usage(format!("cannot copy {}: {e}", args.tree.display())))?;
     let tree = std::path::absolute(&args.tree).unwrap_or_else(|_| args.tree.clone());
     let store_dir = store::store_dir();
@@ -137,7 +137,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
                 interpreter: target.standard_interpreter(),
                 forbidden: vec![tree.display().to_string(), work.path().display().to_string()],
                 scrub_store: None,
-                describe: &pgbin::debian::owning_package,
+                describe: &pgbin::source::debian::owning_package,
             }
         }
     };

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use pgbin::parity::{self, Aspect, Inventory};
-use pgbin::{build, smoke, tree};
+use pgbin::build::{self, smoke};
+use pgbin::compare::parity::{self, Aspect, Inventory};
+use pgbin::compare::tree;
 
 use super::{Context, Failure, print_json};
 

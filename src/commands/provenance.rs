@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde::Serialize;
 
+use pgbin::attest::provenance::{self, PgbinRevision, RunContext};
+use pgbin::attest::sbom;
 use pgbin::build::{Artifacts, Backend, Manifest};
-use pgbin::project::Project;
-use pgbin::provenance::{self, PgbinRevision, RunContext};
-use pgbin::{sbom, trust};
+use pgbin::source::project::Project;
 
 use super::{Context, Failure, print_json};
 
@@ -128,7 +128,7 @@ fn described_archive(archive: &Path, manifest: Option<&Path>) -> Result<Artifact
     })?;
     let parsed: Manifest = serde_json::from_str(&text)
         .map_err(|e| Failure::usage(format!("{} is not a pgbin manifest: {e}", manifest_file.display())))?;
-    let digest = trust::digest_file(archive).map_err(|e| Failure::usage(e.to_string()))?;
+    let digest = pgbin::util::digest::digest_file(archive).map_err(|e| Failure::usage(e.to_string()))?;
     if parsed.archive != name || parsed.archive_sha256 != digest.sha256 {
         return Err(Failure::check(format!(
             "{} describes {} (sha256 {}), not {name} (sha256 {}); use the manifest written with this archive",
@@ -147,12 +147,12 @@ fn described_archive(archive: &Path, manifest: Option<&Path>) -> Result<Artifact
 }
 
 fn rfc3339(text: &str) -> Result<String, Failure> {
-    trust::parse_time(text).map(trust::format_time).map_err(Failure::usage)
+    pgbin::util::time::parse_time(text).map(pgbin::util::time::format_time).map_err(|e| Failure::usage(e.to_string()))
 }
 
 /// The current time, RFC 3339 UTC, second precision.
 pub fn now() -> String {
-    trust::format_time(Timestamp::now())
+    pgbin::util::time::format_time(Timestamp::now())
 }
 
 fn env(name: &str) -> Option<String> {
@@ -160,7 +160,7 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn git(root: &Path, args: &[&str]) -> Option<String> {
-    pgbin::repo::git(root, args).ok().map(|out| String::from_utf8_lossy(&out).trim().to_string())
+    pgbin::data::repo::git(root, args).ok().map(|out| String::from_utf8_lossy(&out).trim().to_string())
 }
 
 /// pgbin's revision: GitHub's, else the checkout's.
@@ -247,8 +247,9 @@ pub fn write_documents(
     let urls = project.lock.get(manifest.version).map(|entry| entry.urls.clone()).unwrap_or_default();
     let mut documents = Vec::new();
     if which != Documents::Sbom {
-        let manifest_sha256 =
-            trust::digest_file(&artifacts.manifest_file).map_err(|e| Failure::usage(e.to_string()))?.sha256;
+        let manifest_sha256 = pgbin::util::digest::digest_file(&artifacts.manifest_file)
+            .map_err(|e| Failure::usage(e.to_string()))?
+            .sha256;
         let statement = provenance::statement(manifest, &manifest_sha256, &urls, run);
         let text = serde_json::to_string_pretty(&statement).expect("statements serialize");
         documents.push((provenance::SUFFIX, text));
@@ -262,7 +263,7 @@ pub fn write_documents(
     let mut written = Vec::new();
     for (suffix, text) in documents {
         let path = out.join(format!("{}{suffix}", manifest.archive));
-        pgbin::fsutil::write_atomic(&path, format!("{text}\n").as_bytes())
+        pgbin::util::fs::write_atomic(&path, format!("{text}\n").as_bytes())
             .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
         written.push(Written { archive: artifacts.archive.clone(), sha256: manifest.archive_sha256.clone(), path });
     }

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use pgbin::catalog;
-use pgbin::release;
-use pgbin::version::{Version, VersionSpec};
+use pgbin::data::catalog;
+use pgbin::data::release;
+use pgbin::data::version::{Version, VersionSpec};
 
 use super::matrix::Row;
 use super::{Context, Failure, print_json};
@@ -115,7 +115,7 @@ fn release_rows(rows: Vec<Row>) -> Vec<Row> {
 fn plan(ctx: &Context, args: PlanArgs) -> Result<(), Failure> {
     let project = ctx.project()?;
     let spec: VersionSpec =
-        args.spec.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
+        args.spec.parse().map_err(|e: pgbin::data::version::VersionError| Failure::usage(e.to_string()))?;
     let resolved = project
         .catalog
         .resolve(spec, catalog::today_utc(), args.allow_eol)

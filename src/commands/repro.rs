@@ -17,9 +17,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 use pgbin::build;
-use pgbin::diff::{self, Options, Report};
-use pgbin::hostbuild::Variation;
-use pgbin::version::Version;
+use pgbin::build::host::Variation;
+use pgbin::compare::diff::{self, Options, Report};
+use pgbin::data::version::Version;
 
 use super::build::HostPlan;
 use super::{Context, Failure, print_json};
@@ -132,7 +132,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
 fn write_report(out: &Path, report: &Report) -> Result<(), Failure> {
     let mut text = serde_json::to_string_pretty(report).expect("the report serializes");
     text.push('\n');
-    pgbin::fsutil::write_atomic(&out.join("report.json"), text.as_bytes())
+    pgbin::util::fs::write_atomic(&out.join("report.json"), text.as_bytes())
         .map_err(|e| Failure::usage(format!("cannot write the report: {e}")))
 }
 
@@ -166,9 +166,9 @@ fn print_outcome(summary: &Repro, out: &Path, json: bool) -> Result<(), Failure>
 /// Nix finds both rebuilds identical, their bytes are the first build's,
 /// and the report is the first archive's contents.
 fn nix_repro(
-    project: &pgbin::project::Project,
+    project: &pgbin::source::project::Project,
     version: Version,
-    target: &pgbin::targets::Target,
+    target: &pgbin::data::matrix::Target,
     out: &Path,
     json: bool,
 ) -> Result<(), Failure> {
@@ -187,7 +187,7 @@ fn nix_repro(
     let archive_check = nix(build::nix_rebuild(root, &archive_attribute, &out.join("nix-rebuild.log")))?;
     let archive = target.archive_name(version);
     let sha = |dir: &Path| {
-        pgbin::trust::digest_file(&dir.join(&archive))
+        pgbin::util::digest::digest_file(&dir.join(&archive))
             .map(|d| d.sha256)
             .map_err(|e| Failure::usage(format!("cannot read the archive in {}: {e}", dir.display())))
     };

@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use pgbin::catalog::{self, Resolved};
-use pgbin::version::VersionSpec;
+use pgbin::data::catalog::{self, Resolved};
+use pgbin::data::version::VersionSpec;
 
 use super::{Context, Failure, print_json, styled_level};
 
@@ -38,7 +38,7 @@ struct Answer {
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let spec: VersionSpec =
-        args.spec.parse().map_err(|e: pgbin::version::VersionError| Failure::usage(e.to_string()))?;
+        args.spec.parse().map_err(|e: pgbin::data::version::VersionError| Failure::usage(e.to_string()))?;
     let project = ctx.project()?;
     let resolved = project
         .catalog
@@ -46,7 +46,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         .map_err(|e| Failure::usage(e.to_string()))?;
     let version = resolved.version;
     let assessment = project.assess(version)?;
-    let level = assessment.as_ref().map_or(pgbin::trust::Level::Unverified, |a| a.level);
+    let level = assessment.as_ref().map_or(pgbin::source::verify::Level::Unverified, |a| a.level);
     let locked = project.lock.get(version);
     if resolved.end_of_life {
         eprintln!(

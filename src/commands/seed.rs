@@ -7,9 +7,9 @@ use std::process::Command;
 
 use serde::Serialize;
 
-use pgbin::nixdata::sri_sha256;
-use pgbin::store;
-use pgbin::version::Version;
+use pgbin::data::version::Version;
+use pgbin::nix::data::sri_sha256;
+use pgbin::nix::store;
 
 use super::{Context, Failure, print_json};
 
@@ -53,7 +53,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
 /// Adds the verified `tarball` of `version` to the Nix store and checks that
 /// it landed at the fixed-output path the flake's `fetchurl` expects.
 pub fn seed_store(
-    project: &pgbin::project::Project,
+    project: &pgbin::source::project::Project,
     version: Version,
     tarball: &std::path::Path,
 ) -> Result<String, Failure> {
@@ -81,7 +81,7 @@ pub fn seed_store(
 
 /// The generated Nix data must name exactly this source.
 fn check_generated_source(
-    project: &pgbin::project::Project,
+    project: &pgbin::source::project::Project,
     version: Version,
     name: &str,
     hash: &str,

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use pgbin::signing::{self, SigningKey};
-use pgbin::{fsutil, provenance};
+use pgbin::attest::provenance;
+use pgbin::attest::signing::{self, SigningKey};
+use pgbin::util::fs as fsutil;
 
 use super::{Context, Failure, print_json};
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use pgbin::targets::{Builder, FeatureState};
+use pgbin::data::matrix::{Builder, FeatureState};
 
 use super::{Context, Failure, print_json};
 

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use pgbin::trust::{self, Assessment, FileDigest};
-use pgbin::version::Version;
+use pgbin::data::version::Version;
+use pgbin::source::verify::{self as trust, Assessment};
+use pgbin::util::digest::FileDigest;
 
 use super::{Context, Failure, print_json, styled_level};
 
@@ -41,15 +42,20 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let version = super::exact_version(&args.version)?;
     // Hashing the tarball is the long pole: it runs while the evidence is verified.
     let file = args.file.clone();
-    let hashing = std::thread::spawn(move || trust::digest_file(&file));
+    let hashing = std::thread::spawn(move || pgbin::util::digest::digest_file(&file));
     let project = ctx.project()?;
     let entry = super::locked_entry(&project, version)?;
     let assessment = trust::assess(project.repo.root(), &project.policy, entry)?;
     for path in &args.evidence {
         let bytes = std::fs::read(path).map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
         let name = path.display().to_string();
-        let record =
-            pgbin::evidence::record_from_document(&project.policy, version, &bytes, &name, jiff::Timestamp::now())?;
+        let record = pgbin::source::documents::record_from_document(
+            &project.policy,
+            version,
+            &bytes,
+            &name,
+            jiff::Timestamp::now(),
+        )?;
         let known = entry.evidence.iter().find(|e| e.document().1 == record.document().1);
         let checked = match known {
             Some(locked) => locked.clone(),

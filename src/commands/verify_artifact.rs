@@ -19,9 +19,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use pgbin::signing::{self, DsseEnvelope, SigningError};
-use pgbin::trust::Level;
-use pgbin::{package, provenance, trust};
+use pgbin::attest::provenance;
+use pgbin::attest::signing::{self, DsseEnvelope, SigningError};
+use pgbin::build::package;
+use pgbin::source::verify::Level;
 
 use super::{Context, Failure, print_json};
 
@@ -95,7 +96,7 @@ fn check(keyring: &[sequoia_openpgp::Cert], archive: &Path, name: &str, found: &
     let checksum_file = sibling(archive, ".sha256");
     let recorded = std::fs::read_to_string(&checksum_file)
         .map_err(|e| format!("missing {}: {e}; download it with the archive", checksum_file.display()))?;
-    let digest = trust::digest_file(archive).map_err(|e| e.to_string())?;
+    let digest = pgbin::util::digest::digest_file(archive).map_err(|e| e.to_string())?;
     if recorded != package::checksum_line(&digest.sha256, name) {
         return Err(format!(
             "{name} does not match its .sha256 (the archive or the checksum was modified); download both again"

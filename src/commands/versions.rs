@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use pgbin::catalog;
-use pgbin::version::Version;
+use pgbin::data::catalog;
+use pgbin::data::version::Version;
 
 use super::{Context, Failure, print_json, styled_level};
 
@@ -30,7 +30,7 @@ struct Row {
     url: String,
     size: Option<u64>,
     sha256: Option<String>,
-    trust: pgbin::trust::Level,
+    trust: pgbin::source::verify::Level,
     buildable: bool,
     evidence: Vec<String>,
     signers: Vec<String>,
@@ -53,7 +53,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         }
         let locked = project.lock.get(release.version);
         let assessment = assessments.get(&release.version);
-        let level = assessment.map_or(pgbin::trust::Level::Unverified, |a| a.level);
+        let level = assessment.map_or(pgbin::source::verify::Level::Unverified, |a| a.level);
         rows.push(Row {
             version: release.version,
             major: major.major,

@@ -5,12 +5,15 @@
 
 use std::collections::BTreeMap;
 
-use crate::catalog::{Catalog, CatalogError};
-use crate::lock::{LockError, SourceLock};
-use crate::repo::Repo;
-use crate::targets::{Matrix, MatrixError};
-use crate::trust::{self, Assessment, Policy, TrustError};
-use crate::version::Version;
+use crate::data::catalog::{Catalog, CatalogError};
+use crate::data::lock::{LockError, SourceLock};
+use crate::data::matrix::{Matrix, MatrixError};
+use crate::data::repo::Repo;
+use crate::data::version::Version;
+use crate::source::error::TrustError;
+use crate::source::openpgp::Policy;
+use crate::source::verify::{self, Assessment};
+use crate::util::error::{Classify, FailureKind};
 
 /// Everything the driver knows, loaded from one repository.
 #[derive(Debug, Clone)]
@@ -47,6 +50,22 @@ pub enum ProjectError {
     Uncatalogued(Version),
 }
 
+impl Classify for ProjectError {
+    fn kind(&self) -> FailureKind {
+        match self {
+            ProjectError::Trust(e) => e.kind(),
+            _ => FailureKind::Usage,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ProjectError::Trust(e) => e.message(),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl Project {
     /// Loads and cross-checks all data.
     pub fn load(repo: &Repo) -> Result<Project, ProjectError> {
@@ -62,7 +81,7 @@ impl Project {
 
     /// Verifies one locked release's evidence; `None` when it is not locked.
     pub fn assess(&self, version: Version) -> Result<Option<Assessment>, TrustError> {
-        self.lock.get(version).map(|entry| trust::assess(self.repo.root(), &self.policy, entry)).transpose()
+        self.lock.get(version).map(|entry| verify::assess(self.repo.root(), &self.policy, entry)).transpose()
     }
 
     /// Verifies every locked release; the first failure is an error.
@@ -70,7 +89,7 @@ impl Project {
         self.lock
             .sources
             .iter()
-            .map(|entry| Ok((entry.version, trust::assess(self.repo.root(), &self.policy, entry)?)))
+            .map(|entry| Ok((entry.version, verify::assess(self.repo.root(), &self.policy, entry)?)))
             .collect()
     }
 }

@@ -23,7 +23,7 @@ use openpgp::serialize::stream::{Armorer, Message, Signer};
 use sequoia_openpgp as openpgp;
 use serde::{Deserialize, Serialize};
 
-use crate::trust::{SignatureCheck, one_line};
+use crate::source::openpgp::{SignatureCheck, one_line};
 
 /// File name suffix of a detached signature.
 pub const SIGNATURE_SUFFIX: &str = ".asc";

@@ -13,11 +13,11 @@ use std::path::Path;
 use base64::Engine;
 use serde::Serialize;
 
-use crate::catalog::{self, Catalog};
-use crate::lock::SourceLock;
-use crate::targets::{FeatureState, Matrix};
-use crate::trust::Assessment;
-use crate::version::Version;
+use crate::data::catalog::{self, Catalog};
+use crate::data::lock::SourceLock;
+use crate::data::matrix::{FeatureState, Matrix};
+use crate::data::version::Version;
+use crate::source::verify::Assessment;
 
 /// One buildable (version, target, build system).
 #[derive(Debug, Clone, Serialize)]
@@ -245,7 +245,7 @@ pub fn write(dir: &Path, expected: &[GeneratedFile]) -> std::io::Result<Vec<Stri
         match staleness {
             Staleness::Outdated(name) => {
                 let file = expected.iter().find(|f| f.name == name).expect("outdated names come from expected");
-                crate::fsutil::write_atomic(&dir.join(&name), file.content.as_bytes())?;
+                crate::util::fs::write_atomic(&dir.join(&name), file.content.as_bytes())?;
                 changed.push(name);
             }
             Staleness::Extra(name) => {

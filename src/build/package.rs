@@ -145,12 +145,12 @@ pub fn write_archive(tree: &Path, stem: &str, mtime: u64, out_dir: &Path) -> Res
     hashing.flush().map_err(io("cannot write the archive"))?;
     let sha256 = hex::encode(hashing.hasher.finalize());
     drop(hashing.inner);
-    crate::fsutil::publishable(temp.as_file()).map_err(io("cannot finish the archive"))?;
+    crate::util::fs::publishable(temp.as_file()).map_err(io("cannot finish the archive"))?;
     temp.persist(&archive_path)
         .map_err(|e| PackageError::Io { what: "cannot place the archive".into(), source: e.error })?;
 
     let checksum_file = out_dir.join(format!("{name}.sha256"));
-    crate::fsutil::write_atomic(&checksum_file, checksum_line(&sha256, &name).as_bytes())
+    crate::util::fs::write_atomic(&checksum_file, checksum_line(&sha256, &name).as_bytes())
         .map_err(io(format!("cannot write {}", checksum_file.display())))?;
     Ok(Packaged { archive: archive_path, checksum_file, sha256, file_count })
 }
@@ -161,7 +161,7 @@ pub fn matches_checksum_file(archive: &Path, name: &str) -> Option<bool> {
     let mut checksum_file = archive.as_os_str().to_owned();
     checksum_file.push(".sha256");
     let recorded = std::fs::read_to_string(checksum_file).ok()?;
-    let digest = crate::trust::digest_file(archive).ok()?;
+    let digest = crate::util::digest::digest_file(archive).ok()?;
     Some(recorded == checksum_line(&digest.sha256, name))
 }
 
@@ -200,7 +200,7 @@ mod tests {
         let pa = write_archive(a.path(), "postgresql-1.2.0-test", 1_700_000_000, out_a.path()).unwrap();
         let pb = write_archive(b.path(), "postgresql-1.2.0-test", 1_700_000_000, out_b.path()).unwrap();
         assert_eq!(std::fs::read(&pa.archive).unwrap(), std::fs::read(&pb.archive).unwrap());
-        assert_eq!(pa.sha256, crate::trust::digest_file(&pa.archive).unwrap().sha256);
+        assert_eq!(pa.sha256, crate::util::digest::digest_file(&pa.archive).unwrap().sha256);
         assert_eq!(
             std::fs::read_to_string(&pa.checksum_file).unwrap(),
             checksum_line(&pa.sha256, "postgresql-1.2.0-test.tar.gz")

@@ -13,8 +13,8 @@ use std::process::Command;
 
 use serde::Serialize;
 
-use crate::elf::{self, ElfInfo};
-use crate::store::HASH_LEN;
+use crate::build::elf::{self, ElfInfo};
+use crate::nix::store::HASH_LEN;
 
 /// Libraries of the C library itself: never bundled.
 const LIBC_FAMILY: &[&str] = &[
@@ -333,7 +333,8 @@ fn store_references(bytes: &[u8], store: &str) -> Vec<usize> {
         .map(|at| at + needle.len())
         .filter(|&hash_at| {
             bytes.get(hash_at..hash_at + HASH_LEN).is_some_and(|hash| {
-                hash.iter().all(|&b| crate::store::is_nix_base32(b) || b == b'e') && hash.iter().any(|&b| b != b'e')
+                hash.iter().all(|&b| crate::nix::store::is_nix_base32(b) || b == b'e')
+                    && hash.iter().any(|&b| b != b'e')
             })
         })
         .collect()

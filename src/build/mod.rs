@@ -1,11 +1,18 @@
 //! `build`: from a verified source to a tested, relocatable archive.
 //!
-//! The host backend runs [`crate::hostbuild`], [`crate::relocate`] and
-//! [`crate::package`], writes the manifest, and runs [`crate::smoke`] on the
+//! The host backend runs [`crate::build::host`], [`crate::build::relocate`] and
+//! [`crate::build::package`], writes the manifest, and runs [`crate::build::smoke`] on the
 //! result before anything is published. Results are cached under a key over
 //! every input (source hash, target, configure and compiler flags, backend,
 //! toolchain identity, recipe version): the same inputs are never built twice.
 //! Publishing copies the archive, its `.sha256` and its manifest atomically.
+
+pub mod docker;
+pub mod elf;
+pub mod host;
+pub mod package;
+pub mod relocate;
+pub mod smoke;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,14 +21,12 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::hostbuild::{HostBuild, Phase, Variation};
-use crate::lock::LockedSource;
-use crate::package;
-use crate::relocate::{self, BundledLibrary};
-use crate::smoke;
-use crate::targets::{FeatureState, Matrix, Target};
-use crate::trust::Assessment;
-use crate::version::Version;
+use crate::build::host::{HostBuild, Phase, Variation};
+use crate::build::relocate::BundledLibrary;
+use crate::data::lock::LockedSource;
+use crate::data::matrix::{FeatureState, Matrix, Target};
+use crate::data::version::Version;
+use crate::source::verify::Assessment;
 
 /// Bump when the recipe changes in a way the key does not otherwise see.
 pub const RECIPE_VERSION: u32 = 2;
@@ -56,7 +61,7 @@ pub struct Toolchain {
     pub packages: BTreeMap<String, String>,
     /// The pinned nixpkgs every tool and library came from (nix).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nixpkgs: Option<crate::store::FlakePin>,
+    pub nixpkgs: Option<crate::nix::store::FlakePin>,
 }
 
 /// The source as recorded in the manifest.
@@ -151,7 +156,7 @@ pub enum BuildError {
     },
     /// The host build failed.
     #[error(transparent)]
-    Host(#[from] crate::hostbuild::HostBuildError),
+    Host(#[from] crate::build::host::HostBuildError),
     /// Relocation failed.
     #[error(transparent)]
     Relocate(#[from] relocate::RelocateError),
@@ -313,7 +318,7 @@ pub fn assemble(
     let manifest_file = out_dir.join(format!("{archive_name}.manifest.json"));
     let mut text = serde_json::to_string_pretty(&manifest).expect("manifest serializes");
     text.push('\n');
-    crate::fsutil::write_atomic(&manifest_file, text.as_bytes()).map_err(io("cannot write the manifest"))?;
+    crate::util::fs::write_atomic(&manifest_file, text.as_bytes()).map_err(io("cannot write the manifest"))?;
     Ok(Assembled { packaged, manifest_file, manifest })
 }
 
@@ -357,7 +362,7 @@ pub fn publish(artifacts: &Artifacts, out_dir: &Path) -> Result<Artifacts, Build
     let mut copies = Vec::new();
     for source in [&artifacts.archive, &artifacts.checksum_file, &artifacts.manifest_file] {
         let target = out_dir.join(source.file_name().expect("artifact files have names"));
-        crate::fsutil::copy_atomic(source, &target).map_err(io(format!(
+        crate::util::fs::copy_atomic(source, &target).map_err(io(format!(
             "cannot copy {} to {}",
             source.display(),
             target.display()
@@ -489,7 +494,7 @@ pub fn build_and_assemble(
         interpreter: assembly.target.standard_interpreter(),
         forbidden: forbidden_paths,
         scrub_store: None,
-        describe: &crate::debian::owning_package,
+        describe: &crate::source::debian::owning_package,
     };
     let assembled = assemble(&prefix, assembly, &policy, &work.join("out"), on_phase)?;
     cleanup.join().expect("the cleanup thread does not panic").map_err(io("cannot remove the build tree"))?;
@@ -523,7 +528,7 @@ fn run_nix_build(
 pub fn nix_build(repo: &Path, attribute: &str, log: &Path) -> Result<PathBuf, BuildError> {
     let (installable, output) = run_nix_build(repo, attribute, log, &["--json"])?;
     if !output.status.success() {
-        let tail = crate::hostbuild::log_tail(log, 40);
+        let tail = crate::build::host::log_tail(log, 40);
         let cause = tail.iter().rev().find(|l| l.trim_start().starts_with("error:")).or(tail.last());
         let cause = cause.map_or("no message", |l| l.trim());
         return Err(BuildError::Nix(format!("nix build {installable} failed: {cause}")));
@@ -566,7 +571,7 @@ pub fn nix_rebuild(repo: &Path, attribute: &str, log: &Path) -> Result<Option<Pa
 pub fn host_toolchain(packages: &[String]) -> Result<Toolchain, BuildError> {
     let output = Command::new("cc").arg("--version").output().map_err(io("cannot run cc --version"))?;
     let compiler = String::from_utf8_lossy(&output.stdout).lines().next().unwrap_or("").to_string();
-    Ok(Toolchain { compiler, packages: crate::debian::installed_versions(packages), nixpkgs: None })
+    Ok(Toolchain { compiler, packages: crate::source::debian::installed_versions(packages), nixpkgs: None })
 }
 
 /// The machine's own target triple, if pgbin knows it.

@@ -1,6 +1,6 @@
 //! Comparing two build outputs and explaining every difference.
 //!
-//! Inputs are anything [`crate::tree`] opens: directories, store paths, tar
+//! Inputs are anything [`crate::compare::tree`] opens: directories, store paths, tar
 //! archives (plain, gzip, zstd) and NAR files, in any combination. Passes:
 //!
 //! 1. Archives: the compression header (gzip mtime, OS byte, file name; zstd
@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::tree::{self, Format, Member, Tree};
+use crate::compare::tree::{self, Format, Member, Tree};
 
 /// What kind of difference a finding is: a stable reason code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -205,7 +205,7 @@ pub enum DiffError {
     Tree(#[from] tree::TreeError),
     /// Hashing failed.
     #[error(transparent)]
-    Nar(#[from] crate::nar::NarError),
+    Nar(#[from] crate::nix::nar::NarError),
     /// Local I/O.
     #[error("{0}")]
     Io(String),
@@ -228,8 +228,8 @@ pub fn diff(a: &Path, b: &Path, scratch: &Path, options: Options) -> Result<Repo
     // symlinks, bytes): when they agree, B's NAR hash is A's and nothing
     // else needs reading. Otherwise B is hashed and every path explained.
     let modes = tree_a.keeps_modes() && tree_b.keeps_modes();
-    let (hash_a, same) = crate::nar::hash_comparing(&tree_a.root, Some(&tree_b.root), modes)?;
-    let hash_b = if same { hash_a } else { crate::nar::hash_path(&tree_b.root)? };
+    let (hash_a, same) = crate::nix::nar::hash_comparing(&tree_a.root, Some(&tree_b.root), modes)?;
+    let hash_b = if same { hash_a } else { crate::nix::nar::hash_path(&tree_b.root)? };
     if !same {
         // Equal NAR hashes mean equal contents and executable bits; other
         // permission bits are still compared (they end up in archives).
@@ -254,7 +254,7 @@ pub fn diff(a: &Path, b: &Path, scratch: &Path, options: Options) -> Result<Repo
     let side = |t: &Tree, h: &[u8; 32]| Side {
         path: t.source.display().to_string(),
         format: t.format,
-        nar_hash: crate::nar::sri(h),
+        nar_hash: crate::nix::nar::sri(h),
     };
     Ok(Report { schema: 1, identical, a: side(&tree_a, &hash_a), b: side(&tree_b, &hash_b), causes, findings, omitted })
 }
@@ -276,7 +276,7 @@ fn cap(findings: Vec<Finding>, max: usize) -> (Vec<Finding>, usize) {
 }
 
 fn same_bytes(a: &Path, b: &Path) -> Result<bool, DiffError> {
-    let digest = |p: &Path| crate::trust::digest_file(p).map_err(|e| DiffError::Io(e.to_string()));
+    let digest = |p: &Path| crate::util::digest::digest_file(p).map_err(|e| DiffError::Io(e.to_string()));
     let (da, db) = (digest(a)?, digest(b)?);
     Ok(da.sha256 == db.sha256 && da.size == db.size)
 }
@@ -563,7 +563,7 @@ fn explain_file(
     }
     let read = |p: &Path| std::fs::read(p).map_err(|e| DiffError::Io(format!("{}: {e}", p.display())));
     let (bytes_a, bytes_b) = (read(a)?, read(b)?);
-    if crate::elf::is_elf(&bytes_a) && crate::elf::is_elf(&bytes_b) {
+    if crate::build::elf::is_elf(&bytes_a) && crate::build::elf::is_elf(&bytes_b) {
         return Ok(Some(explain_elf(path, &bytes_a, &bytes_b)));
     }
     let text = |bytes: &[u8]| !bytes.contains(&0) && std::str::from_utf8(bytes).is_ok();

@@ -15,8 +15,8 @@ use std::process::Command;
 
 use serde::Serialize;
 
-use crate::targets::{Matrix, Target};
-use crate::version::Version;
+use crate::data::matrix::{Matrix, Target};
+use crate::data::version::Version;
 
 /// The Dockerfile, relative to the repository.
 pub const DOCKERFILE: &str = "dockerfiles/Dockerfile.linux-musl";

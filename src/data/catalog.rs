@@ -3,7 +3,7 @@
 //! Read from `data/catalog.toml`. The catalog holds facts only (majors, their
 //! release and end-of-life dates, and every minor release with its date).
 //! Source hashes and the evidence behind them live in the source lock
-//! ([`crate::lock`]); what may be built is decided by [`crate::trust`].
+//! ([`crate::data::lock`]); what may be built is decided by [`crate::source::verify`].
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -11,7 +11,7 @@ use std::path::Path;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
-use crate::version::{Version, VersionSpec};
+use crate::data::version::{Version, VersionSpec};
 
 /// Upstream tarball location, by version.
 const UPSTREAM_URL_BASE: &str = "https://ftp.postgresql.org/pub/source";

@@ -234,7 +234,7 @@ fn neutralize_paths(prefix: &Path, src: &Path, neutral: &str) -> Result<(), Host
             continue;
         }
         let bytes = std::fs::read(entry.path()).map_err(io(format!("cannot read {}", entry.path().display())))?;
-        if crate::elf::is_elf(&bytes) || finder.find(&bytes).is_none() {
+        if crate::build::elf::is_elf(&bytes) || finder.find(&bytes).is_none() {
             continue;
         }
         let permissions = entry
@@ -242,7 +242,7 @@ fn neutralize_paths(prefix: &Path, src: &Path, neutral: &str) -> Result<(), Host
             .map_err(|e| HostBuildError::Io { what: "cannot stat".into(), source: e.into() })?
             .permissions();
         let text = String::from_utf8_lossy(&bytes).replace(&needle, neutral);
-        crate::fsutil::write_atomic(entry.path(), text.as_bytes())
+        crate::util::fs::write_atomic(entry.path(), text.as_bytes())
             .map_err(io(format!("cannot rewrite {}", entry.path().display())))?;
         std::fs::set_permissions(entry.path(), permissions)
             .map_err(io(format!("cannot chmod {}", entry.path().display())))?;

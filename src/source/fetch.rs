@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::debian;
-use crate::lock::{Evidence, LockedSource};
-use crate::trust::{self, FileDigest};
+use crate::data::lock::{Evidence, LockedSource};
+use crate::source::debian;
+use crate::source::verify;
+use crate::util::digest::FileDigest;
 
 /// Environment variable overriding the cache directory.
 pub const CACHE_ENV: &str = "PGBIN_CACHE";
@@ -142,7 +143,7 @@ pub fn obtain(
 ) -> Result<Obtained, FetchError> {
     let target = cache_path(cache, entry);
     if target.is_file() {
-        match trust::check_tarball(&target, entry) {
+        match verify::check_tarball(&target, entry) {
             Ok(digest) => return Ok(Obtained { path: target, digest, url: None }),
             Err(_) => {
                 std::fs::remove_file(&target)
@@ -248,7 +249,7 @@ fn download_one(
     if digest.sha256 != entry.sha256 {
         return Err(AttemptError::Mismatch(format!("SHA-256 {} does not match the lock", digest.sha256)));
     }
-    crate::fsutil::publishable(temp.as_file()).map_err(AttemptError::Local)?;
+    crate::util::fs::publishable(temp.as_file()).map_err(AttemptError::Local)?;
     temp.persist(target).map_err(|e| AttemptError::Local(e.error))?;
     Ok(digest)
 }
@@ -256,7 +257,7 @@ fn download_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lock::SourceLock;
+    use crate::data::lock::SourceLock;
 
     fn lock() -> SourceLock {
         SourceLock::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources.lock.json")).unwrap()
@@ -265,7 +266,7 @@ mod tests {
     #[test]
     fn candidates_put_upstream_first_then_the_debian_copy() {
         let lock = lock();
-        let entry = lock.get(crate::version::Version::new(18, 6)).unwrap();
+        let entry = lock.get(crate::data::version::Version::new(18, 6)).unwrap();
         let list = candidates(entry, Some("http://mirror.invalid/debian"));
         assert_eq!(list[0].url, "https://ftp.postgresql.org/pub/source/v18.6/postgresql-18.6.tar.bz2");
         assert_eq!(
@@ -278,7 +279,7 @@ mod tests {
     #[test]
     fn cache_is_content_addressed() {
         let lock = lock();
-        let entry = lock.get(crate::version::Version::new(18, 6)).unwrap();
+        let entry = lock.get(crate::data::version::Version::new(18, 6)).unwrap();
         let path = cache_path(Path::new("/c"), entry);
         assert_eq!(path, Path::new("/c/sources/sha256").join(&entry.sha256).join("postgresql-18.6.tar.bz2"));
     }

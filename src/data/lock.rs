@@ -5,14 +5,14 @@
 //! (each naming the hash it attests and, when signed, the signer and times)
 //! into one record, so that no part can be swapped for another release's.
 //! Evidence documents themselves are committed under `evidence/` and are
-//! re-verified by [`crate::trust`] every time the lock is used.
+//! re-verified by [`crate::source::verify`] every time the lock is used.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil;
-use crate::version::Version;
+use crate::data::version::Version;
+use crate::util::fs;
 
 /// Format version of the lock file.
 pub const LOCK_FORMAT: u32 = 1;
@@ -207,7 +207,7 @@ impl SourceLock {
         }
         for entry in &self.sources {
             let v = entry.version;
-            if entry.tarball != crate::catalog::tarball_name(v) {
+            if entry.tarball != crate::data::catalog::tarball_name(v) {
                 return invalid(format!("{v}: tarball name {} does not match the version", entry.tarball));
             }
             if !is_sha256_hex(&entry.sha256) {
@@ -269,7 +269,7 @@ impl SourceLock {
 
     /// Writes the lock atomically (temporary file, then rename).
     pub fn save(&self, path: &Path) -> Result<(), LockError> {
-        fsutil::write_atomic(path, self.to_text().as_bytes())
+        fs::write_atomic(path, self.to_text().as_bytes())
             .map_err(|source| LockError::Io { path: path.display().to_string(), source })
     }
 }

@@ -374,7 +374,7 @@ mod tests {
     use super::*;
 
     fn manifest() -> Manifest {
-        serde_json::from_str(include_str!("../tests/fixtures/manifest-18.6-host.json")).unwrap()
+        serde_json::from_str(include_str!("../../tests/fixtures/manifest-18.6-host.json")).unwrap()
     }
 
     fn run() -> RunContext {

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::version::Version;
+use crate::data::version::Version;
 
 /// The whole matrix as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -11,8 +11,8 @@
 
 use serde_json::{Value, json};
 
+use crate::attest::provenance::debian_purl;
 use crate::build::Manifest;
-use crate::provenance::debian_purl;
 
 /// File name suffix of the document beside its archive.
 pub const SUFFIX: &str = ".spdx.json";
@@ -171,7 +171,7 @@ mod tests {
     use super::*;
 
     fn manifest() -> Manifest {
-        serde_json::from_str(include_str!("../tests/fixtures/manifest-18.6-host.json")).unwrap()
+        serde_json::from_str(include_str!("../../tests/fixtures/manifest-18.6-host.json")).unwrap()
     }
 
     #[test]

@@ -7,16 +7,18 @@
 //! - a sha256sum-format line naming the upstream tarball (`upstream-checksum`).
 //!
 //! A record is only built from a document after its signature (if any) has
-//! been verified; [`crate::trust::verify_evidence`] re-checks it later.
+//! been verified; [`crate::source::verify::verify_evidence`] re-checks it later.
 
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
-use crate::catalog;
-use crate::debian;
-use crate::lock::{Attestation, Evidence, is_sha256_hex};
-use crate::trust::{self, Policy, TrustError};
-use crate::version::Version;
+use crate::data::catalog;
+use crate::data::lock::{Attestation, Evidence, is_sha256_hex};
+use crate::data::version::Version;
+use crate::source::debian;
+use crate::source::error::TrustError;
+use crate::source::openpgp::{Policy, verify_clearsigned};
+use crate::util::time::format_time;
 
 /// A witness excerpt's header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,7 +184,7 @@ pub fn record_from_document(
     let document_sha256 = hex::encode(Sha256::digest(document));
     let text = String::from_utf8_lossy(document);
     let evidence = if document.starts_with(b"-----BEGIN PGP SIGNED MESSAGE-----") {
-        let signed = trust::verify_clearsigned(policy, "debian-dsc", document, now, name)?;
+        let signed = verify_clearsigned(policy, "debian-dsc", document, now, name)?;
         let dsc = debian::parse_dsc(&String::from_utf8_lossy(&signed.content)).map_err(|e| mismatch(e.to_string()))?;
         let upstream = debian::upstream_version(&dsc.version);
         if upstream != version.to_string() {
@@ -198,8 +200,8 @@ pub fn record_from_document(
             document: String::new(),
             document_sha256,
             signer: signed.signer,
-            signature_created: trust::format_time(signed.created),
-            reference_time: trust::format_time(now),
+            signature_created: format_time(signed.created),
+            reference_time: format_time(now),
         }
     } else if parse_witness(&text).is_some() {
         let witness = parse_witness_document(&text, version).map_err(&mismatch)?;

@@ -179,7 +179,7 @@ pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) 
         .and_then(|n| n.to_str())
         .ok_or_else(|| SmokeError::Layout("archive has no file name".into()))?;
     let stem = name
-        .strip_suffix(crate::package::TAR_GZ)
+        .strip_suffix(crate::build::package::TAR_GZ)
         .ok_or_else(|| SmokeError::Layout(format!("{name} is not a .tar.gz")))?;
     let expected_version = version_from_archive_name(stem)
         .ok_or_else(|| SmokeError::Layout(format!("{name} does not follow postgresql-X.Y.0-<triple>.tar.gz")))?;
@@ -337,14 +337,14 @@ fn use_interpreter(prefix: &Path, interpreter: &Path) -> Result<String, String> 
     let mut patched = Vec::new();
     for entry in std::fs::read_dir(prefix.join("bin")).map_err(|e| format!("cannot list bin/: {e}"))? {
         let path = entry.map_err(|e| e.to_string())?.path();
-        let Ok(info) = crate::elf::inspect(&path) else { continue };
+        let Ok(info) = crate::build::elf::inspect(&path) else { continue };
         if info.interpreter.is_some() {
             patched.push(path.strip_prefix(prefix).expect("listed under the prefix").to_path_buf());
         }
     }
     patched.sort();
     let loader = interpreter.to_str().ok_or_else(|| format!("{} is not a UTF-8 path", interpreter.display()))?;
-    crate::relocate::patchelf(prefix, &["--set-interpreter", loader], &patched).map_err(|e| e.to_string())?;
+    crate::build::relocate::patchelf(prefix, &["--set-interpreter", loader], &patched).map_err(|e| e.to_string())?;
     Ok(format!("{} executables use {} for this test only", patched.len(), interpreter.display()))
 }
 
@@ -357,7 +357,7 @@ fn check_ldd(prefix: &Path) -> Result<String, String> {
     for dir in ["bin", "lib"] {
         for entry in walkdir::WalkDir::new(prefix.join(dir)).sort_by_file_name() {
             let entry = entry.map_err(|e| e.to_string())?;
-            if !entry.file_type().is_file() || !crate::elf::file_is_elf(entry.path()) {
+            if !entry.file_type().is_file() || !crate::build::elf::file_is_elf(entry.path()) {
                 continue;
             }
             let output = Command::new("ldd")
@@ -376,7 +376,7 @@ fn check_ldd(prefix: &Path) -> Result<String, String> {
                 let inside = std::fs::canonicalize(path).is_ok_and(|p| p.starts_with(&lib));
                 // The loader is listed by its path ("/lib64/ld-… => …").
                 let is_loader = name.starts_with('/');
-                if !crate::relocate::is_libc(name) && !is_loader && !inside {
+                if !crate::build::relocate::is_libc(name) && !is_loader && !inside {
                     return Err(format!(
                         "{}: {name} resolves to {path}, outside the archive's lib/",
                         relative.display()

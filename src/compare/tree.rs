@@ -41,7 +41,7 @@ impl Tree {
     /// Nix store paths keep only the executable bit (stores make everything
     /// read-only).
     pub fn keeps_modes(&self) -> bool {
-        self.format != Format::Nar && !self.source.starts_with(crate::store::store_dir())
+        self.format != Format::Nar && !self.source.starts_with(crate::nix::store::store_dir())
     }
 }
 

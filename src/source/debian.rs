@@ -2,12 +2,12 @@
 //!
 //! Debian ships PostgreSQL's upstream tarball unchanged as
 //! `postgresql-MAJOR_X.Y.orig.tar.bz2` and lists its SHA-256 in the `.dsc`.
-//! This module only parses text that [`crate::trust`] has already
+//! This module only parses text that [`crate::source::verify`] has already
 //! signature-checked; it never decides trust itself.
 
 use std::path::Path;
 
-use crate::version::Version;
+use crate::data::version::Version;
 
 /// Environment variable naming a Debian mirror (base URI of the archive).
 pub const MIRROR_ENV: &str = "PGBIN_DEBIAN_MIRROR";
@@ -86,7 +86,7 @@ pub fn parse_dsc(text: &str) -> Result<SourceControl, DscError> {
         .map(|line| {
             let parts: Vec<&str> = line.split_whitespace().collect();
             match parts.as_slice() {
-                [hash, size, name] if crate::lock::is_sha256_hex(hash) => Ok(FileChecksum {
+                [hash, size, name] if crate::data::lock::is_sha256_hex(hash) => Ok(FileChecksum {
                     sha256: hash.to_string(),
                     size: size.parse().map_err(|_| DscError::BadChecksumLine(line.to_string()))?,
                     name: name.to_string(),

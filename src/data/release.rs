@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::version::Version;
+use crate::data::version::Version;
 
 /// Prefix of release tags: `postgresql-18.6`.
 pub const TAG_PREFIX: &str = "postgresql-";

@@ -1,0 +1,6 @@
+//! Attestations about built archives: SLSA provenance, SPDX SBOMs and
+//! OpenPGP/DSSE signatures, and checking them on a download.
+
+pub mod provenance;
+pub mod sbom;
+pub mod signing;

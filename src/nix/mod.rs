@@ -1,0 +1,6 @@
+//! Nix: the generated data the flake reads, store paths, NAR hashing, and
+//! running `nix build`.
+
+pub mod data;
+pub mod nar;
+pub mod store;

@@ -1,0 +1,2 @@
+//! Whole pipelines that span stages: building and publishing a release with
+//! its attestations, and reproducing a build.

@@ -1,0 +1,62 @@
+//! The source stage's error: evidence that does not verify (a failed check)
+//! or evidence that could not be read (I/O).
+
+use crate::util::error::{Classify, FailureKind};
+use crate::util::io::IoError;
+
+/// Why verification failed. [`TrustError::is_verification_failure`] separates
+/// "the evidence is bad" (exit 1) from "could not even check" (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    /// A file could not be read.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// The policy or a certificate is unusable.
+    #[error("trust policy: {0}")]
+    Policy(String),
+    /// The signature did not verify.
+    #[error("{document}: {reason}")]
+    Signature {
+        /// Which document.
+        document: String,
+        /// What is wrong, in one line.
+        reason: String,
+    },
+    /// The evidence verified but says something else than the lock.
+    #[error("{document}: {reason}")]
+    Mismatch {
+        /// Which document.
+        document: String,
+        /// What disagrees.
+        reason: String,
+    },
+    /// The tarball's bytes are not the locked ones.
+    #[error("{path}: {reason}")]
+    Tarball {
+        /// Which file.
+        path: String,
+        /// What differs.
+        reason: String,
+    },
+}
+
+impl TrustError {
+    /// True for failures of the evidence or the file itself (exit code 1);
+    /// false for I/O and configuration trouble (exit code 2).
+    pub fn is_verification_failure(&self) -> bool {
+        matches!(self, TrustError::Signature { .. } | TrustError::Mismatch { .. } | TrustError::Tarball { .. })
+    }
+}
+
+impl Classify for TrustError {
+    fn kind(&self) -> FailureKind {
+        if self.is_verification_failure() { FailureKind::Check } else { FailureKind::Usage }
+    }
+
+    fn message(&self) -> String {
+        match self.kind() {
+            FailureKind::Check => format!("verification failed: {self}"),
+            FailureKind::Usage => self.to_string(),
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Source authenticity: OpenPGP verification, evidence documents, the trust
+//! level of every locked release, recording new evidence in the lock, and
+//! obtaining a tarball only once it is verified.
+
+pub mod debian;
+pub mod documents;
+pub mod error;
+pub mod fetch;
+pub mod openpgp;
+pub mod project;
+pub mod verify;

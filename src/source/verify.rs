@@ -1,0 +1,313 @@
+//! Source trust: verify evidence with real cryptography and decide a level.
+//!
+//! PostgreSQL upstream signs nothing, so trust rests on evidence that exists:
+//! Debian `.dsc` files clearsigned by the PostgreSQL maintainers (checked
+//! with sequoia-openpgp under `StandardPolicy` at the reference time
+//! recorded in the lock), and unsigned public records of the hash. Every
+//! piece of evidence is re-verified from its committed document each time a
+//! lock entry is used; any failure is an error, never a silent downgrade.
+//!
+//! Levels: `signed` (at least one verified OpenPGP evidence), `corroborated`
+//! (at least two independent unsigned publishers agree), else `unverified`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::error::TrustError;
+use super::openpgp::{Policy, verify_clearsigned};
+use crate::util::digest::{FileDigest, digest_file, sha256_hex};
+use crate::util::io::reading;
+use crate::util::time::{format_time, parse_time};
+
+use crate::data::lock::{Evidence, LockedSource};
+use crate::source::debian;
+
+/// Publisher name under which upstream's own `.sha256` files count.
+const UPSTREAM_PUBLISHER: &str = "postgresql.org";
+
+/// How much the source of a release is trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// No sufficient evidence: listed, never built by default.
+    Unverified,
+    /// Two or more independent unsigned publishers agree on the hash.
+    Corroborated,
+    /// At least one OpenPGP signature by a policy key covers the hash.
+    Signed,
+}
+
+impl Level {
+    /// The level's name as shown to users.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Level::Unverified => "unverified",
+            Level::Corroborated => "corroborated",
+            Level::Signed => "signed",
+        }
+    }
+
+    /// Whether the default policy lets this level be built.
+    pub fn buildable(&self) -> bool {
+        *self >= Level::Corroborated
+    }
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What one piece of evidence proved, after verification.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifiedEvidence {
+    /// Evidence kind.
+    pub kind: String,
+    /// Whether a cryptographic signature backs it.
+    pub signed: bool,
+    /// Who publishes it (independence is counted per publisher).
+    pub publisher: String,
+    /// Signer fingerprint, for signed evidence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    /// Signer's name from the policy, for signed evidence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer_name: Option<String>,
+    /// Signature creation time, for signed evidence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature_created: Option<String>,
+    /// Where the evidence came from.
+    pub reference: String,
+}
+
+/// The verdict on one locked release.
+#[derive(Debug, Clone, Serialize)]
+pub struct Assessment {
+    /// The level reached.
+    pub level: Level,
+    /// Every piece of evidence, verified.
+    pub evidence: Vec<VerifiedEvidence>,
+}
+
+impl Assessment {
+    /// Kinds of the verified evidence, sorted and unique.
+    pub fn evidence_kinds(&self) -> Vec<String> {
+        let set: BTreeSet<String> = self.evidence.iter().map(|e| e.kind.clone()).collect();
+        set.into_iter().collect()
+    }
+
+    /// Fingerprints of every signer, sorted and unique.
+    pub fn signers(&self) -> Vec<String> {
+        let set: BTreeSet<String> = self.evidence.iter().filter_map(|e| e.signer.clone()).collect();
+        set.into_iter().collect()
+    }
+}
+
+/// Decides the level from verified evidence.
+pub fn level_of(evidence: &[VerifiedEvidence]) -> Level {
+    if evidence.iter().any(|e| e.signed) {
+        return Level::Signed;
+    }
+    let publishers: BTreeSet<&str> = evidence.iter().map(|e| e.publisher.as_str()).collect();
+    if publishers.len() >= 2 { Level::Corroborated } else { Level::Unverified }
+}
+
+/// Verifies one piece of evidence given its document bytes, against the
+/// locked entry it belongs to.
+pub fn verify_evidence(
+    policy: &Policy,
+    entry: &LockedSource,
+    evidence: &Evidence,
+    document: &[u8],
+) -> Result<VerifiedEvidence, TrustError> {
+    let (doc_name, doc_sha256) = evidence.document();
+    let mismatch = |reason: String| TrustError::Mismatch { document: doc_name.to_string(), reason };
+    if sha256_hex(document) != doc_sha256 {
+        return Err(mismatch("document differs from the one recorded in the lock (SHA-256 changed)".into()));
+    }
+    let expected_path = crate::source::documents::committed_path(evidence, entry.version, document);
+    if doc_name != expected_path {
+        return Err(mismatch(format!("evidence documents must be committed as {expected_path}")));
+    }
+    let attests = evidence.attests();
+    if attests.sha256 != entry.sha256 || attests.size.is_some() && attests.size != entry.size {
+        return Err(mismatch(format!(
+            "{} evidence attests a different tarball than the lock entry for {}",
+            evidence.kind(),
+            entry.version
+        )));
+    }
+    match evidence {
+        Evidence::DebianDsc { package, debian_version, signer, signature_created, reference_time, .. } => {
+            let at = parse_time(reference_time).map_err(|e| mismatch(e.to_string()))?;
+            let created = parse_time(signature_created).map_err(|e| mismatch(e.to_string()))?;
+            if at < created || at > Timestamp::now() {
+                return Err(mismatch(format!(
+                    "reference time {reference_time} must lie between the signature ({signature_created}) and now"
+                )));
+            }
+            if attests.size.is_none() || entry.size != attests.size {
+                return Err(mismatch("a .dsc states the tarball size; the lock must record the same size".into()));
+            }
+            let signed = verify_clearsigned(policy, evidence.kind(), document, at, doc_name)?;
+            if !signed.signer.eq_ignore_ascii_case(signer) {
+                return Err(mismatch(format!("signed by {}, the lock records {signer}", signed.signer)));
+            }
+            if format_time(signed.created) != *signature_created {
+                return Err(mismatch(format!(
+                    "signature made at {}, the lock records {signature_created}",
+                    format_time(signed.created)
+                )));
+            }
+            let text = String::from_utf8_lossy(&signed.content);
+            let dsc = debian::parse_dsc(&text).map_err(|e| mismatch(e.to_string()))?;
+            check_dsc_matches(&dsc, entry, package, debian_version).map_err(mismatch)?;
+            let policy_signer = policy.signer(&signed.signer);
+            Ok(VerifiedEvidence {
+                kind: evidence.kind().into(),
+                signed: true,
+                publisher: "debian".into(),
+                signer: Some(signed.signer.clone()),
+                signer_name: policy_signer.map(|s| s.name.clone()),
+                signature_created: Some(format_time(signed.created)),
+                reference: format!("Debian source package {package} {debian_version}"),
+            })
+        }
+        Evidence::UpstreamChecksum { url, .. } => {
+            let hash =
+                crate::source::documents::parse_upstream_checksum(&String::from_utf8_lossy(document), &entry.tarball)
+                    .map_err(&mismatch)?;
+            if hash != entry.sha256 {
+                return Err(mismatch("lists a different SHA-256 for the tarball".into()));
+            }
+            Ok(VerifiedEvidence {
+                kind: evidence.kind().into(),
+                signed: false,
+                publisher: UPSTREAM_PUBLISHER.into(),
+                signer: None,
+                signer_name: None,
+                signature_created: None,
+                reference: url.clone(),
+            })
+        }
+        Evidence::Witness { publisher, reference, .. } => {
+            let witness =
+                crate::source::documents::parse_witness_document(&String::from_utf8_lossy(document), entry.version)
+                    .map_err(&mismatch)?;
+            if witness.publisher != *publisher || witness.reference != *reference {
+                return Err(mismatch("its header names another publisher or reference than the lock".into()));
+            }
+            if witness.sha256 != entry.sha256 {
+                return Err(mismatch("states another SHA-256 than the lock".into()));
+            }
+            Ok(VerifiedEvidence {
+                kind: evidence.kind().into(),
+                signed: false,
+                publisher: witness.owner,
+                signer: None,
+                signer_name: None,
+                signature_created: None,
+                reference: reference.clone(),
+            })
+        }
+    }
+}
+
+/// The rules binding a verified `.dsc` to one lock entry.
+fn check_dsc_matches(
+    dsc: &debian::SourceControl,
+    entry: &LockedSource,
+    package: &str,
+    debian_version: &str,
+) -> Result<(), String> {
+    let expected_package = debian::source_package(entry.version.major);
+    if dsc.source != expected_package || package != expected_package {
+        return Err(format!("is for source package {}, expected {expected_package}", dsc.source));
+    }
+    if dsc.version != debian_version {
+        return Err(format!("is version {}, the lock records {debian_version}", dsc.version));
+    }
+    let upstream = debian::upstream_version(&dsc.version);
+    if upstream != entry.version.to_string() {
+        return Err(format!("is for PostgreSQL {upstream}, not {}", entry.version));
+    }
+    let orig = debian::orig_tarball_name(entry.version);
+    let mut matching = dsc.sha256.iter().filter(|f| f.name == orig);
+    let listed = matching.next().ok_or_else(|| format!("does not list {orig}"))?;
+    if matching.next().is_some() {
+        return Err(format!("lists {orig} more than once"));
+    }
+    if listed.sha256 != entry.sha256 {
+        return Err(format!("lists SHA-256 {} for {orig}, the lock has {}", listed.sha256, entry.sha256));
+    }
+    if entry.size != Some(listed.size) {
+        return Err(format!("lists size {} for {orig}, the lock has {:?}", listed.size, entry.size));
+    }
+    Ok(())
+}
+
+/// Verifies every piece of evidence of an entry from the documents committed
+/// under `repo`, and decides its level. Any failing evidence is an error.
+pub fn assess(repo: &Path, policy: &Policy, entry: &LockedSource) -> Result<Assessment, TrustError> {
+    let mut evidence = Vec::new();
+    for item in &entry.evidence {
+        let path: PathBuf = repo.join(item.document().0);
+        let document = std::fs::read(&path).map_err(reading(&path))?;
+        evidence.push(verify_evidence(policy, entry, item, &document)?);
+    }
+    Ok(Assessment { level: level_of(&evidence), evidence })
+}
+
+/// Checks a tarball's bytes against its lock entry.
+pub fn check_tarball(path: &Path, entry: &LockedSource) -> Result<FileDigest, TrustError> {
+    check_digest(path, digest_file(path)?, entry)
+}
+
+/// Checks an already computed digest of `path` against its lock entry.
+pub fn check_digest(path: &Path, digest: FileDigest, entry: &LockedSource) -> Result<FileDigest, TrustError> {
+    let fail = |reason: String| TrustError::Tarball { path: path.display().to_string(), reason };
+    if let Some(size) = entry.size {
+        if digest.size != size {
+            return Err(fail(format!(
+                "size is {} bytes, PostgreSQL {} is {size} bytes (truncated or wrong file)",
+                digest.size, entry.version
+            )));
+        }
+    }
+    if digest.sha256 != entry.sha256 {
+        return Err(fail(format!(
+            "SHA-256 is {}, PostgreSQL {} must be {} (corrupted or tampered)",
+            digest.sha256, entry.version, entry.sha256
+        )));
+    }
+    Ok(digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_count_independent_publishers() {
+        let unsigned = |p: &str| VerifiedEvidence {
+            kind: "witness".into(),
+            signed: false,
+            publisher: p.into(),
+            signer: None,
+            signer_name: None,
+            signature_created: None,
+            reference: String::new(),
+        };
+        assert_eq!(level_of(&[]), Level::Unverified);
+        assert_eq!(level_of(&[unsigned("a"), unsigned("a")]), Level::Unverified);
+        assert_eq!(level_of(&[unsigned("a"), unsigned("b")]), Level::Corroborated);
+        let mut signed = unsigned("debian");
+        signed.signed = true;
+        assert_eq!(level_of(&[signed]), Level::Signed);
+        assert!(!Level::Unverified.buildable() && Level::Corroborated.buildable());
+    }
+}

@@ -1,0 +1,9 @@
+//! Helpers every stage uses and that know nothing of PostgreSQL: atomic file
+//! writes, streamed SHA-256, RFC 3339 times, I/O error context and the
+//! classification of failures into exit codes.
+
+pub mod digest;
+pub mod error;
+pub mod fs;
+pub mod io;
+pub mod time;
