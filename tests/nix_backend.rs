@@ -63,12 +63,12 @@ fn ensure_host_packages() {
     let project = pgbin::source::project::Project::load(&repo).unwrap();
     let target = project.matrix.target("x86_64-unknown-linux-gnu").unwrap();
     let packages = project.matrix.host_packages(target, pgbin::data::version::Version::new(18, 6));
-    let missing = pgbin::source::debian::missing_packages(&packages);
+    let missing = pgbin::build::apt::missing_packages(&packages);
     if missing.is_empty() {
         return;
     }
     assert!(pgbin::build::smoke::running_as_root(), "run: sudo apt-get install -y {}", missing.join(" "));
-    assert!(pgbin::source::debian::install_packages(&missing), "apt-get install -y {} failed", missing.join(" "));
+    assert!(pgbin::build::apt::install_packages(&missing), "apt-get install -y {} failed", missing.join(" "));
 }
 
 #[test]

@@ -58,16 +58,16 @@ fn nix_rebuild_checks_a_derivation_and_keeps_a_differing_output() {
     std::fs::write(flake.path().join("flake.nix"), text).unwrap();
     let log = flake.path().join("nix.log");
 
-    let steady = pgbin::build::nix_build(flake.path(), "steady.archive", &log).unwrap();
+    let steady = pgbin::nix::build::nix_build(flake.path(), "steady.archive", &log).unwrap();
     assert_eq!(std::fs::read_to_string(&steady).unwrap(), "version 1\n");
     assert_eq!(
-        pgbin::build::nix_rebuild(flake.path(), "steady.archive", &log).unwrap(),
+        pgbin::nix::build::nix_rebuild(flake.path(), "steady.archive", &log).unwrap(),
         None,
         "a reproducible derivation"
     );
 
-    let varying = pgbin::build::nix_build(flake.path(), "varying.archive", &log).unwrap();
-    let check = pgbin::build::nix_rebuild(flake.path(), "varying.archive", &log)
+    let varying = pgbin::nix::build::nix_build(flake.path(), "varying.archive", &log).unwrap();
+    let check = pgbin::nix::build::nix_rebuild(flake.path(), "varying.archive", &log)
         .unwrap()
         .expect("Nix keeps the differing rebuild");
     assert_eq!(

@@ -12,7 +12,7 @@
 use serde_json::{Value, json};
 
 use crate::attest::provenance::debian_purl;
-use crate::build::Manifest;
+use crate::build::manifest::Manifest;
 
 /// File name suffix of the document beside its archive.
 pub const SUFFIX: &str = ".spdx.json";

@@ -8,6 +8,7 @@
 //! up in the output. The environment is cleared and pinned (locale, time
 //! zone, `SOURCE_DATE_EPOCH`), and every line of output goes to a log file.
 
+use crate::util::io::{IoError, context};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -89,13 +90,8 @@ impl Phase {
 #[derive(Debug, thiserror::Error)]
 pub enum HostBuildError {
     /// Local I/O.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// Underlying error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// A build step exited non-zero.
     #[error("{phase} failed (exit status {status}); see {log}")]
     Step {
@@ -106,11 +102,6 @@ pub enum HostBuildError {
         /// The log file.
         log: String,
     },
-}
-
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HostBuildError {
-    let what = what.into();
-    move |source| HostBuildError::Io { what, source }
 }
 
 impl HostBuild {
@@ -157,16 +148,16 @@ impl HostBuild {
 
     fn unpack(&self) -> Result<(), HostBuildError> {
         let dest = self.work_dir.join("src");
-        std::fs::create_dir_all(&dest).map_err(io(format!("cannot create {}", dest.display())))?;
-        let file = File::open(&self.tarball).map_err(io(format!("cannot open {}", self.tarball.display())))?;
+        std::fs::create_dir_all(&dest).map_err(context(format!("cannot create {}", dest.display())))?;
+        let file = File::open(&self.tarball).map_err(context(format!("cannot open {}", self.tarball.display())))?;
         let mut archive = tar::Archive::new(bzip2::read::BzDecoder::new(std::io::BufReader::new(file)));
         archive.set_preserve_mtime(true);
-        archive.unpack(&dest).map_err(io(format!("cannot unpack {}", self.tarball.display())))?;
+        archive.unpack(&dest).map_err(context(format!("cannot unpack {}", self.tarball.display())))?;
         if !self.source_path().join("configure").is_file() {
-            return Err(HostBuildError::Io {
-                what: format!("{} has no {}/configure", self.tarball.display(), self.source_dir_name),
-                source: std::io::Error::from(std::io::ErrorKind::NotFound),
-            });
+            return Err(HostBuildError::Io(IoError::new(
+                format!("{} has no {}/configure", self.tarball.display(), self.source_dir_name),
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            )));
         }
         Ok(())
     }
@@ -202,9 +193,10 @@ impl HostBuild {
             .create(true)
             .append(true)
             .open(&self.log)
-            .map_err(io(format!("cannot open log {}", self.log.display())))?;
-        let err = log.try_clone().map_err(io("cannot duplicate the log handle"))?;
-        let status = command.stdout(log).stderr(err).status().map_err(io(format!("cannot start {}", phase.name())))?;
+            .map_err(context(format!("cannot open log {}", self.log.display())))?;
+        let err = log.try_clone().map_err(context("cannot duplicate the log handle"))?;
+        let status =
+            command.stdout(log).stderr(err).status().map_err(context(format!("cannot start {}", phase.name())))?;
         if !status.success() {
             return Err(HostBuildError::Step {
                 phase: phase.name(),
@@ -228,33 +220,22 @@ fn neutralize_paths(prefix: &Path, src: &Path, neutral: &str) -> Result<(), Host
     let needle = src.display().to_string();
     let finder = memchr::memmem::Finder::new(needle.as_bytes());
     for entry in walkdir::WalkDir::new(prefix) {
-        let entry =
-            entry.map_err(|e| HostBuildError::Io { what: "cannot walk the install tree".into(), source: e.into() })?;
+        let entry = entry.map_err(|e| IoError::new("cannot walk the install tree", e))?;
         if !entry.file_type().is_file() {
             continue;
         }
-        let bytes = std::fs::read(entry.path()).map_err(io(format!("cannot read {}", entry.path().display())))?;
+        let bytes = std::fs::read(entry.path()).map_err(context(format!("cannot read {}", entry.path().display())))?;
         if crate::build::elf::is_elf(&bytes) || finder.find(&bytes).is_none() {
             continue;
         }
-        let permissions = entry
-            .metadata()
-            .map_err(|e| HostBuildError::Io { what: "cannot stat".into(), source: e.into() })?
-            .permissions();
+        let permissions = entry.metadata().map_err(|e| IoError::new("cannot stat", e))?.permissions();
         let text = String::from_utf8_lossy(&bytes).replace(&needle, neutral);
         crate::util::fs::write_atomic(entry.path(), text.as_bytes())
-            .map_err(io(format!("cannot rewrite {}", entry.path().display())))?;
+            .map_err(context(format!("cannot rewrite {}", entry.path().display())))?;
         std::fs::set_permissions(entry.path(), permissions)
-            .map_err(io(format!("cannot chmod {}", entry.path().display())))?;
+            .map_err(context(format!("cannot chmod {}", entry.path().display())))?;
     }
     Ok(())
-}
-
-/// The last `n` lines of a log file, for failure reports.
-pub fn log_tail(log: &Path, n: usize) -> Vec<String> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].iter().map(|s| s.to_string()).collect()
 }
 
 #[cfg(test)]

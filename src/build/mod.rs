@@ -7,153 +7,37 @@
 //! toolchain identity, recipe version): the same inputs are never built twice.
 //! Publishing copies the archive, its `.sha256` and its manifest atomically.
 
+pub mod apt;
+pub mod cache;
 pub mod docker;
 pub mod elf;
 pub mod host;
+pub mod manifest;
 pub mod package;
+pub mod prebuilt;
 pub mod relocate;
 pub mod smoke;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::build::cache::{Artifacts, cached};
 use crate::build::host::{HostBuild, Phase, Variation};
-use crate::build::relocate::BundledLibrary;
+use crate::build::manifest::{Backend, HardeningEntry, Manifest, ManifestSource, RECIPE_VERSION, Toolchain};
 use crate::data::lock::LockedSource;
-use crate::data::matrix::{FeatureState, Matrix, Target};
+use crate::data::matrix::{Matrix, Target};
 use crate::data::version::Version;
 use crate::source::verify::Assessment;
-
-/// Bump when the recipe changes in a way the key does not otherwise see.
-pub const RECIPE_VERSION: u32 = 2;
-
-/// How a build is done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    /// The machine's own toolchain.
-    Host,
-    /// The flake's generic builder.
-    Nix,
-}
-
-impl Backend {
-    /// Lower-case name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Backend::Host => "host",
-            Backend::Nix => "nix",
-        }
-    }
-}
-
-/// The toolchain a build uses, as far as it can change the output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Toolchain {
-    /// The compiler: `cc --version`, first line (host), or the name of
-    /// nixpkgs' compiler derivation (nix).
-    pub compiler: String,
-    /// Debian package name → version, for every build package (host).
-    pub packages: BTreeMap<String, String>,
-    /// The pinned nixpkgs every tool and library came from (nix).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nixpkgs: Option<crate::nix::store::FlakePin>,
-}
-
-/// The source as recorded in the manifest.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ManifestSource {
-    /// Tarball name.
-    pub name: String,
-    /// Its SHA-256.
-    pub sha256: String,
-    /// Its size.
-    pub size: Option<u64>,
-    /// Trust level reached.
-    pub trust: String,
-    /// Evidence kinds that verified.
-    pub evidence: Vec<String>,
-    /// Signer fingerprints.
-    pub signers: Vec<String>,
-}
-
-/// Hardening of one ELF file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HardeningEntry {
-    /// Path inside the archive's top directory.
-    pub path: String,
-    /// PIE / shared object.
-    pub pie: bool,
-    /// Full RELRO (RELRO + BIND_NOW).
-    pub full_relro: bool,
-    /// BIND_NOW.
-    pub bind_now: bool,
-    /// Stack protector.
-    pub stack_protector: bool,
-    /// Non-executable stack.
-    pub nx: bool,
-}
-
-/// `<archive>.manifest.json`: what is in an archive and how it was made.
-/// Deterministic: no timestamps, sorted collections.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Manifest {
-    /// Manifest format.
-    pub format: u32,
-    /// PostgreSQL version.
-    pub version: Version,
-    /// Target triple.
-    pub target: String,
-    /// Backend.
-    pub backend: Backend,
-    /// Archive file name.
-    pub archive: String,
-    /// Archive SHA-256.
-    pub archive_sha256: String,
-    /// Configure flags (without the prefix).
-    pub configure_flags: Vec<String>,
-    /// Names of the enabled features.
-    pub features_enabled: Vec<String>,
-    /// Every feature with its state.
-    pub features: BTreeMap<String, FeatureState>,
-    /// Libraries bundled into `lib/`.
-    pub bundled_libraries: Vec<BundledLibrary>,
-    /// Nix store paths whose references were neutralised (nix backend).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub scrubbed_store_references: Vec<String>,
-    /// Highest `GLIBC_x.y` required (the glibc floor).
-    pub glibc_floor: Option<String>,
-    /// Regular files and symlinks in the archive.
-    pub file_count: usize,
-    /// The verified source.
-    pub source: ManifestSource,
-    /// The toolchain.
-    pub toolchain: Toolchain,
-    /// Hardening of every ELF file.
-    pub hardening: Vec<HardeningEntry>,
-    /// `SOURCE_DATE_EPOCH` used.
-    pub source_date_epoch: i64,
-    /// The build cache key.
-    pub cache_key: String,
-    /// The pgbin version that built it.
-    pub pgbin_version: String,
-}
+use crate::util::io::{IoError, context};
 
 /// Why a build failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// Local I/O.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// Underlying error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// The host build failed.
     #[error(transparent)]
     Host(#[from] crate::build::host::HostBuildError),
@@ -174,22 +58,6 @@ pub enum BuildError {
         /// The kept directory.
         work: String,
     },
-    /// `nix build` failed or answered unexpectedly.
-    #[error("{0}")]
-    Nix(String),
-    /// A smoke check failed.
-    #[error("smoke test failed at check '{check}': {detail}")]
-    SmokeFailed {
-        /// The check.
-        check: String,
-        /// What was seen.
-        detail: String,
-    },
-}
-
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
-    let what = what.into();
-    move |source| BuildError::Io { what, source }
 }
 
 /// Everything a host build is made from.
@@ -318,88 +186,8 @@ pub fn assemble(
     let manifest_file = out_dir.join(format!("{archive_name}.manifest.json"));
     let mut text = serde_json::to_string_pretty(&manifest).expect("manifest serializes");
     text.push('\n');
-    crate::util::fs::write_atomic(&manifest_file, text.as_bytes()).map_err(io("cannot write the manifest"))?;
+    crate::util::fs::write_atomic(&manifest_file, text.as_bytes()).map_err(context("cannot write the manifest"))?;
     Ok(Assembled { packaged, manifest_file, manifest })
-}
-
-/// Files of one finished build.
-#[derive(Debug, Clone, Serialize)]
-pub struct Artifacts {
-    /// The archive.
-    pub archive: PathBuf,
-    /// Its `.sha256`.
-    pub checksum_file: PathBuf,
-    /// Its manifest.
-    pub manifest_file: PathBuf,
-    /// The manifest itself.
-    #[serde(skip)]
-    pub manifest: Manifest,
-}
-
-/// Names of the three files of an archive.
-pub fn artifact_names(archive_name: &str) -> [String; 3] {
-    [archive_name.to_string(), format!("{archive_name}.sha256"), format!("{archive_name}.manifest.json")]
-}
-
-/// Returns the cached artifacts for `key` if they are complete and intact.
-pub fn cached(cache: &Path, key: &str, archive_name: &str) -> Option<Artifacts> {
-    artifacts_in(&cache.join("builds").join(key), archive_name)
-}
-
-/// The three artifact files of `archive_name` in `dir`, if complete and the
-/// archive matches its `.sha256`.
-pub fn artifacts_in(dir: &Path, archive_name: &str) -> Option<Artifacts> {
-    let [archive, checksum, manifest] = artifact_names(archive_name).map(|n| dir.join(n));
-    if !package::matches_checksum_file(&archive, archive_name)? {
-        return None;
-    }
-    let parsed: Manifest = serde_json::from_str(&std::fs::read_to_string(&manifest).ok()?).ok()?;
-    Some(Artifacts { archive, checksum_file: checksum, manifest_file: manifest, manifest: parsed })
-}
-
-/// Copies artifacts into `out_dir`, each file atomically.
-pub fn publish(artifacts: &Artifacts, out_dir: &Path) -> Result<Artifacts, BuildError> {
-    let mut copies = Vec::new();
-    for source in [&artifacts.archive, &artifacts.checksum_file, &artifacts.manifest_file] {
-        let target = out_dir.join(source.file_name().expect("artifact files have names"));
-        crate::util::fs::copy_atomic(source, &target).map_err(io(format!(
-            "cannot copy {} to {}",
-            source.display(),
-            target.display()
-        )))?;
-        copies.push(target);
-    }
-    let [archive, checksum_file, manifest_file]: [PathBuf; 3] = copies.try_into().expect("three files");
-    Ok(Artifacts { archive, checksum_file, manifest_file, manifest: artifacts.manifest.clone() })
-}
-
-/// An exclusive lock on one cache key, held while that key is built, so that
-/// concurrent builds of the same inputs run once: the second waits, then
-/// finds the first one's result in the cache. Released on drop.
-pub struct KeyLock {
-    _file: std::fs::File,
-}
-
-/// Waits for and takes the lock of `key` in `cache`.
-pub fn lock_key(cache: &Path, key: &str) -> Result<KeyLock, BuildError> {
-    use std::os::fd::AsRawFd;
-    let builds = cache.join("builds");
-    std::fs::create_dir_all(&builds).map_err(io(format!("cannot create {}", builds.display())))?;
-    let path = builds.join(format!("{key}.lock"));
-    let file = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io(format!("cannot open {}", path.display())))?;
-    // SAFETY: flock on a descriptor this function owns; blocks until granted.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(BuildError::Io {
-            what: format!("cannot lock {}", path.display()),
-            source: std::io::Error::last_os_error(),
-        });
-    }
-    Ok(KeyLock { _file: file })
 }
 
 /// Runs a full host build into `cache/builds/<key>/` (published there only
@@ -412,9 +200,11 @@ pub fn host_build(
     on_phase: &mut dyn FnMut(&str),
 ) -> Result<Artifacts, BuildError> {
     let builds = cache.join("builds");
-    std::fs::create_dir_all(&builds).map_err(io(format!("cannot create {}", builds.display())))?;
-    let work =
-        tempfile::Builder::new().prefix(".work-").tempdir_in(&builds).map_err(io("cannot create a work directory"))?;
+    std::fs::create_dir_all(&builds).map_err(context(format!("cannot create {}", builds.display())))?;
+    let work = tempfile::Builder::new()
+        .prefix(".work-")
+        .tempdir_in(&builds)
+        .map_err(context("cannot create a work directory"))?;
     let result = host_build_in(inputs, cache, work.path(), log, on_phase);
     if result.is_err() && keep_failed {
         let kept = work.keep();
@@ -439,20 +229,19 @@ fn host_build_in(
     on_phase("smoke");
     // The system temporary directory: an unprivileged server user must be
     // able to reach the scratch cluster, which a private cache may not allow.
-    let report = smoke::smoke(&assembled.packaged.archive, &std::env::temp_dir(), None)?;
-    if let Some(failed) = report.failure() {
-        return Err(BuildError::SmokeFailed { check: failed.name.clone(), detail: failed.detail.clone() });
-    }
+    smoke::smoke_passing(&assembled.packaged.archive, &std::env::temp_dir(), None)?;
 
     let final_dir = builds.join(&key);
     if final_dir.exists() {
-        std::fs::remove_dir_all(&final_dir).map_err(io(format!("cannot replace {}", final_dir.display())))?;
+        std::fs::remove_dir_all(&final_dir).map_err(context(format!("cannot replace {}", final_dir.display())))?;
     }
     let staging = assembled.manifest_file.parent().expect("the manifest is in the staging directory");
-    std::fs::rename(staging, &final_dir).map_err(io(format!("cannot publish into {}", final_dir.display())))?;
-    cached(cache, &key, &archive_name).ok_or_else(|| BuildError::Io {
-        what: "the cached build is incomplete right after writing it".into(),
-        source: std::io::Error::from(std::io::ErrorKind::InvalidData),
+    std::fs::rename(staging, &final_dir).map_err(context(format!("cannot publish into {}", final_dir.display())))?;
+    cached(cache, &key, &archive_name).ok_or_else(|| {
+        BuildError::Io(IoError::new(
+            "the cached build is incomplete right after writing it",
+            std::io::Error::from(std::io::ErrorKind::InvalidData),
+        ))
     })
 }
 
@@ -489,89 +278,17 @@ pub fn build_and_assemble(
     let system = relocate::system_libraries()?;
     let mut forbidden_paths = vec![work.display().to_string()];
     forbidden_paths.extend(forbidden.iter().cloned());
-    let policy = relocate::Policy {
-        search: relocate::LibrarySearch::System(&system),
-        interpreter: assembly.target.standard_interpreter(),
-        forbidden: forbidden_paths,
-        scrub_store: None,
-        describe: &crate::source::debian::owning_package,
-    };
+    let policy = relocate::Policy::host(&system, assembly.target, forbidden_paths);
     let assembled = assemble(&prefix, assembly, &policy, &work.join("out"), on_phase)?;
-    cleanup.join().expect("the cleanup thread does not panic").map_err(io("cannot remove the build tree"))?;
+    cleanup.join().expect("the cleanup thread does not panic").map_err(context("cannot remove the build tree"))?;
     Ok(assembled)
-}
-
-/// Runs `nix build <extra> -L <repo>#<attribute>` with its log in `log`;
-/// returns the installable and the finished process.
-fn run_nix_build(
-    repo: &Path,
-    attribute: &str,
-    log: &Path,
-    extra: &[&str],
-) -> Result<(String, std::process::Output), BuildError> {
-    let log_file = std::fs::File::create(log).map_err(io(format!("cannot create {}", log.display())))?;
-    let installable = format!("{}#{attribute}", repo.display());
-    let output = Command::new("nix")
-        .args(["--extra-experimental-features", "nix-command flakes", "build"])
-        .args(extra)
-        .args(["--no-link", "-L"])
-        .arg(&installable)
-        .stderr(log_file)
-        .output()
-        .map_err(io("cannot run nix (install Nix, or use --backend host)"))?;
-    Ok((installable, output))
-}
-
-/// Builds flake attribute `attribute` (a package, or its `.archive`) of
-/// the flake at `repo` with `nix build` (its log to `log`) and returns its
-/// output path.
-pub fn nix_build(repo: &Path, attribute: &str, log: &Path) -> Result<PathBuf, BuildError> {
-    let (installable, output) = run_nix_build(repo, attribute, log, &["--json"])?;
-    if !output.status.success() {
-        let tail = crate::build::host::log_tail(log, 40);
-        let cause = tail.iter().rev().find(|l| l.trim_start().starts_with("error:")).or(tail.last());
-        let cause = cause.map_or("no message", |l| l.trim());
-        return Err(BuildError::Nix(format!("nix build {installable} failed: {cause}")));
-    }
-    let built: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| BuildError::Nix(format!("nix build printed no JSON result: {e}")))?;
-    built[0]["outputs"]["out"]
-        .as_str()
-        .map(PathBuf::from)
-        .ok_or_else(|| BuildError::Nix("nix build did not name an output path".into()))
-}
-
-/// Rebuilds the derivation of `attribute` (already built) with `nix build
-/// --rebuild --keep-failed`: `None` when Nix found the rebuild identical,
-/// or the kept `<out>.check` path when it differs. Only that derivation is
-/// rebuilt, not its dependencies.
-pub fn nix_rebuild(repo: &Path, attribute: &str, log: &Path) -> Result<Option<PathBuf>, BuildError> {
-    let (installable, output) = run_nix_build(repo, attribute, log, &["--rebuild", "--keep-failed"])?;
-    if output.status.success() {
-        return Ok(None);
-    }
-    // Nix's own message ends the log ("... differs from '<out>.check'");
-    // the build's output before it may name anything.
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let check = text
-        .split_whitespace()
-        .rev()
-        .map(|w| w.trim_matches(|c: char| c == '\'' || c == '`' || c == ','))
-        .find(|w| w.ends_with(".check") && w.starts_with('/'))
-        .map(PathBuf::from);
-    check.filter(|p| p.exists()).map(Some).ok_or_else(|| {
-        BuildError::Nix(format!(
-            "nix build --rebuild {installable} failed without a .check output; see {}",
-            log.display()
-        ))
-    })
 }
 
 /// The host's toolchain identity: compiler version and Debian package versions.
 pub fn host_toolchain(packages: &[String]) -> Result<Toolchain, BuildError> {
-    let output = Command::new("cc").arg("--version").output().map_err(io("cannot run cc --version"))?;
+    let output = Command::new("cc").arg("--version").output().map_err(context("cannot run cc --version"))?;
     let compiler = String::from_utf8_lossy(&output.stdout).lines().next().unwrap_or("").to_string();
-    Ok(Toolchain { compiler, packages: crate::source::debian::installed_versions(packages), nixpkgs: None })
+    Ok(Toolchain { compiler, packages: crate::build::apt::installed_versions(packages), nixpkgs: None })
 }
 
 /// The machine's own target triple, if pgbin knows it.
@@ -584,41 +301,5 @@ pub fn host_triple() -> Option<&'static str> {
         ("aarch64", "macos", _) => Some("aarch64-apple-darwin"),
         ("x86_64", "macos", _) => Some("x86_64-apple-darwin"),
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn artifact_names_follow_the_convention() {
-        let names = artifact_names("postgresql-18.6.0-x86_64-unknown-linux-gnu.tar.gz");
-        assert_eq!(names[1], "postgresql-18.6.0-x86_64-unknown-linux-gnu.tar.gz.sha256");
-        assert_eq!(names[2], "postgresql-18.6.0-x86_64-unknown-linux-gnu.tar.gz.manifest.json");
-    }
-
-    #[test]
-    fn a_key_lock_excludes_a_second_holder_until_dropped() {
-        let cache = tempfile::tempdir().unwrap();
-        let first = lock_key(cache.path(), "k").unwrap();
-        let path = cache.path().join("builds/k.lock");
-        let probe = std::fs::File::open(&path).unwrap();
-        use std::os::fd::AsRawFd;
-        let try_lock = || unsafe { libc::flock(probe.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        assert_ne!(try_lock(), 0, "held by the first lock");
-        drop(first);
-        assert_eq!(try_lock(), 0, "free after drop");
-    }
-
-    #[test]
-    fn a_corrupt_cache_entry_is_not_used() {
-        let cache = tempfile::tempdir().unwrap();
-        let dir = cache.path().join("builds/k");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("a.tar.gz"), b"archive").unwrap();
-        std::fs::write(dir.join("a.tar.gz.sha256"), package::checksum_line(&"0".repeat(64), "a.tar.gz")).unwrap();
-        std::fs::write(dir.join("a.tar.gz.manifest.json"), b"{}").unwrap();
-        assert!(cached(cache.path(), "k", "a.tar.gz").is_none());
     }
 }

@@ -7,6 +7,7 @@
 //! with no name and mtime 0; plus `<archive>.sha256` in sha256sum format.
 //! The same tree always gives the same bytes.
 
+use crate::util::io::{IoError, context};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -20,21 +21,11 @@ pub const TAR_GZ: &str = ".tar.gz";
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
     /// Local I/O.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// Underlying error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// The tree holds something an archive must not.
     #[error("cannot archive {0}")]
     Unsupported(String),
-}
-
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PackageError {
-    let what = what.into();
-    move |source| PackageError::Io { what, source }
 }
 
 /// Hashes bytes as they are written.
@@ -75,15 +66,15 @@ fn normalized_mode(mode: u32, is_dir: bool) -> u32 {
 /// directory `stem`) to `out_dir/<stem>.tar.gz`, and the `.sha256` beside it.
 /// Both appear atomically.
 pub fn write_archive(tree: &Path, stem: &str, mtime: u64, out_dir: &Path) -> Result<Packaged, PackageError> {
-    std::fs::create_dir_all(out_dir).map_err(io(format!("cannot create {}", out_dir.display())))?;
+    std::fs::create_dir_all(out_dir).map_err(context(format!("cannot create {}", out_dir.display())))?;
     let name = format!("{stem}{TAR_GZ}");
     let archive_path = out_dir.join(&name);
     let temp = tempfile::Builder::new()
         .prefix(".archive-")
         .tempfile_in(out_dir)
-        .map_err(io("cannot create a temporary file"))?;
+        .map_err(context("cannot create a temporary file"))?;
     let hashing = HashingWriter {
-        inner: BufWriter::new(temp.as_file().try_clone().map_err(io("cannot reopen"))?),
+        inner: BufWriter::new(temp.as_file().try_clone().map_err(context("cannot reopen"))?),
         hasher: Sha256::new(),
     };
     let gzip = flate2::GzBuilder::new().mtime(0).operating_system(255).write(hashing, flate2::Compression::default());
@@ -95,7 +86,7 @@ pub fn write_archive(tree: &Path, stem: &str, mtime: u64, out_dir: &Path) -> Res
         .follow_links(false)
         .into_iter()
         .collect::<Result<_, _>>()
-        .map_err(|e| PackageError::Io { what: "cannot walk the tree".into(), source: e.into() })?;
+        .map_err(|e| IoError::new("cannot walk the tree", e))?;
     entries.sort_by(|a, b| a.path().as_os_str().as_encoded_bytes().cmp(b.path().as_os_str().as_encoded_bytes()));
 
     let mut file_count = 0;
@@ -103,12 +94,13 @@ pub fn write_archive(tree: &Path, stem: &str, mtime: u64, out_dir: &Path) -> Res
         let relative = entry.path().strip_prefix(tree).expect("walk stays under the tree");
         let in_archive =
             if relative.as_os_str().is_empty() { PathBuf::from(stem) } else { Path::new(stem).join(relative) };
-        let meta = entry.path().symlink_metadata().map_err(io(format!("cannot stat {}", entry.path().display())))?;
+        let meta =
+            entry.path().symlink_metadata().map_err(context(format!("cannot stat {}", entry.path().display())))?;
         let mut header = tar::Header::new_gnu();
         header.set_mtime(mtime);
         header.set_uid(0);
         header.set_gid(0);
-        header.set_username("").and_then(|_| header.set_groupname("")).map_err(io("cannot set owner names"))?;
+        header.set_username("").and_then(|_| header.set_groupname("")).map_err(context("cannot set owner names"))?;
         let file_type = meta.file_type();
         if file_type.is_dir() {
             header.set_entry_type(tar::EntryType::Directory);
@@ -116,42 +108,41 @@ pub fn write_archive(tree: &Path, stem: &str, mtime: u64, out_dir: &Path) -> Res
             header.set_size(0);
             builder
                 .append_data(&mut header, &in_archive, std::io::empty())
-                .map_err(io(format!("cannot archive {}", relative.display())))?;
+                .map_err(context(format!("cannot archive {}", relative.display())))?;
         } else if file_type.is_symlink() {
-            let target = std::fs::read_link(entry.path()).map_err(io("cannot read a symlink"))?;
+            let target = std::fs::read_link(entry.path()).map_err(context("cannot read a symlink"))?;
             header.set_entry_type(tar::EntryType::Symlink);
             header.set_mode(0o777);
             header.set_size(0);
             builder
                 .append_link(&mut header, &in_archive, &target)
-                .map_err(io(format!("cannot archive {}", relative.display())))?;
+                .map_err(context(format!("cannot archive {}", relative.display())))?;
             file_count += 1;
         } else if file_type.is_file() {
             use std::os::unix::fs::PermissionsExt;
             header.set_entry_type(tar::EntryType::Regular);
             header.set_mode(normalized_mode(meta.permissions().mode(), false));
             header.set_size(meta.len());
-            let file = File::open(entry.path()).map_err(io(format!("cannot open {}", entry.path().display())))?;
+            let file = File::open(entry.path()).map_err(context(format!("cannot open {}", entry.path().display())))?;
             builder
                 .append_data(&mut header, &in_archive, file)
-                .map_err(io(format!("cannot archive {}", relative.display())))?;
+                .map_err(context(format!("cannot archive {}", relative.display())))?;
             file_count += 1;
         } else {
             return Err(PackageError::Unsupported(format!("{}: not a file, directory or symlink", relative.display())));
         }
     }
-    let gzip = builder.into_inner().map_err(io("cannot finish the tar stream"))?;
-    let mut hashing = gzip.finish().map_err(io("cannot finish the gzip stream"))?;
-    hashing.flush().map_err(io("cannot write the archive"))?;
+    let gzip = builder.into_inner().map_err(context("cannot finish the tar stream"))?;
+    let mut hashing = gzip.finish().map_err(context("cannot finish the gzip stream"))?;
+    hashing.flush().map_err(context("cannot write the archive"))?;
     let sha256 = hex::encode(hashing.hasher.finalize());
     drop(hashing.inner);
-    crate::util::fs::publishable(temp.as_file()).map_err(io("cannot finish the archive"))?;
-    temp.persist(&archive_path)
-        .map_err(|e| PackageError::Io { what: "cannot place the archive".into(), source: e.error })?;
+    crate::util::fs::publishable(temp.as_file()).map_err(context("cannot finish the archive"))?;
+    temp.persist(&archive_path).map_err(|e| IoError::new("cannot place the archive", e.error))?;
 
     let checksum_file = out_dir.join(format!("{name}.sha256"));
     crate::util::fs::write_atomic(&checksum_file, checksum_line(&sha256, &name).as_bytes())
-        .map_err(io(format!("cannot write {}", checksum_file.display())))?;
+        .map_err(context(format!("cannot write {}", checksum_file.display())))?;
     Ok(Packaged { archive: archive_path, checksum_file, sha256, file_count })
 }
 

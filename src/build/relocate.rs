@@ -14,7 +14,9 @@ use std::process::Command;
 use serde::Serialize;
 
 use crate::build::elf::{self, ElfInfo};
+use crate::data::matrix::Target;
 use crate::nix::store::HASH_LEN;
+use crate::util::io::{IoError, context};
 
 /// Libraries of the C library itself: never bundled.
 const LIBC_FAMILY: &[&str] = &[
@@ -80,13 +82,8 @@ pub type DescribeOrigin = dyn Fn(&Path) -> (Option<String>, Option<String>);
 #[derive(Debug, thiserror::Error)]
 pub enum RelocateError {
     /// Local I/O.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// Underlying error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// An ELF file could not be read.
     #[error(transparent)]
     Elf(#[from] elf::ElfError),
@@ -113,17 +110,12 @@ pub enum RelocateError {
     Check(String),
 }
 
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RelocateError {
-    let what = what.into();
-    move |source| RelocateError::Io { what, source }
-}
-
 /// The machine's shared-library index (`ldconfig -p`): soname → path, for
 /// this machine's architecture.
 pub fn system_libraries() -> Result<BTreeMap<String, PathBuf>, RelocateError> {
     let output =
         Command::new("ldconfig").arg("-p").output().or_else(|_| Command::new("/sbin/ldconfig").arg("-p").output());
-    let output = output.map_err(io("cannot run ldconfig -p"))?;
+    let output = output.map_err(context("cannot run ldconfig -p"))?;
     let arch_tag = match std::env::consts::ARCH {
         "x86_64" => "x86-64",
         "aarch64" => "AArch64",
@@ -153,8 +145,7 @@ pub fn runpath_for(relative: &Path) -> String {
 fn elf_files(prefix: &Path) -> Result<Vec<PathBuf>, RelocateError> {
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(prefix).sort_by_file_name() {
-        let entry =
-            entry.map_err(|e| RelocateError::Io { what: "cannot walk the install tree".into(), source: e.into() })?;
+        let entry = entry.map_err(|e| IoError::new("cannot walk the install tree", e))?;
         if entry.file_type().is_file() && elf::file_is_elf(entry.path()) {
             files.push(entry.path().strip_prefix(prefix).expect("walk stays under prefix").to_path_buf());
         }
@@ -186,12 +177,27 @@ pub struct Policy<'a> {
     pub describe: &'a DescribeOrigin,
 }
 
+impl<'a> Policy<'a> {
+    /// The host backend's policy: libraries from the machine's index, the
+    /// target's standard interpreter, each bundled library described by its
+    /// Debian package.
+    pub fn host(system: &'a BTreeMap<String, PathBuf>, target: &Target, forbidden: Vec<String>) -> Policy<'a> {
+        Policy {
+            search: LibrarySearch::System(system),
+            interpreter: target.standard_interpreter(),
+            forbidden,
+            scrub_store: None,
+            describe: &crate::build::apt::owning_package,
+        }
+    }
+}
+
 /// Bundles libraries and rewrites RUNPATHs (and interpreters) under
 /// `prefix`, neutralises store references, then checks the result and scans
 /// every file for forbidden paths.
 pub fn relocate(prefix: &Path, policy: &Policy) -> Result<Relocation, RelocateError> {
     let lib = prefix.join("lib");
-    std::fs::create_dir_all(&lib).map_err(io("cannot create lib/"))?;
+    std::fs::create_dir_all(&lib).map_err(context("cannot create lib/"))?;
     let mut queue = elf_files(prefix)?;
     // Where each file originally lived, for `$ORIGIN` in its old RUNPATH.
     let mut original_dir: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
@@ -219,7 +225,7 @@ pub fn relocate(prefix: &Path, policy: &Policy) -> Result<Relocation, RelocateEr
                         LibrarySearch::Runpath => format!("in its RUNPATH {:?}", info.runpath),
                     },
                 })?;
-            std::fs::copy(&source, lib.join(needed)).map_err(io(format!("cannot copy {}", source.display())))?;
+            std::fs::copy(&source, lib.join(needed)).map_err(context(format!("cannot copy {}", source.display())))?;
             set_mode(&lib.join(needed), 0o644)?;
             let (package, package_version) = (policy.describe)(&source);
             bundled.insert(
@@ -314,7 +320,7 @@ pub fn patchelf(prefix: &Path, args: &[&str], files: &[PathBuf]) -> Result<(), R
             .args(args)
             .args(chunk.iter().map(|f| prefix.join(f)))
             .output()
-            .map_err(io("cannot run patchelf (install the patchelf package)"))?;
+            .map_err(context("cannot run patchelf (install the patchelf package)"))?;
         if !output.status.success() {
             return Err(RelocateError::Patchelf {
                 file: chunk[0].display().to_string(),
@@ -346,12 +352,12 @@ fn store_references(bytes: &[u8], store: &str) -> Vec<usize> {
 pub fn scrub_store_references(root: &Path, store: &str) -> Result<Vec<String>, RelocateError> {
     let mut names = BTreeSet::new();
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
-        let entry =
-            entry.map_err(|e| RelocateError::Io { what: "cannot walk the install tree".into(), source: e.into() })?;
+        let entry = entry.map_err(|e| IoError::new("cannot walk the install tree", e))?;
         if !entry.file_type().is_file() {
             continue;
         }
-        let mut bytes = std::fs::read(entry.path()).map_err(io(format!("cannot read {}", entry.path().display())))?;
+        let mut bytes =
+            std::fs::read(entry.path()).map_err(context(format!("cannot read {}", entry.path().display())))?;
         let positions = store_references(&bytes, store);
         if positions.is_empty() {
             continue;
@@ -365,9 +371,9 @@ pub fn scrub_store_references(root: &Path, store: &str) -> Result<Vec<String>, R
             names.insert(name.trim_start_matches('-').to_string());
             bytes[at..at + HASH_LEN].fill(b'e');
         }
-        let mode = entry.metadata().map_err(|e| RelocateError::Io { what: "cannot stat".into(), source: e.into() })?;
+        let mode = entry.metadata().map_err(|e| IoError::new("cannot stat", e))?;
         set_mode(entry.path(), 0o644 | std::os::unix::fs::PermissionsExt::mode(&mode.permissions()))?;
-        std::fs::write(entry.path(), &bytes).map_err(io(format!("cannot rewrite {}", entry.path().display())))?;
+        std::fs::write(entry.path(), &bytes).map_err(context(format!("cannot rewrite {}", entry.path().display())))?;
         set_mode(entry.path(), std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o7777)?;
     }
     Ok(names.into_iter().collect())
@@ -376,7 +382,8 @@ pub fn scrub_store_references(root: &Path, store: &str) -> Result<Vec<String>, R
 fn set_mode(path: &Path, mode: u32) -> Result<(), RelocateError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(io(format!("cannot chmod {}", path.display())))
+        .map_err(context(format!("cannot chmod {}", path.display())))?;
+    Ok(())
 }
 
 /// Fails if any file or symlink under `root` contains any of `forbidden`
@@ -387,12 +394,14 @@ pub fn scan_for_paths(root: &Path, forbidden: &[String], store: Option<&str>) ->
         forbidden.iter().map(|p| memchr::memmem::Finder::new(p.as_bytes())).collect();
     let neutral = store.map(|store| format!("{store}/{}", "e".repeat(HASH_LEN)));
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
-        let entry =
-            entry.map_err(|e| RelocateError::Io { what: "cannot walk the install tree".into(), source: e.into() })?;
+        let entry = entry.map_err(|e| IoError::new("cannot walk the install tree", e))?;
         let bytes = if entry.file_type().is_file() {
-            std::fs::read(entry.path()).map_err(io(format!("cannot read {}", entry.path().display())))?
+            std::fs::read(entry.path()).map_err(context(format!("cannot read {}", entry.path().display())))?
         } else if entry.file_type().is_symlink() {
-            std::fs::read_link(entry.path()).map_err(io("cannot read a symlink"))?.into_os_string().into_encoded_bytes()
+            std::fs::read_link(entry.path())
+                .map_err(context("cannot read a symlink"))?
+                .into_os_string()
+                .into_encoded_bytes()
         } else {
             continue;
         };

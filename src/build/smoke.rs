@@ -17,6 +17,9 @@ use std::process::{Command, Stdio};
 
 use serde::Serialize;
 
+use crate::util::error::{Classify, FailureKind};
+use crate::util::io::{IoError, context};
+
 /// The uid/gid used for the server when pgbin runs as root (`nobody`).
 const UNPRIVILEGED: u32 = 65534;
 
@@ -51,21 +54,28 @@ impl Report {
 #[derive(Debug, thiserror::Error)]
 pub enum SmokeError {
     /// Local I/O.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// Underlying error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// The archive is not in the expected shape.
     #[error("{0}")]
     Layout(String),
+    /// A check failed (only from [`smoke_passing`]).
+    #[error("smoke test failed at check '{check}': {detail}")]
+    Failed {
+        /// The check.
+        check: String,
+        /// What was seen.
+        detail: String,
+    },
 }
 
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SmokeError {
-    let what = what.into();
-    move |source| SmokeError::Io { what, source }
+impl Classify for SmokeError {
+    fn kind(&self) -> FailureKind {
+        match self {
+            SmokeError::Failed { .. } => FailureKind::Check,
+            _ => FailureKind::Usage,
+        }
+    }
 }
 
 /// The PostgreSQL version an archive name claims (`postgresql-18.6.0-…` → `18.6`).
@@ -153,20 +163,29 @@ impl Drop for Cluster {
 
 fn chown_tree(root: &Path, id: u32) -> Result<(), SmokeError> {
     for entry in walkdir::WalkDir::new(root) {
-        let entry =
-            entry.map_err(|e| SmokeError::Io { what: "cannot walk the extracted tree".into(), source: e.into() })?;
+        let entry = entry.map_err(|e| IoError::new("cannot walk the extracted tree", e))?;
         std::os::unix::fs::lchown(entry.path(), Some(id), Some(id))
-            .map_err(io(format!("cannot chown {}", entry.path().display())))?;
+            .map_err(context(format!("cannot chown {}", entry.path().display())))?;
     }
     Ok(())
 }
 
 fn free_port() -> Result<u16, SmokeError> {
     Ok(TcpListener::bind("127.0.0.1:0")
-        .map_err(io("cannot find a free port"))?
+        .map_err(context("cannot find a free port"))?
         .local_addr()
-        .map_err(io("cannot read the port"))?
+        .map_err(context("cannot read the port"))?
         .port())
+}
+
+/// [`smoke`], with the first failed check as an error: for callers that
+/// publish only what passed.
+pub fn smoke_passing(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) -> Result<Report, SmokeError> {
+    let report = smoke(archive, scratch_parent, interpreter)?;
+    if let Some(failed) = report.failure() {
+        return Err(SmokeError::Failed { check: failed.name.clone(), detail: failed.detail.clone() });
+    }
+    Ok(report)
 }
 
 /// Extracts `archive` under a fresh directory in `scratch_parent` and runs
@@ -186,11 +205,11 @@ pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) 
     let scratch = tempfile::Builder::new()
         .prefix("pgbin-smoke-")
         .tempdir_in(scratch_parent)
-        .map_err(io("cannot create a scratch directory"))?;
-    let file = std::fs::File::open(archive).map_err(io(format!("cannot open {}", archive.display())))?;
+        .map_err(context("cannot create a scratch directory"))?;
+    let file = std::fs::File::open(archive).map_err(context(format!("cannot open {}", archive.display())))?;
     tar::Archive::new(flate2::read::GzDecoder::new(file))
         .unpack(scratch.path())
-        .map_err(io(format!("cannot extract {name}")))?;
+        .map_err(context(format!("cannot extract {name}")))?;
     let prefix = scratch.path().join(stem);
     if !prefix.join("bin/postgres").is_file() {
         return Err(SmokeError::Layout(format!("{name} has no {stem}/bin/postgres")));
@@ -198,7 +217,7 @@ pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) 
     let is_root = running_as_root();
     if is_root {
         std::fs::set_permissions(scratch.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .map_err(io("cannot chmod"))?;
+            .map_err(context("cannot chmod"))?;
         chown_tree(scratch.path(), UNPRIVILEGED)?;
     }
     let mut checks = Vec::new();

@@ -1,16 +1,14 @@
 //! `pgbin fetch`: obtain a verified tarball into the content-addressed cache.
 
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use pgbin::data::version::Version;
-use pgbin::source::fetch::{self, FetchError, Obtained, Progress};
-use pgbin::source::project::Project;
+use pgbin::source::fetch::{Obtained, obtain_verified};
 use pgbin::source::verify::Assessment;
 
+use super::progress::TerminalProgress;
 use super::{Context, Failure, print_json, styled_level};
 
 /// Arguments of `pgbin fetch`.
@@ -29,34 +27,6 @@ pub struct Args {
     json: bool,
 }
 
-/// A progress bar on stderr when it is a terminal.
-struct Bar(Option<ProgressBar>);
-
-impl Progress for Bar {
-    fn start(&mut self, url: &str, total: Option<u64>) {
-        if !std::io::stderr().is_terminal() {
-            return;
-        }
-        let bar = ProgressBar::new(total.unwrap_or(0));
-        bar.set_style(
-            ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}")
-                .expect("static template"),
-        );
-        bar.set_message(url.rsplit('/').next().unwrap_or(url).to_string());
-        self.0 = Some(bar);
-    }
-    fn advance(&mut self, bytes: u64) {
-        if let Some(bar) = &self.0 {
-            bar.inc(bytes);
-        }
-    }
-    fn finish(&mut self) {
-        if let Some(bar) = self.0.take() {
-            bar.finish_and_clear();
-        }
-    }
-}
-
 #[derive(Debug, Serialize)]
 struct Fetched<'a> {
     version: Version,
@@ -67,50 +37,12 @@ struct Fetched<'a> {
     assessment: &'a Assessment,
 }
 
-/// Re-verifies the evidence of a locked release and requires a level that
-/// may be built; `purpose` says what was refused ("package").
-pub fn buildable_assessment(project: &Project, version: Version, purpose: &str) -> Result<Assessment, Failure> {
-    super::locked_entry(project, version)?;
-    let assessment = project.assess(version)?.expect("entry is locked");
-    if !assessment.level.buildable() {
-        return Err(Failure::check(format!(
-            "PostgreSQL {version} is {}: its source is not trusted enough to {purpose}; add signed or independent evidence with `pgbin lock add`",
-            assessment.level
-        )));
-    }
-    Ok(assessment)
-}
-
-/// Verifies the lock entry and obtains its tarball; shared with `seed`.
-pub fn obtain_verified(
-    project: &Project,
-    version: Version,
-    cache: Option<&Path>,
-) -> Result<(Obtained, Assessment), Failure> {
-    let entry = super::locked_entry(project, version)?;
-    let assessment = buildable_assessment(project, version, "fetch for building")?;
-    if project
-        .catalog
-        .release(version)
-        .is_some_and(|(major, _)| major.is_end_of_life(pgbin::data::catalog::today_utc()))
-    {
-        eprintln!("pgbin: warning: PostgreSQL {} is past end of life and gets no security fixes", version.major);
-    }
-    let cache = cache.map_or_else(fetch::default_cache_dir, Path::to_path_buf);
-    let mirror = pgbin::source::debian::configured_mirror(Path::new("/etc/apt"));
-    let candidates = fetch::candidates(entry, mirror.as_deref());
-    let obtained = fetch::obtain(entry, &cache, &candidates, &mut Bar(None)).map_err(|e| match e {
-        FetchError::Exhausted { tampered: true, .. } => Failure::check(format!("verification failed: {e}")),
-        other => Failure::usage(other.to_string()),
-    })?;
-    Ok((obtained, assessment))
-}
-
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let version = super::exact_version(&args.version)?;
     let project = ctx.project()?;
-    let (obtained, assessment) = obtain_verified(&project, version, args.cache.as_deref())?;
+    let (obtained, assessment) =
+        obtain_verified(&project, version, args.cache.as_deref(), &mut TerminalProgress::downloads())?;
     let copied_to = match &args.dest {
         Some(dir) => {
             let target = dir.join(obtained.path.file_name().expect("cache paths end in the tarball name"));

@@ -11,6 +11,7 @@ pub mod lock;
 pub mod matrix;
 pub mod package;
 pub mod parity;
+pub mod progress;
 pub mod provenance;
 pub mod release;
 pub mod repro;
@@ -137,4 +138,39 @@ pub fn styled_level(level: Level) -> String {
         Level::Unverified => "31",
     };
     format!("\x1b[{code}m{level}\x1b[0m")
+}
+
+/// The archive a document describes, and where the document goes; shared
+/// by `pgbin provenance` and `pgbin sbom`.
+#[derive(Debug, clap::Args)]
+pub struct DocumentArgs {
+    /// The archive (its manifest must be beside it, or given with --manifest)
+    pub archive: PathBuf,
+    /// The archive's manifest (default: ARCHIVE.manifest.json)
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Directory to write into (default: the archive's)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl DocumentArgs {
+    /// The output directory: `--out`, else the archive's.
+    pub fn out_dir(&self) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| pgbin::attest::documents::parent_dir(&self.archive))
+    }
+}
+
+/// Prints what was written: the paths, or JSON.
+pub fn print_written(written: &[pgbin::attest::documents::Written], json: bool) {
+    if json {
+        print_json(&written);
+    } else {
+        for w in written {
+            println!("{}", w.path.display());
+        }
+    }
 }

@@ -123,7 +123,7 @@ fn plan(ctx: &Context, args: PlanArgs) -> Result<(), Failure> {
     let version = resolved.version;
     let released = released_versions(&args)?;
     release::check_releasable(version, &released).map_err(|refusal| Failure::check(refusal.to_string()))?;
-    let assessment = super::fetch::buildable_assessment(&project, version, "release")?;
+    let assessment = project.buildable_assessment(version, "release")?;
     let rows = release_rows(super::matrix::rows(&project, Some(&version.to_string()), None)?);
 
     let targets: Vec<PlannedTarget> = rows

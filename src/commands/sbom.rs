@@ -2,8 +2,10 @@
 //! its manifest. `pgbin build` writes it after every build; the Nix route
 //! runs this command after `nix build`.
 
-use super::provenance::{DocumentArgs, Documents, now, report, run_context, write_documents};
-use super::{Context, Failure};
+use pgbin::attest::documents::{Documents, described_archive, run_context, write_documents};
+use pgbin::util::time::now;
+
+use super::{Context, DocumentArgs, Failure, print_written};
 
 /// Arguments of `pgbin sbom`.
 #[derive(Debug, clap::Args)]
@@ -15,9 +17,9 @@ pub struct Args {
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let project = ctx.project()?;
-    let (artifacts, out) = args.document.resolve()?;
+    let artifacts = described_archive(&args.document.archive, args.document.manifest.as_deref())?;
     let run = run_context(&project, &artifacts.manifest, None, Some(now()), None, false);
-    let written = write_documents(&project, &artifacts, &out, &run, Documents::Sbom)?;
-    report(&written, args.document.json);
+    let written = write_documents(&project, &artifacts, &args.document.out_dir(), &run, Documents::Sbom)?;
+    print_written(&written, args.document.json);
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! Nix: the generated data the flake reads, store paths, NAR hashing, and
 //! running `nix build`.
 
+pub mod build;
 pub mod data;
 pub mod nar;
+pub mod seed;
 pub mod store;

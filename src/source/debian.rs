@@ -166,78 +166,6 @@ fn mirror_from_sources(text: &str) -> Option<String> {
         .map(|uri| uri.trim_end_matches('/').to_string())
 }
 
-/// The Debian package owning a file and its installed version, if dpkg
-/// knows it (tries the path as given, resolved, and with or without `/usr`).
-pub fn owning_package(path: &Path) -> (Option<String>, Option<String>) {
-    let mut candidates = vec![path.to_path_buf()];
-    if let Ok(real) = std::fs::canonicalize(path) {
-        candidates.push(real);
-    }
-    for candidate in candidates.clone() {
-        let text = candidate.display().to_string();
-        match text.strip_prefix("/usr") {
-            Some(rest) => candidates.push(rest.into()),
-            None => candidates.push(format!("/usr{text}").into()),
-        }
-    }
-    for candidate in candidates {
-        let Ok(output) = std::process::Command::new("dpkg").arg("-S").arg(&candidate).output() else { continue };
-        if !output.status.success() {
-            continue;
-        }
-        let text = String::from_utf8_lossy(&output.stdout);
-        let Some(package) = text.lines().next().and_then(|l| l.split(':').next()) else { continue };
-        let version = installed_versions(&[package.to_string()]).into_values().next();
-        return (Some(package.to_string()), version);
-    }
-    (None, None)
-}
-
-/// Installed versions of the given Debian packages (absent ones are omitted).
-pub fn installed_versions(packages: &[String]) -> std::collections::BTreeMap<String, String> {
-    let mut versions = std::collections::BTreeMap::new();
-    if packages.is_empty() {
-        return versions;
-    }
-    let output = std::process::Command::new("dpkg-query")
-        .args(["-W", "-f", "${Package} ${db:Status-Status} ${Version}\n"])
-        .args(packages)
-        .output();
-    if let Ok(output) = output {
-        for line in String::from_utf8_lossy(&output.stdout).lines() {
-            let mut parts = line.split_whitespace();
-            if let (Some(name), Some("installed"), Some(version)) = (parts.next(), parts.next(), parts.next()) {
-                versions.insert(name.to_string(), version.to_string());
-            }
-        }
-    }
-    versions
-}
-
-/// The packages of `wanted` that are not installed.
-pub fn missing_packages(wanted: &[String]) -> Vec<String> {
-    let installed = installed_versions(wanted);
-    wanted.iter().filter(|p| !installed.contains_key(*p)).cloned().collect()
-}
-
-/// Installs `packages` with apt-get (as root), refreshing the package
-/// lists and trying once more if the first attempt fails; whether it worked.
-pub fn install_packages(packages: &[String]) -> bool {
-    let install = |update: bool| {
-        if update {
-            let _ = std::process::Command::new("apt-get").args(["update", "-qq"]).status();
-        }
-        std::process::Command::new("apt-get")
-            .args(["install", "-y", "-qq"])
-            .args(packages)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    install(false) || install(true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,16 +197,6 @@ mod tests {
         assert_eq!(dsc_name("postgresql-13", "13.16-0+deb11u1"), "postgresql-13_13.16-0+deb11u1.dsc");
         assert_eq!(pool_path("postgresql-18", "x.dsc"), "pool/main/p/postgresql-18/x.dsc");
         assert_eq!(pool_path("libpq", "x"), "pool/main/libp/libpq/x");
-    }
-
-    #[test]
-    fn dpkg_knows_the_c_library() {
-        let (package, version) = owning_package(Path::new("/lib/x86_64-linux-gnu/libc.so.6"));
-        if std::env::consts::ARCH == "x86_64" {
-            assert_eq!(package.as_deref(), Some("libc6"));
-            assert!(version.is_some());
-        }
-        assert_eq!(missing_packages(&["libc6".into(), "no-such-package-pgbin".into()]), vec!["no-such-package-pgbin"]);
     }
 
     #[test]

@@ -14,10 +14,16 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::data::catalog::today_utc;
 use crate::data::lock::{Evidence, LockedSource};
+use crate::data::version::Version;
 use crate::source::debian;
+use crate::source::project::{Project, ProjectError};
 use crate::source::verify;
+use crate::source::verify::Assessment;
 use crate::util::digest::FileDigest;
+use crate::util::error::{Classify, FailureKind};
+use crate::util::progress::Progress;
 
 /// Environment variable overriding the cache directory.
 pub const CACHE_ENV: &str = "PGBIN_CACHE";
@@ -73,25 +79,6 @@ pub fn candidates(entry: &LockedSource, mirror: Option<&str>) -> Vec<Candidate> 
     list
 }
 
-/// Reports download progress to the caller (the CLI draws a bar).
-pub trait Progress {
-    /// A download from `url` starts; `total` is its size if known.
-    fn start(&mut self, url: &str, total: Option<u64>);
-    /// `bytes` more arrived.
-    fn advance(&mut self, bytes: u64);
-    /// The attempt ended (successfully or not).
-    fn finish(&mut self);
-}
-
-/// Progress that reports nothing.
-pub struct Silent;
-
-impl Progress for Silent {
-    fn start(&mut self, _: &str, _: Option<u64>) {}
-    fn advance(&mut self, _: u64) {}
-    fn finish(&mut self) {}
-}
-
 /// Why obtaining a tarball failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -113,6 +100,71 @@ pub enum FetchError {
         /// Underlying error.
         source: std::io::Error,
     },
+}
+
+impl Classify for FetchError {
+    fn kind(&self) -> FailureKind {
+        match self {
+            FetchError::Exhausted { tampered: true, .. } => FailureKind::Check,
+            _ => FailureKind::Usage,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self.kind() {
+            FailureKind::Check => format!("verification failed: {self}"),
+            FailureKind::Usage => self.to_string(),
+        }
+    }
+}
+
+/// Why a verified tarball could not be had: the release may not be built,
+/// or no candidate delivered the locked bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum ObtainError {
+    /// Not locked, not trusted enough, or its evidence does not verify.
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    /// Downloading failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+}
+
+impl Classify for ObtainError {
+    fn kind(&self) -> FailureKind {
+        match self {
+            ObtainError::Project(e) => e.kind(),
+            ObtainError::Fetch(e) => e.kind(),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ObtainError::Project(e) => e.message(),
+            ObtainError::Fetch(e) => e.message(),
+        }
+    }
+}
+
+/// Verifies the lock entry of `version` (it must be buildable) and obtains
+/// its tarball into `cache` (default: [`default_cache_dir`]) from the locked
+/// URLs or the configured Debian mirror.
+pub fn obtain_verified(
+    project: &Project,
+    version: Version,
+    cache: Option<&Path>,
+    progress: &mut dyn Progress,
+) -> Result<(Obtained, Assessment), ObtainError> {
+    let entry = project.locked(version)?;
+    let assessment = project.buildable_assessment(version, "fetch for building")?;
+    if project.catalog.release(version).is_some_and(|(major, _)| major.is_end_of_life(today_utc())) {
+        progress.note(&format!("warning: PostgreSQL {} is past end of life and gets no security fixes", version.major));
+    }
+    let cache = cache.map_or_else(default_cache_dir, Path::to_path_buf);
+    let mirror = debian::configured_mirror(Path::new("/etc/apt"));
+    let candidates = candidates(entry, mirror.as_deref());
+    let obtained = obtain(entry, &cache, &candidates, progress)?;
+    Ok((obtained, assessment))
 }
 
 /// How a tarball was obtained.

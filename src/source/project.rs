@@ -6,13 +6,13 @@
 use std::collections::BTreeMap;
 
 use crate::data::catalog::{Catalog, CatalogError};
-use crate::data::lock::{LockError, SourceLock};
+use crate::data::lock::{LockError, LockedSource, SourceLock};
 use crate::data::matrix::{Matrix, MatrixError};
 use crate::data::repo::Repo;
 use crate::data::version::Version;
 use crate::source::error::TrustError;
 use crate::source::openpgp::Policy;
-use crate::source::verify::{self, Assessment};
+use crate::source::verify::{self, Assessment, Level};
 use crate::util::error::{Classify, FailureKind};
 
 /// Everything the driver knows, loaded from one repository.
@@ -45,6 +45,21 @@ pub enum ProjectError {
     /// Policy or evidence problem.
     #[error(transparent)]
     Trust(#[from] TrustError),
+    /// A release that is not in the source lock.
+    #[error("PostgreSQL {0} is not in the source lock; add it with `pgbin lock add {0} --evidence ...`")]
+    NotLocked(Version),
+    /// A locked release whose evidence does not reach a buildable level.
+    #[error(
+        "PostgreSQL {version} is {level}: its source is not trusted enough to {purpose}; add signed or independent evidence with `pgbin lock add`"
+    )]
+    NotBuildable {
+        /// The release.
+        version: Version,
+        /// The level its evidence reached.
+        level: Level,
+        /// What was refused ("package").
+        purpose: String,
+    },
     /// The lock names a release the catalog does not list.
     #[error("the source lock has {0}, which the catalog does not list; add it to data/catalog.toml first")]
     Uncatalogued(Version),
@@ -54,6 +69,7 @@ impl Classify for ProjectError {
     fn kind(&self) -> FailureKind {
         match self {
             ProjectError::Trust(e) => e.kind(),
+            ProjectError::NotLocked(_) | ProjectError::NotBuildable { .. } => FailureKind::Check,
             _ => FailureKind::Usage,
         }
     }
@@ -77,6 +93,22 @@ impl Project {
             return Err(ProjectError::Uncatalogued(entry.version));
         }
         Ok(Project { repo: repo.clone(), catalog, matrix, lock, policy })
+    }
+
+    /// The lock entry of a release, or a failed check saying how to add it.
+    pub fn locked(&self, version: Version) -> Result<&LockedSource, ProjectError> {
+        self.lock.get(version).ok_or(ProjectError::NotLocked(version))
+    }
+
+    /// Re-verifies the evidence of a locked release and requires a level
+    /// that may be built; `purpose` says what was refused ("package").
+    pub fn buildable_assessment(&self, version: Version, purpose: &str) -> Result<Assessment, ProjectError> {
+        let entry = self.locked(version)?;
+        let assessment = verify::assess(self.repo.root(), &self.policy, entry)?;
+        if !assessment.level.buildable() {
+            return Err(ProjectError::NotBuildable { version, level: assessment.level, purpose: purpose.to_string() });
+        }
+        Ok(assessment)
     }
 
     /// Verifies one locked release's evidence; `None` when it is not locked.

@@ -6,4 +6,5 @@ pub mod digest;
 pub mod error;
 pub mod fs;
 pub mod io;
+pub mod progress;
 pub mod time;

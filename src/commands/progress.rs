@@ -1,0 +1,92 @@
+//! The one progress display of the CLI, for downloads and build phases: on
+//! a terminal a download bar and a phase spinner with elapsed time; without
+//! one, a plain `pgbin: [  12.3s] phase` line per phase and no bar. Notes
+//! are always printed as `pgbin: text` on stderr.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use pgbin::util::progress::Progress;
+
+/// Progress on stderr.
+pub struct TerminalProgress {
+    terminal: bool,
+    download: Option<ProgressBar>,
+    phases: Option<(Option<ProgressBar>, Instant)>,
+}
+
+impl TerminalProgress {
+    /// A display for this process's stderr.
+    pub fn downloads() -> TerminalProgress {
+        TerminalProgress { terminal: std::io::stderr().is_terminal(), download: None, phases: None }
+    }
+
+    /// Clears the phase spinner (phase lines stay).
+    pub fn finish_phases(&mut self) {
+        if let Some((Some(bar), _)) = self.phases.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for TerminalProgress {
+    fn drop(&mut self) {
+        self.finish_phases();
+        self.finish();
+    }
+}
+
+impl Progress for TerminalProgress {
+    fn note(&mut self, text: &str) {
+        match self.phases.as_ref().and_then(|(bar, _)| bar.as_ref()) {
+            Some(bar) => bar.suspend(|| eprintln!("pgbin: {text}")),
+            None => eprintln!("pgbin: {text}"),
+        }
+    }
+
+    fn phase(&mut self, name: &str) {
+        let terminal = self.terminal;
+        let (bar, started) = self.phases.get_or_insert_with(|| {
+            let bar = terminal.then(|| {
+                let bar = ProgressBar::new_spinner();
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]").expect("static template"),
+                );
+                bar.enable_steady_tick(std::time::Duration::from_millis(200));
+                bar
+            });
+            (bar, Instant::now())
+        });
+        match bar {
+            Some(bar) => bar.set_message(name.to_string()),
+            None => eprintln!("pgbin: [{:>6.1}s] {name}", started.elapsed().as_secs_f64()),
+        }
+    }
+
+    fn start(&mut self, url: &str, total: Option<u64>) {
+        if !self.terminal {
+            return;
+        }
+        let bar = ProgressBar::new(total.unwrap_or(0));
+        bar.set_style(
+            ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+                .expect("static template"),
+        );
+        bar.set_message(url.rsplit('/').next().unwrap_or(url).to_string());
+        self.download = Some(bar);
+    }
+
+    fn advance(&mut self, bytes: u64) {
+        if let Some(bar) = &self.download {
+            bar.inc(bytes);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.download.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,502 @@
+//! `pgbin build` as one library call: verify and obtain the source, build
+//! it with one backend (host toolchain, the flake's Nix derivation, or the
+//! musl Dockerfile), and publish the archive into `--out` together with its
+//! `.sha256`, manifest, provenance and SBOM, all-or-nothing.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::attest::documents::{DocumentError, Documents, run_context, write_documents};
+use crate::build::apt::{self, AptError};
+use crate::build::cache::{self, Artifacts};
+use crate::build::docker::{self, DockerError, DockerPlan};
+use crate::build::manifest::{Backend, Toolchain};
+use crate::build::smoke::{self, SmokeError};
+use crate::build::{self as host, AssemblyInputs, BuildError, HostInputs};
+use crate::data::matrix::Target;
+use crate::data::version::Version;
+use crate::nix::build::{NixBuildError, nix_build};
+use crate::nix::seed::{SeedError, seed_store};
+use crate::nix::store::pinned_nixpkgs_available;
+use crate::source::fetch::{ObtainError, default_cache_dir, obtain_verified};
+use crate::source::project::{Project, ProjectError};
+use crate::source::verify::Assessment;
+use crate::util::error::{Classify, FailureKind};
+use crate::util::fs::log_tail;
+use crate::util::io::{IoError, context};
+use crate::util::progress::Progress;
+use crate::util::time::now;
+
+/// Which backend builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// Nix when the pinned nixpkgs is in the local store, else host.
+    Auto,
+    /// The flake's generic builder.
+    Nix,
+    /// The machine's own toolchain.
+    Host,
+    /// The musl Dockerfile (parity build).
+    Docker,
+}
+
+/// What to build and where to publish it.
+#[derive(Debug, Clone)]
+pub struct BuildRequest<'a> {
+    /// The release.
+    pub version: Version,
+    /// The target.
+    pub target: &'a Target,
+    /// The backend.
+    pub backend: BackendChoice,
+    /// Where the published files go.
+    pub out: &'a Path,
+    /// The cache directory (default: [`default_cache_dir`]).
+    pub cache: Option<&'a Path>,
+    /// Parallel make jobs (default: the number of CPUs).
+    pub jobs: Option<usize>,
+    /// Keep the work directory of a failed host build.
+    pub keep_failed: bool,
+}
+
+/// What a finished build published.
+#[derive(Debug, Serialize)]
+pub struct Published {
+    /// The release.
+    pub version: Version,
+    /// The target triple.
+    pub target: String,
+    /// The backend that built it.
+    pub backend: Backend,
+    /// Whether the build cache answered.
+    pub cached: bool,
+    /// Seconds from start to published.
+    pub seconds: f64,
+    /// The build log, when a build ran.
+    pub log: Option<PathBuf>,
+    /// The published archive, `.sha256` and manifest.
+    #[serde(flatten)]
+    pub artifacts: Artifacts,
+    /// The archive's SHA-256.
+    pub sha256: String,
+    /// The published provenance.
+    pub provenance: PathBuf,
+    /// The published SBOM.
+    pub sbom: PathBuf,
+    /// One line saying how it was made.
+    #[serde(skip)]
+    pub summary: String,
+}
+
+/// Why a build did not publish anything.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The release is not locked or not trusted enough.
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    /// The verified source could not be obtained.
+    #[error(transparent)]
+    Obtain(#[from] ObtainError),
+    /// The source could not be put into the Nix store.
+    #[error(transparent)]
+    Seed(#[from] SeedError),
+    /// Local I/O.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// The provenance or SBOM could not be written.
+    #[error(transparent)]
+    Documents(#[from] DocumentError),
+    /// The host backend was asked for another machine's target.
+    #[error("the host backend builds only for this machine's target ({host}); {target} needs --backend nix")]
+    NotHostTarget {
+        /// This machine's triple.
+        host: String,
+        /// The one asked for.
+        target: String,
+    },
+    /// Build dependencies are missing and cannot be installed.
+    #[error(transparent)]
+    Dependencies(#[from] AptError),
+    /// The toolchain could not be identified, or the cache not locked.
+    #[error(transparent)]
+    Prepare(BuildError),
+    /// The build (configure, make, relocation, packaging or smoke test) failed.
+    #[error("build failed: {error}")]
+    Build {
+        /// The failure.
+        error: BuildError,
+        /// The build log.
+        log: PathBuf,
+        /// The log's last lines, when the compiler failed.
+        tail: Vec<String>,
+    },
+    /// `nix build` failed.
+    #[error("{error}; full log: {}", log.display())]
+    Nix {
+        /// The failure.
+        error: NixBuildError,
+        /// Nix's log.
+        log: PathBuf,
+    },
+    /// The Nix output does not hold the archive set.
+    #[error("{output} does not hold an intact {archive} with .sha256 and manifest")]
+    NixOutput {
+        /// The store path.
+        output: String,
+        /// The archive expected in it.
+        archive: String,
+    },
+    /// The smoke test could not run or failed.
+    #[error(transparent)]
+    Smoke(#[from] SmokeError),
+    /// The Docker plan or engine failed before building.
+    #[error(transparent)]
+    Docker(DockerError),
+    /// `docker build` failed.
+    #[error(transparent)]
+    DockerBuild(DockerError),
+    /// The Docker build's archive does not match its `.sha256`.
+    #[error("the docker build's {0} does not match its .sha256")]
+    DockerChecksum(String),
+}
+
+impl Classify for PipelineError {
+    fn kind(&self) -> FailureKind {
+        match self {
+            PipelineError::Project(e) => e.kind(),
+            PipelineError::Obtain(e) => e.kind(),
+            PipelineError::Seed(e) => e.kind(),
+            PipelineError::Documents(e) => e.kind(),
+            PipelineError::Smoke(e) => e.kind(),
+            PipelineError::Build { .. }
+            | PipelineError::NixOutput { .. }
+            | PipelineError::DockerBuild(_)
+            | PipelineError::DockerChecksum(_) => FailureKind::Check,
+            PipelineError::Io(_)
+            | PipelineError::NotHostTarget { .. }
+            | PipelineError::Dependencies(_)
+            | PipelineError::Prepare(_)
+            | PipelineError::Nix { .. }
+            | PipelineError::Docker(_) => FailureKind::Usage,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            PipelineError::Project(e) => e.message(),
+            PipelineError::Obtain(e) => e.message(),
+            PipelineError::Seed(e) => e.message(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// What a host build needs beyond the project data: the verified tarball,
+/// its evidence and the toolchain identity. Shared with `pgbin repro`.
+pub struct HostPlan {
+    version: Version,
+    tarball: PathBuf,
+    assessment: Assessment,
+    toolchain: Toolchain,
+    source_date_epoch: i64,
+}
+
+impl HostPlan {
+    /// Checks that `target` is this machine's, installs build dependencies
+    /// and obtains the verified tarball.
+    pub fn prepare(
+        project: &Project,
+        version: Version,
+        target: &Target,
+        cache: Option<&Path>,
+        progress: &mut dyn Progress,
+    ) -> Result<HostPlan, PipelineError> {
+        let host_triple = host::host_triple();
+        if Some(target.triple.as_str()) != host_triple {
+            return Err(PipelineError::NotHostTarget {
+                host: host_triple.unwrap_or("unknown").to_string(),
+                target: target.triple.clone(),
+            });
+        }
+        let packages = project.matrix.host_packages(target, version);
+        apt::ensure_installed(&packages, progress)?;
+        let (obtained, assessment) = obtain_verified(project, version, cache, progress)?;
+        let (_, release) = project.catalog.release(version).expect("the lock only holds catalogued releases");
+        let toolchain = host::host_toolchain(&packages).map_err(PipelineError::Prepare)?;
+        Ok(HostPlan {
+            version,
+            tarball: obtained.path,
+            assessment,
+            toolchain,
+            source_date_epoch: release.source_date_epoch(),
+        })
+    }
+
+    /// The build's inputs; `jobs` defaults to the number of CPUs.
+    pub fn inputs<'a>(&'a self, project: &'a Project, target: &'a Target, jobs: Option<usize>) -> HostInputs<'a> {
+        HostInputs {
+            assembly: AssemblyInputs {
+                version: self.version,
+                entry: project.lock.get(self.version).expect("prepare checked the lock"),
+                assessment: &self.assessment,
+                target,
+                matrix: &project.matrix,
+                source_date_epoch: self.source_date_epoch,
+                toolchain: &self.toolchain,
+                backend: Backend::Host,
+            },
+            tarball: &self.tarball,
+            jobs: jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        }
+    }
+}
+
+/// The backend `choice` resolves to for this project.
+pub fn resolve_backend(project: &Project, choice: BackendChoice) -> Option<Backend> {
+    match choice {
+        BackendChoice::Docker => None,
+        BackendChoice::Nix => Some(Backend::Nix),
+        BackendChoice::Host => Some(Backend::Host),
+        BackendChoice::Auto if pinned_nixpkgs_available(project.repo.root()) => Some(Backend::Nix),
+        BackendChoice::Auto => Some(Backend::Host),
+    }
+}
+
+/// Builds with the host or Nix backend and publishes the archive set.
+pub fn build(
+    project: &Project,
+    request: &BuildRequest,
+    progress: &mut dyn Progress,
+) -> Result<Published, PipelineError> {
+    let started = Instant::now();
+    let started_on = now();
+    match resolve_backend(project, request.backend) {
+        Some(Backend::Nix) => nix_backend(project, request, started, started_on, progress),
+        Some(Backend::Host) => host_backend(project, request, started, started_on, progress),
+        None => panic!("the docker backend is run by build_docker"),
+    }
+}
+
+fn host_backend(
+    project: &Project,
+    request: &BuildRequest,
+    started: Instant,
+    started_on: String,
+    progress: &mut dyn Progress,
+) -> Result<Published, PipelineError> {
+    let (version, target) = (request.version, request.target);
+    let cache = request.cache.map_or_else(default_cache_dir, Path::to_path_buf);
+    let plan = HostPlan::prepare(project, version, target, Some(&cache), progress)?;
+    let inputs = plan.inputs(project, target, request.jobs);
+    let key = inputs.assembly.cache_key();
+    let archive_name = target.archive_name(version);
+
+    let _lock = cache::lock_key(&cache, &key)?;
+    let (artifacts, cached, log) = match cache::cached(&cache, &key, &archive_name) {
+        Some(artifacts) => (artifacts, true, None),
+        None => {
+            let log = cache.join("logs").join(format!("{archive_name}.{}.log", &key[..12]));
+            let logs = log.parent().expect("log has a parent");
+            std::fs::create_dir_all(logs).map_err(context(format!("cannot create {}", logs.display())))?;
+            let _ = std::fs::remove_file(&log);
+            progress.note(&format!("building PostgreSQL {version} for {}; full log: {}", target.triple, log.display()));
+            match host::host_build(&inputs, &cache, &log, request.keep_failed, &mut |phase| progress.phase(phase)) {
+                Ok(artifacts) => (artifacts, false, Some(log)),
+                Err(error) => return Err(build_failure(error, log)),
+            }
+        }
+    };
+    let summary = if cached {
+        format!("{archive_name} is already built from these exact inputs (cache key {})", &key[..12])
+    } else {
+        "built, relocated and smoke-tested".to_string()
+    };
+    let outcome = Outcome { version, target: &target.triple, backend: Backend::Host, cached, log, summary, started_on };
+    publish(project, &artifacts, request.out, outcome, started)
+}
+
+/// A failed host build, with the log's last lines when the compiler failed.
+fn build_failure(error: BuildError, log: PathBuf) -> PipelineError {
+    let compile_error = match &error {
+        BuildError::Kept { error, .. } => matches!(**error, BuildError::Host(_)),
+        other => matches!(other, BuildError::Host(_)),
+    };
+    let tail = if compile_error { log_tail(&log, 15) } else { Vec::new() };
+    PipelineError::Build { error, log, tail }
+}
+
+/// How a build ended, for the report.
+struct Outcome<'a> {
+    version: Version,
+    target: &'a str,
+    backend: Backend,
+    cached: bool,
+    log: Option<PathBuf>,
+    summary: String,
+    /// When the build started, RFC 3339.
+    started_on: String,
+}
+
+/// Publishes the artifacts into `out` with their provenance and SBOM. Every
+/// file is staged in a directory inside `out` first, so that a failure
+/// leaves no archive without its provenance and SBOM.
+fn publish(
+    project: &Project,
+    artifacts: &Artifacts,
+    out: &Path,
+    outcome: Outcome,
+    started: Instant,
+) -> Result<Published, PipelineError> {
+    std::fs::create_dir_all(out).map_err(context(format!("cannot create {}", out.display())))?;
+    let staging = staging_dir(out)?;
+    let staged = cache::publish(artifacts, staging.path())?;
+    let run = run_context(project, &staged.manifest, Some(outcome.started_on), Some(now()), None, outcome.cached);
+    let documents = write_documents(project, &staged, staging.path(), &run, Documents::Both)?;
+    let published = Artifacts {
+        archive: move_into(&staged.archive, out)?,
+        checksum_file: move_into(&staged.checksum_file, out)?,
+        manifest_file: move_into(&staged.manifest_file, out)?,
+        manifest: staged.manifest.clone(),
+    };
+    let documents: Vec<PathBuf> = documents.iter().map(|d| move_into(&d.path, out)).collect::<Result<_, _>>()?;
+    let [provenance, sbom]: [PathBuf; 2] = documents.try_into().expect("provenance and SBOM");
+    Ok(Published {
+        version: outcome.version,
+        target: outcome.target.to_string(),
+        backend: outcome.backend,
+        cached: outcome.cached,
+        seconds: started.elapsed().as_secs_f64(),
+        log: outcome.log,
+        sha256: published.manifest.archive_sha256.clone(),
+        artifacts: published,
+        provenance,
+        sbom,
+        summary: outcome.summary,
+    })
+}
+
+/// A temporary directory inside `out` to stage published files in.
+fn staging_dir(out: &Path) -> Result<tempfile::TempDir, IoError> {
+    tempfile::Builder::new()
+        .prefix(".pgbin-publish-")
+        .tempdir_in(out)
+        .map_err(context(format!("cannot stage into {}", out.display())))
+}
+
+/// Moves a staged file into `out` (a rename within one directory tree).
+fn move_into(staged: &Path, out: &Path) -> Result<PathBuf, IoError> {
+    let target = out.join(staged.file_name().expect("staged files have names"));
+    std::fs::rename(staged, &target).map_err(context(format!("cannot publish {}", target.display())))?;
+    Ok(target)
+}
+
+/// The nix backend: seed the verified source, `nix build` the target's
+/// archive derivation (relocation and packaging happen inside Nix), smoke-test
+/// the result where it can run, and publish it.
+fn nix_backend(
+    project: &Project,
+    request: &BuildRequest,
+    started: Instant,
+    started_on: String,
+    progress: &mut dyn Progress,
+) -> Result<Published, PipelineError> {
+    let (version, target) = (request.version, request.target);
+    let cache = request.cache.map_or_else(default_cache_dir, Path::to_path_buf);
+    let (obtained, _) = obtain_verified(project, version, Some(&cache), progress)?;
+    seed_store(project, version, &obtained.path)?;
+    let attr = target.attr_name(version);
+    let archive_name = target.archive_name(version);
+    let log = cache.join("logs").join(format!("{archive_name}.nix.log"));
+    let logs = log.parent().expect("log has a parent");
+    std::fs::create_dir_all(logs).map_err(context(format!("cannot create {}", logs.display())))?;
+    progress.note(&format!("nix build {attr}.archive; full log: {}", log.display()));
+    progress.phase("nix build");
+    let output = nix_build(project.repo.root(), &format!("{attr}.archive"), &log)
+        .map_err(|error| PipelineError::Nix { error, log: log.clone() })?;
+    let artifacts = cache::artifacts_in(&output, &archive_name).ok_or_else(|| PipelineError::NixOutput {
+        output: output.display().to_string(),
+        archive: archive_name.clone(),
+    })?;
+    if Some(target.triple.as_str()) == host::host_triple() {
+        smoke::smoke_passing(&artifacts.archive, &std::env::temp_dir(), None)?;
+    }
+    let summary = format!("built with Nix ({})", output.display());
+    let outcome = Outcome {
+        version,
+        target: &target.triple,
+        backend: Backend::Nix,
+        cached: false,
+        log: Some(log),
+        summary,
+        started_on,
+    };
+    publish(project, &artifacts, request.out, outcome, started)
+}
+
+/// What the docker backend did.
+#[derive(Debug)]
+pub enum DockerOutcome {
+    /// `--dry-run`: the plan and the exact `docker build` arguments.
+    Planned {
+        /// The plan.
+        plan: DockerPlan,
+        /// `docker` arguments with CONTEXT and OUTPUT placeholders.
+        command: Vec<String>,
+    },
+    /// The archive and its `.sha256`, published.
+    Published(Vec<PathBuf>),
+}
+
+/// The docker backend: verify the source, plan the build from the same data
+/// the flake reads, and (unless `dry_run`) run it where an engine exists.
+/// Only the archive and its `.sha256` come out; parity with the Nix build is
+/// checked with `pgbin parity`.
+pub fn build_docker(
+    project: &Project,
+    request: &BuildRequest,
+    dry_run: bool,
+    progress: &mut dyn Progress,
+) -> Result<DockerOutcome, PipelineError> {
+    let (version, target) = (request.version, request.target);
+    let entry = project.locked(version)?;
+    let (_, release) = project.catalog.release(version).expect("the lock only holds catalogued releases");
+    let plan = docker::plan(&project.matrix, target, version, &entry.sha256, release.source_date_epoch())
+        .map_err(PipelineError::Docker)?;
+    if dry_run {
+        project.buildable_assessment(version, "build")?;
+        let command = plan.command(Path::new("CONTEXT"), Path::new("OUTPUT"));
+        return Ok(DockerOutcome::Planned { plan, command });
+    }
+    docker::engine_available().map_err(PipelineError::Docker)?;
+    let cache = request.cache.map_or_else(default_cache_dir, Path::to_path_buf);
+    let (obtained, _) = obtain_verified(project, version, Some(&cache), progress)?;
+    let scratch = |what: &str| {
+        tempfile::Builder::new()
+            .prefix(&format!("pgbin-docker-{what}-"))
+            .tempdir()
+            .map_err(context("cannot create a temporary directory"))
+    };
+    let (context_dir, output_dir) = (scratch("context")?, scratch("output")?);
+    let (context_dir, output_dir) = (context_dir.path(), output_dir.path());
+    docker::write_context(project.repo.root(), &obtained.path, context_dir).map_err(PipelineError::Docker)?;
+    let log = cache.join("logs").join(format!("{}.docker.log", plan.archive));
+    let logs = log.parent().expect("log has a parent");
+    std::fs::create_dir_all(logs).map_err(context(format!("cannot create {}", logs.display())))?;
+    progress.note(&format!("docker build of {}; full log: {}", plan.archive, log.display()));
+    let built = docker::build(&plan, context_dir, output_dir, &log).map_err(PipelineError::DockerBuild)?;
+    if crate::build::package::matches_checksum_file(&built.join(&plan.archive), &plan.archive) != Some(true) {
+        return Err(PipelineError::DockerChecksum(plan.archive.clone()));
+    }
+    let out = request.out;
+    std::fs::create_dir_all(out).map_err(context(format!("cannot create {}", out.display())))?;
+    let staging = staging_dir(out)?;
+    let names = [plan.archive.clone(), format!("{}.sha256", plan.archive)];
+    for name in &names {
+        std::fs::copy(built.join(name), staging.path().join(name))
+            .map_err(context(format!("cannot publish {name}")))?;
+    }
+    let published = names.iter().map(|name| move_into(&staging.path().join(name), out)).collect::<Result<_, _>>()?;
+    Ok(DockerOutcome::Published(published))
+}
