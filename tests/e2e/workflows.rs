@@ -19,14 +19,13 @@
 //! `bash scripts/setup.sh` installs ($PGBIN_PYTOOLS, default
 //! ~/.cache/pgbin/pytools); without it these tests fail.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{python_tool as pytool, repo};
 use serde_json::Value;
+
+use crate::util::{python_tool as pytool, repo};
 
 const WORKFLOWS: [&str; 3] = ["ci.yml", "build.yml", "release.yml"];
 

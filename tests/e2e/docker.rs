@@ -6,11 +6,9 @@
 //! RUNPATHs as pgbin's relocate module; and without an engine the backend
 //! stops with one clear line.
 
-mod common;
-
 use std::path::Path;
 
-use common::{json, one_line_error, pgbin, repo};
+use crate::util::{json, one_line_error, pgbin, repo};
 
 fn dockerfile() -> String {
     std::fs::read_to_string(repo().join("dockerfiles/Dockerfile.linux-musl")).unwrap()

@@ -2,8 +2,6 @@
 //! documents with chosen hash algorithms and times, expired and revoked keys,
 //! and a scratch trust policy that trusts them.
 
-#![allow(dead_code)]
-
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, SystemTime};

@@ -4,16 +4,15 @@
 //! and `pgbin verify-artifact` accepting the genuine set and rejecting each
 //! tampered one with one line.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::keys::make_cert;
-use common::{json, one_line_error, pgbin, python_tool};
 use sequoia_openpgp::Cert;
 use sequoia_openpgp::serialize::Serialize as _;
 use sha2::Digest;
+
+use crate::util::keys::make_cert;
+use crate::util::{json, one_line_error, pgbin, python_tool};
 
 const ARCHIVE: &str = "postgresql-18.6.0-x86_64-unknown-linux-gnu.tar.gz";
 
@@ -78,8 +77,11 @@ fn small_release(dir: &Path, trust: &str, content: &[u8]) -> PathBuf {
     std::fs::write(&archive, content).unwrap();
     let sha = sha256_hex(&archive);
     std::fs::write(sibling(&archive, ".sha256"), format!("{sha}  {ARCHIVE}\n")).unwrap();
-    let mut manifest: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/manifest-18.6-host.json")).unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/manifest-18.6-host.json"
+    )))
+    .unwrap();
     manifest["archive_sha256"] = sha.into();
     manifest["source"]["trust"] = trust.into();
     std::fs::write(sibling(&archive, ".manifest.json"), manifest.to_string()).unwrap();
@@ -115,7 +117,7 @@ fn build_writes_provenance_and_sbom_that_independent_validators_accept() {
     assert!(metadata["startedOn"].is_string() && metadata["finishedOn"].is_string());
 
     let intoto = Command::new(python_tool("python"))
-        .arg(common::repo().join("tests/tools/check_intoto.py"))
+        .arg(crate::util::repo().join("tests/tools/check_intoto.py"))
         .arg(&statement_file)
         .output()
         .unwrap();
@@ -149,7 +151,7 @@ fn the_validators_reject_broken_documents() {
     statement["predicate"]["runDetails"]["builder"]["identity"] = "x".into();
     std::fs::write(&statement_file, statement.to_string()).unwrap();
     let intoto = Command::new(python_tool("python"))
-        .arg(common::repo().join("tests/tools/check_intoto.py"))
+        .arg(crate::util::repo().join("tests/tools/check_intoto.py"))
         .arg(&statement_file)
         .output()
         .unwrap();

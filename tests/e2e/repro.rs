@@ -2,9 +2,7 @@
 //! backend under different conditions (build path, time, time zone, locale,
 //! umask, environment, job count) gives byte-identical archives.
 
-mod common;
-
-use common::{json, pgbin};
+use crate::util::{json, pgbin};
 
 #[test]
 fn two_host_builds_of_18_6_under_varied_conditions_are_identical() {
@@ -29,7 +27,7 @@ fn two_host_builds_of_18_6_under_varied_conditions_are_identical() {
     // A used --out is refused rather than mixed with an earlier run.
     let again = pgbin().args(["repro", "18.6", "--out"]).arg(&repro).output().unwrap();
     assert_eq!(again.status.code(), Some(2));
-    common::one_line_error(&again);
+    crate::util::one_line_error(&again);
 }
 
 /// The Nix backend's mechanism, with the real Nix on a small flake (nixpkgs

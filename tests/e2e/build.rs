@@ -3,12 +3,10 @@
 //! These tests compile PostgreSQL (a few minutes each on first run); results
 //! are cached by pgbin, so later runs reuse them.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{json, one_line_error, pgbin, repo};
+use crate::util::{json, one_line_error, pgbin, repo};
 
 /// Builds `version` for this machine and returns the `--json` answer.
 fn build(version: &str, out: &Path) -> serde_json::Value {
@@ -345,7 +343,7 @@ fn packages_a_tree_that_depends_on_the_nix_store() {
 /// failure is the same with or without network.)
 #[test]
 fn the_nix_backend_reports_why_nix_build_failed() {
-    let scratch = common::scratch_repo();
+    let scratch = crate::util::scratch_repo();
     for file in ["flake.nix", "Cargo.toml", "Cargo.lock"] {
         std::fs::copy(repo().join(file), scratch.path().join(file)).unwrap();
     }
@@ -367,7 +365,7 @@ fn the_nix_backend_reports_why_nix_build_failed() {
     });
     std::fs::write(scratch.path().join("flake.lock"), lock.to_string()).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let output = common::pgbin_in(scratch.path())
+    let output = crate::util::pgbin_in(scratch.path())
         .args(["build", "18.6", "--backend", "nix", "--out"])
         .arg(out.path().join("dist"))
         .output()

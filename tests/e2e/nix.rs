@@ -8,8 +8,6 @@
 //! archive derivation's pgbin command line, the smoke checks), are read back
 //! and checked against the driver; nothing is built.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
@@ -17,7 +15,7 @@ use std::process::Command;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use common::{json as stdout_json, pgbin, repo};
+use crate::util::{json as stdout_json, pgbin, repo};
 
 // No evaluation cache: concurrent tests would contend for its SQLite file.
 /// Every evaluation here also forbids import-from-derivation, so an IFD in
@@ -317,7 +315,7 @@ fn the_archive_derivation_runs_pgbin_package_on_the_install_tree() {
         let output = pgbin().args(&real).output().unwrap();
         assert_eq!(output.status.code(), Some(2));
         assert!(
-            common::one_line_error(&output).contains("not an installed PostgreSQL tree"),
+            crate::util::one_line_error(&output).contains("not an installed PostgreSQL tree"),
             "pgbin accepts the derivation's arguments"
         );
     }

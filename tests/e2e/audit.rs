@@ -5,13 +5,11 @@
 //! data broken in scratch copies, and the workflow rules are compared with
 //! zizmor on the same corpus (docs/audit.md explains each disagreement).
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{pgbin, python_tool, repo, scratch_repo};
+use crate::util::{pgbin, python_tool, repo, scratch_repo};
 
 fn corpus() -> PathBuf {
     repo().join("tests/audit")
@@ -220,7 +218,7 @@ fn a_lock_downgrade_against_the_base_revision_is_reported() {
 
     let output = pgbin().arg("audit").arg(scratch.path()).args(["--base", "no-such-revision"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(common::one_line_error(&output).contains("no-such-revision"));
+    assert!(crate::util::one_line_error(&output).contains("no-such-revision"));
 }
 
 /// zizmor (offline, auditor persona) on the same workflow corpus. The

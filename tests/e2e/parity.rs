@@ -4,11 +4,9 @@
 //! it matters. (The second build compiles PostgreSQL once, a few minutes;
 //! pgbin caches it.)
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{json, pgbin, pgbin_in, scratch_repo};
+use crate::util::{json, pgbin, pgbin_in, scratch_repo};
 
 const ARCHIVE: &str = "postgresql-18.6.0-x86_64-unknown-linux-gnu.tar.gz";
 
@@ -100,5 +98,5 @@ fn parity_refuses_what_is_not_an_install() {
     let dir = tempfile::tempdir().unwrap();
     let output = pgbin().arg("parity").arg(dir.path()).arg(dir.path()).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(common::one_line_error(&output).contains("does not look like a PostgreSQL install"));
+    assert!(crate::util::one_line_error(&output).contains("does not look like a PostgreSQL install"));
 }

@@ -2,12 +2,10 @@
 //! here (compiled C programs, tar and gzip archives) and on a real
 //! PostgreSQL install; hashes are checked against the real `nix hash path`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::pgbin;
+use crate::util::pgbin;
 
 const NIX_CONFIG: &str = "experimental-features = nix-command flakes\nsubstituters =";
 
@@ -93,7 +91,7 @@ fn hash_equals_nix_hash_path_on_a_postgresql_install() {
     let out = tempfile::tempdir().unwrap();
     let built =
         pgbin().args(["build", "18.6", "--backend", "host", "--json", "--out"]).arg(out.path()).output().unwrap();
-    let built = common::json(&built);
+    let built = crate::util::json(&built);
     let archive = PathBuf::from(built["archive"].as_str().unwrap());
     let dir = tempfile::tempdir().unwrap();
     sh(&format!("tar xzf {}", archive.display()), dir.path());
@@ -258,12 +256,12 @@ fn archive_header_differences_are_named() {
 fn bad_inputs_are_trouble_not_differences() {
     let output = pgbin().args(["diff", "/nonexistent/a", "/nonexistent/b"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
-    common::one_line_error(&output);
+    crate::util::one_line_error(&output);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("broken.tar.gz"), [0x1f, 0x8b, 8, 0, 0, 0]).unwrap();
     let output = pgbin().args(["hash"]).arg(dir.path().join("broken.tar.gz")).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
-    common::one_line_error(&output);
+    crate::util::one_line_error(&output);
 }
 
 /// `.tar.zst` archives and NAR files are inputs like any other: the NAR

@@ -2,15 +2,13 @@
 //! real keys, throwaway keys for every way a signature can be unacceptable,
 //! and every kind of bad input rejected with one line and nothing written.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use sequoia_openpgp::types::HashAlgorithm;
 
-use common::keys::{clearsign, dsc_body, make_cert, revoke, trust_in_policy};
-use common::{json, one_line_error, pgbin, pgbin_in, repo, scratch_repo, snapshot};
+use crate::util::keys::{clearsign, dsc_body, make_cert, revoke, trust_in_policy};
+use crate::util::{json, one_line_error, pgbin, pgbin_in, repo, scratch_repo, snapshot};
 
 const DSC_18_6: &str = "evidence/debian/postgresql-18_18.6-3.dsc";
 

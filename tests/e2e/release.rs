@@ -2,9 +2,7 @@
 //! catalog, one build row and seven artifacts per target, refusal of
 //! re-releases and downgrades, and nothing written.
 
-mod common;
-
-use common::{json, one_line_error, pgbin, repo, snapshot};
+use crate::util::{json, one_line_error, pgbin, repo, snapshot};
 
 /// The highest 17.x in the catalog, read through `pgbin versions`.
 fn highest_17() -> String {

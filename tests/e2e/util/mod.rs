@@ -1,8 +1,6 @@
 //! Shared helpers for the end-to-end tests: run the real binary, and make
 //! scratch copies of the repository's data to mutate.
 
-#![allow(dead_code)]
-
 pub mod keys;
 
 use std::path::{Path, PathBuf};

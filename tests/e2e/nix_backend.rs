@@ -9,12 +9,10 @@
 //!
 //! What this does not show: anything about nixpkgs' own toolchain.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{json, pgbin_in, repo};
+use crate::util::{json, pgbin_in, repo};
 
 const NIX_CONFIG: &str = "experimental-features = nix-command flakes\nsubstituters =";
 const ARCHIVE: &str = "postgresql-18.6.0-x86_64-unknown-linux-gnu.tar.gz";

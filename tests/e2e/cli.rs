@@ -1,9 +1,7 @@
 //! End-to-end tests of the foundation commands through the real binary:
 //! help, versions, resolve, targets, generate.
 
-mod common;
-
-use common::{json, one_line_error, pgbin, pgbin_in, scratch_repo};
+use crate::util::{json, one_line_error, pgbin, pgbin_in, scratch_repo};
 
 #[test]
 fn help_lists_the_commands() {

@@ -1,0 +1,19 @@
+//! pgbin's end-to-end tests, one integration test binary: one module per
+//! concern, sharing the helpers in `util` (run `cargo test --test e2e`, or
+//! one concern with e.g. `cargo test --test e2e workflows::`).
+
+mod util;
+
+mod attest;
+mod audit;
+mod build;
+mod cli;
+mod diff;
+mod docker;
+mod nix;
+mod nix_backend;
+mod parity;
+mod release;
+mod repro;
+mod trust;
+mod workflows;
