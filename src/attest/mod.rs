@@ -5,3 +5,4 @@ pub mod documents;
 pub mod provenance;
 pub mod sbom;
 pub mod signing;
+pub mod verify_artifact;

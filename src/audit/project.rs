@@ -87,7 +87,7 @@ pub fn rollbacks(base: &SourceLock, current: &SourceLock, current_text: &str) ->
 }
 
 fn git_show(root: &Path, revision: &str, path: &str) -> Result<String, String> {
-    let bytes = crate::data::repo::git(root, &["show", &format!("{revision}:{path}")])?;
+    let bytes = crate::data::repo::git(root, &["show", &format!("{revision}:{path}")]).map_err(|e| e.0)?;
     String::from_utf8(bytes).map_err(|e| e.to_string())
 }
 

@@ -94,18 +94,6 @@ pub fn exact_version(text: &str) -> Result<pgbin::data::version::Version, Failur
     text.parse().map_err(|e: pgbin::data::version::VersionError| Failure::usage(e.to_string()))
 }
 
-/// The lock entry of a release, or a check failure saying how to add it.
-pub fn locked_entry(
-    project: &Project,
-    version: pgbin::data::version::Version,
-) -> Result<&pgbin::data::lock::LockedSource, Failure> {
-    project.lock.get(version).ok_or_else(|| {
-        Failure::check(format!(
-            "PostgreSQL {version} is not in the source lock; add it with `pgbin lock add {version} --evidence ...`"
-        ))
-    })
-}
-
 /// The target named by `--target`, or this machine's when none is given.
 pub fn chosen_target<'a>(
     project: &'a Project,

@@ -12,8 +12,8 @@ use pgbin::data::catalog;
 use pgbin::data::release;
 use pgbin::data::version::{Version, VersionSpec};
 
-use super::matrix::Row;
 use super::{Context, Failure, print_json};
+use pgbin::nix::ci::{self, Row};
 
 /// `pgbin release` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -124,7 +124,7 @@ fn plan(ctx: &Context, args: PlanArgs) -> Result<(), Failure> {
     let released = released_versions(&args)?;
     release::check_releasable(version, &released).map_err(|refusal| Failure::check(refusal.to_string()))?;
     let assessment = project.buildable_assessment(version, "release")?;
-    let rows = release_rows(super::matrix::rows(&project, Some(&version.to_string()), None)?);
+    let rows = release_rows(ci::rows(&project, Some(&version.to_string()), None)?);
 
     let targets: Vec<PlannedTarget> = rows
         .iter()

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use pgbin::data::version::Version;
-use pgbin::source::verify::{self as trust, Assessment};
+use pgbin::source::verify::{Assessment, LocalVerification, verify_local};
 use pgbin::util::digest::FileDigest;
 
 use super::{Context, Failure, print_json, styled_level};
@@ -40,31 +40,15 @@ struct Verdict {
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let version = super::exact_version(&args.version)?;
-    // Hashing the tarball is the long pole: it runs while the evidence is verified.
-    let file = args.file.clone();
-    let hashing = std::thread::spawn(move || pgbin::util::digest::digest_file(&file));
     let project = ctx.project()?;
-    let entry = super::locked_entry(&project, version)?;
-    let assessment = trust::assess(project.repo.root(), &project.policy, entry)?;
+    let entry = project.locked(version)?;
+    let mut documents = Vec::new();
     for path in &args.evidence {
         let bytes = std::fs::read(path).map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
-        let name = path.display().to_string();
-        let record = pgbin::source::documents::record_from_document(
-            &project.policy,
-            version,
-            &bytes,
-            &name,
-            jiff::Timestamp::now(),
-        )?;
-        let known = entry.evidence.iter().find(|e| e.document().1 == record.document().1);
-        let checked = match known {
-            Some(locked) => locked.clone(),
-            None => record,
-        };
-        trust::verify_evidence(&project.policy, entry, &checked, &bytes)?;
+        documents.push((path.display().to_string(), bytes));
     }
-    let digest = hashing.join().expect("the hashing thread does not panic")?;
-    let digest = trust::check_digest(&args.file, digest, entry)?;
+    let LocalVerification { digest, assessment } =
+        verify_local(project.repo.root(), &project.policy, entry, &args.file, &documents)?;
     if !assessment.level.buildable() {
         return Err(Failure::check(format!(
             "{} matches the lock, but PostgreSQL {version} is only {} (needs signed or corroborated evidence)",

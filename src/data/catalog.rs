@@ -231,6 +231,11 @@ pub fn upstream_url(version: Version) -> String {
     format!("{UPSTREAM_URL_BASE}/v{version}/{}", tarball_name(version))
 }
 
+/// The upstream URL list for a release (canonical first).
+pub fn default_urls(version: Version) -> Vec<String> {
+    vec![upstream_url(version)]
+}
+
 /// Today's date in UTC, the reference for end-of-life decisions.
 pub fn today_utc() -> Date {
     jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date()

@@ -72,19 +72,24 @@ impl Repo {
     }
 }
 
+/// Why a git command failed, in one line.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct GitError(pub String);
+
 /// Runs `git -C root ARGS` and returns its standard output, or one line
 /// saying why it failed (git missing, not a checkout, unknown revision).
-pub fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
+pub fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
     let output = std::process::Command::new("git")
         .arg("-C")
         .arg(root)
         .args(args)
         .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
+        .map_err(|e| GitError(format!("cannot run git: {e}")))?;
     if output.status.success() {
         Ok(output.stdout)
     } else {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        Err(stderr.lines().next().unwrap_or("git failed").to_string())
+        Err(GitError(stderr.lines().next().unwrap_or("git failed").to_string()))
     }
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 use base64::Engine;
 use serde::Serialize;
 
-use crate::data::catalog::{self, Catalog};
+use crate::data::catalog::Catalog;
 use crate::data::lock::SourceLock;
 use crate::data::matrix::{FeatureState, Matrix};
 use crate::data::version::Version;
@@ -255,11 +255,6 @@ pub fn write(dir: &Path, expected: &[GeneratedFile]) -> std::io::Result<Vec<Stri
         }
     }
     Ok(changed)
-}
-
-/// The upstream URL list for a release (canonical first).
-pub fn default_urls(version: Version) -> Vec<String> {
-    vec![catalog::upstream_url(version)]
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! running `nix build`.
 
 pub mod build;
+pub mod ci;
 pub mod data;
 pub mod nar;
 pub mod seed;

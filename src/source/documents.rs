@@ -20,6 +20,18 @@ use crate::source::error::TrustError;
 use crate::source::openpgp::{Policy, verify_clearsigned};
 use crate::util::time::format_time;
 
+/// An evidence document that does not say what a witness excerpt or an
+/// upstream checksum file must say.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FormatError(pub String);
+
+impl From<&str> for FormatError {
+    fn from(text: &str) -> FormatError {
+        FormatError(text.to_string())
+    }
+}
+
 /// A witness excerpt's header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WitnessHeader {
@@ -67,24 +79,27 @@ pub struct Witness {
 
 /// Parses and checks a witness excerpt about `version`. The same rules apply
 /// when evidence is added and every time it is re-verified.
-pub fn parse_witness_document(text: &str, version: Version) -> Result<Witness, String> {
+pub fn parse_witness_document(text: &str, version: Version) -> Result<Witness, FormatError> {
     let header =
         parse_witness(text).ok_or("is not a witness excerpt (Publisher:/Reference: header, blank line, record)")?;
     let (owner, repo) = parse_github_reference(&header.reference)
         .ok_or("Reference must be github:OWNER/REPO@COMMIT:PATH with a full 40-hex commit")?;
     if !header.publisher.eq_ignore_ascii_case(&format!("{owner}/{repo}")) {
-        return Err(format!("Publisher {} does not match the reference's {owner}/{repo}", header.publisher));
+        return Err(FormatError(format!(
+            "Publisher {} does not match the reference's {owner}/{repo}",
+            header.publisher
+        )));
     }
     let owner = owner.to_ascii_lowercase();
     if NOT_WITNESSES.iter().any(|n| owner == *n || owner.starts_with("debian")) {
-        return Err(format!("{owner} cannot be an independent witness"));
+        return Err(FormatError(format!("{owner} cannot be an independent witness")));
     }
     let hashes = hex_runs(&header.body);
     let [sha256] = hashes.as_slice() else {
-        return Err(format!("a witness excerpt must contain exactly one SHA-256, found {}", hashes.len()));
+        return Err(FormatError(format!("a witness excerpt must contain exactly one SHA-256, found {}", hashes.len())));
     };
     if !contains_version_token(&header.body, version) {
-        return Err(format!("does not name version {version}"));
+        return Err(FormatError(format!("does not name version {version}")));
     }
     Ok(Witness { publisher: header.publisher, owner, reference: header.reference, sha256: sha256.clone() })
 }
@@ -120,7 +135,7 @@ pub fn contains_version_token(text: &str, version: Version) -> bool {
 
 /// The SHA-256 a sha256sum-format document gives for `tarball`: exactly one
 /// line must name it; the hash is lower-cased.
-pub fn parse_upstream_checksum(text: &str, tarball: &str) -> Result<String, String> {
+pub fn parse_upstream_checksum(text: &str, tarball: &str) -> Result<String, FormatError> {
     let listed: Vec<String> = text
         .lines()
         .filter_map(|line| {
@@ -130,9 +145,9 @@ pub fn parse_upstream_checksum(text: &str, tarball: &str) -> Result<String, Stri
         .collect();
     match listed.as_slice() {
         [hash] if is_sha256_hex(hash) => Ok(hash.clone()),
-        [_] => Err("the checksum line has no SHA-256".into()),
-        [] => Err(format!("does not list {tarball}")),
-        _ => Err(format!("lists {tarball} more than once")),
+        [_] => Err(FormatError("the checksum line has no SHA-256".into())),
+        [] => Err(FormatError(format!("does not list {tarball}"))),
+        _ => Err(FormatError(format!("lists {tarball} more than once"))),
     }
 }
 
@@ -204,7 +219,7 @@ pub fn record_from_document(
             reference_time: format_time(now),
         }
     } else if parse_witness(&text).is_some() {
-        let witness = parse_witness_document(&text, version).map_err(&mismatch)?;
+        let witness = parse_witness_document(&text, version).map_err(|e| mismatch(e.0))?;
         Evidence::Witness {
             attests: Attestation { name: catalog::tarball_name(version), sha256: witness.sha256, size: None },
             publisher: witness.publisher,
@@ -261,13 +276,13 @@ mod tests {
         assert_eq!(w.owner, "docker-library");
         assert!(parse_witness_document(GOOD, Version::new(17, 1)).is_err(), "17.1 is not named by 17.6");
         let renamed = GOOD.replace("Publisher: docker-library/postgres", "Publisher: Docker-Library/Other");
-        assert!(parse_witness_document(&renamed, v).unwrap_err().contains("does not match"));
+        assert!(parse_witness_document(&renamed, v).unwrap_err().0.contains("does not match"));
         let short_commit = GOOD.replace("@e34fc9d23c4eab656e9037701d71962c9b46a2e7:", "@e34fc9d:");
         assert!(parse_witness_document(&short_commit, v).is_err());
         let debian = GOOD.replace("docker-library/postgres", "debian/postgresql");
-        assert!(parse_witness_document(&debian, v).unwrap_err().contains("independent"));
+        assert!(parse_witness_document(&debian, v).unwrap_err().0.contains("independent"));
         let two = format!("{GOOD}sha256 {}\n", "ab".repeat(32));
-        assert!(parse_witness_document(&two, v).unwrap_err().contains("exactly one"));
+        assert!(parse_witness_document(&two, v).unwrap_err().0.contains("exactly one"));
     }
 
     #[test]
@@ -287,7 +302,7 @@ mod tests {
         let h = "555610c24d53e4316da5b7d3fc25c279d96856d5e0e23ee308c328c5fa881d9f";
         assert_eq!(parse_upstream_checksum(&format!("{}  {t}\n", h.to_uppercase()), t).unwrap(), h);
         assert_eq!(parse_upstream_checksum(&format!("{h} *{t}\n"), t).unwrap(), h);
-        assert!(parse_upstream_checksum(&format!("{h}  {t}\n{h}  {t}\n"), t).unwrap_err().contains("more than once"));
+        assert!(parse_upstream_checksum(&format!("{h}  {t}\n{h}  {t}\n"), t).unwrap_err().0.contains("more than once"));
         assert!(parse_upstream_checksum(&format!("{h}  other.tar.bz2\n"), t).is_err());
     }
 }

@@ -8,4 +8,5 @@ pub mod error;
 pub mod fetch;
 pub mod openpgp;
 pub mod project;
+pub mod record;
 pub mod verify;

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::documents::{FormatError, record_from_document};
 use super::error::TrustError;
 use super::openpgp::{Policy, verify_clearsigned};
 use crate::util::digest::{FileDigest, digest_file, sha256_hex};
@@ -165,7 +166,7 @@ pub fn verify_evidence(
             }
             let text = String::from_utf8_lossy(&signed.content);
             let dsc = debian::parse_dsc(&text).map_err(|e| mismatch(e.to_string()))?;
-            check_dsc_matches(&dsc, entry, package, debian_version).map_err(mismatch)?;
+            check_dsc_matches(&dsc, entry, package, debian_version).map_err(|e| mismatch(e.0))?;
             let policy_signer = policy.signer(&signed.signer);
             Ok(VerifiedEvidence {
                 kind: evidence.kind().into(),
@@ -180,7 +181,7 @@ pub fn verify_evidence(
         Evidence::UpstreamChecksum { url, .. } => {
             let hash =
                 crate::source::documents::parse_upstream_checksum(&String::from_utf8_lossy(document), &entry.tarball)
-                    .map_err(&mismatch)?;
+                    .map_err(|e| mismatch(e.0))?;
             if hash != entry.sha256 {
                 return Err(mismatch("lists a different SHA-256 for the tarball".into()));
             }
@@ -197,7 +198,7 @@ pub fn verify_evidence(
         Evidence::Witness { publisher, reference, .. } => {
             let witness =
                 crate::source::documents::parse_witness_document(&String::from_utf8_lossy(document), entry.version)
-                    .map_err(&mismatch)?;
+                    .map_err(|e| mismatch(e.0))?;
             if witness.publisher != *publisher || witness.reference != *reference {
                 return Err(mismatch("its header names another publisher or reference than the lock".into()));
             }
@@ -223,29 +224,29 @@ fn check_dsc_matches(
     entry: &LockedSource,
     package: &str,
     debian_version: &str,
-) -> Result<(), String> {
+) -> Result<(), FormatError> {
     let expected_package = debian::source_package(entry.version.major);
     if dsc.source != expected_package || package != expected_package {
-        return Err(format!("is for source package {}, expected {expected_package}", dsc.source));
+        return Err(FormatError(format!("is for source package {}, expected {expected_package}", dsc.source)));
     }
     if dsc.version != debian_version {
-        return Err(format!("is version {}, the lock records {debian_version}", dsc.version));
+        return Err(FormatError(format!("is version {}, the lock records {debian_version}", dsc.version)));
     }
     let upstream = debian::upstream_version(&dsc.version);
     if upstream != entry.version.to_string() {
-        return Err(format!("is for PostgreSQL {upstream}, not {}", entry.version));
+        return Err(FormatError(format!("is for PostgreSQL {upstream}, not {}", entry.version)));
     }
     let orig = debian::orig_tarball_name(entry.version);
     let mut matching = dsc.sha256.iter().filter(|f| f.name == orig);
-    let listed = matching.next().ok_or_else(|| format!("does not list {orig}"))?;
+    let listed = matching.next().ok_or_else(|| FormatError(format!("does not list {orig}")))?;
     if matching.next().is_some() {
-        return Err(format!("lists {orig} more than once"));
+        return Err(FormatError(format!("lists {orig} more than once")));
     }
     if listed.sha256 != entry.sha256 {
-        return Err(format!("lists SHA-256 {} for {orig}, the lock has {}", listed.sha256, entry.sha256));
+        return Err(FormatError(format!("lists SHA-256 {} for {orig}, the lock has {}", listed.sha256, entry.sha256)));
     }
     if entry.size != Some(listed.size) {
-        return Err(format!("lists size {} for {orig}, the lock has {:?}", listed.size, entry.size));
+        return Err(FormatError(format!("lists size {} for {orig}, the lock has {:?}", listed.size, entry.size)));
     }
     Ok(())
 }
@@ -285,6 +286,44 @@ pub fn check_digest(path: &Path, digest: FileDigest, entry: &LockedSource) -> Re
         )));
     }
     Ok(digest)
+}
+
+/// A local tarball checked against the lock.
+#[derive(Debug, Clone, Serialize)]
+pub struct LocalVerification {
+    /// The tarball's size and SHA-256.
+    #[serde(flatten)]
+    pub digest: FileDigest,
+    /// The release's verified evidence and level.
+    #[serde(flatten)]
+    pub assessment: Assessment,
+}
+
+/// Verifies a local `tarball` of `entry` and, beside the committed evidence,
+/// any further evidence `documents` (path, bytes). Hashing runs while the
+/// evidence is verified.
+pub fn verify_local(
+    repo: &Path,
+    policy: &Policy,
+    entry: &LockedSource,
+    tarball: &Path,
+    documents: &[(String, Vec<u8>)],
+) -> Result<LocalVerification, TrustError> {
+    let file = tarball.to_path_buf();
+    let hashing = std::thread::spawn(move || digest_file(&file));
+    let assessment = assess(repo, policy, entry)?;
+    for (name, bytes) in documents {
+        let record = record_from_document(policy, entry.version, bytes, name, Timestamp::now())?;
+        let known = entry.evidence.iter().find(|e| e.document().1 == record.document().1);
+        let checked = match known {
+            Some(locked) => locked.clone(),
+            None => record,
+        };
+        verify_evidence(policy, entry, &checked, bytes)?;
+    }
+    let digest = hashing.join().expect("the hashing thread does not panic")?;
+    let digest = check_digest(tarball, digest, entry)?;
+    Ok(LocalVerification { digest, assessment })
 }
 
 #[cfg(test)]
