@@ -433,6 +433,40 @@ fn excluded(path: &str, exclusions: &[Exclusion]) -> bool {
     })
 }
 
+/// A checker of single files, and which files it reads.
+struct FileCheck {
+    /// Whether the checker reads this file.
+    applies_to: fn(&SourceFile) -> bool,
+    /// Every finding of the checker in this file.
+    check: fn(&SourceFile) -> Vec<Finding>,
+}
+
+/// The per-file checkers, each run on every file it applies to, in this
+/// order (which the sort by path, line and rule keeps among findings with
+/// equal keys). pgbin's own data is checked once per repository, by
+/// [`project::check`], not here.
+static FILE_CHECKS: &[FileCheck] = &[
+    FileCheck { applies_to: |file| actions::is_workflow(&file.path), check: actions::check },
+    // A workflow named `action.yml` is read as a workflow only.
+    FileCheck {
+        applies_to: |file| actions::is_action(&file.path) && !actions::is_workflow(&file.path),
+        check: actions::check_action,
+    },
+    FileCheck { applies_to: |file| docker::is_dockerfile(file.name()), check: docker::check },
+    FileCheck { applies_to: |file| file.path.ends_with(".nix"), check: nix::check_nix_file },
+    FileCheck { applies_to: |file| file.name() == "flake.lock", check: nix::check_flake_lock },
+    FileCheck { applies_to: |_| true, check: insecure::check },
+];
+
+/// Every finding of the checkers in [`FILE_CHECKS`] that apply to `file`.
+fn check_file(file: &SourceFile) -> Vec<Finding> {
+    FILE_CHECKS
+        .iter()
+        .filter(|file_check| (file_check.applies_to)(file))
+        .flat_map(|file_check| (file_check.check)(file))
+        .collect()
+}
+
 /// Files larger than this are not read (no source or config file is).
 const MAX_FILE_BYTES: u64 = 4 << 20;
 
@@ -457,24 +491,7 @@ pub fn audit(root: &Path, options: &Options) -> Result<Report, AuditError> {
             files.push(SourceFile { path, text });
         }
     }
-    let mut findings = Vec::new();
-    for file in &files {
-        if actions::is_workflow(&file.path) {
-            findings.extend(actions::check(file));
-        } else if actions::is_action(&file.path) {
-            findings.extend(actions::check_action(file));
-        }
-        if docker::is_dockerfile(file.name()) {
-            findings.extend(docker::check(file));
-        }
-        if file.path.ends_with(".nix") {
-            findings.extend(nix::check_nix_file(file));
-        }
-        if file.name() == "flake.lock" {
-            findings.extend(nix::check_flake_lock(file));
-        }
-        findings.extend(insecure::check(file));
-    }
+    let mut findings: Vec<Finding> = files.iter().flat_map(check_file).collect();
     findings.extend(project::check(root, options.base.as_deref()).map_err(AuditError::Base)?);
     findings.sort_by(|a, b| (&a.path, a.line, a.rule.id()).cmp(&(&b.path, b.line, b.rule.id())));
     findings.dedup_by(|a, b| a.path == b.path && a.line == b.line && a.rule == b.rule && a.message == b.message);
@@ -499,6 +516,17 @@ mod tests {
         for (position, rule) in RuleId::ALL.iter().enumerate() {
             assert_eq!(rule.index(), position, "{rule}");
         }
+    }
+
+    #[test]
+    fn a_workflow_named_action_yml_is_read_as_a_workflow_only() {
+        let text = "on: push\npermissions: {}\njobs:\n  a:\n    permissions: {}\n    steps:\n      - uses: actions/cache@v4\nruns:\n  using: composite\n  steps:\n    - uses: actions/setup-node@v4\n";
+        let found = |path: &str| -> Vec<(&'static str, usize)> {
+            let file = SourceFile { path: path.into(), text: text.into() };
+            check_file(&file).into_iter().map(|f| (f.rule.id(), f.line)).collect()
+        };
+        assert_eq!(found(".github/workflows/action.yml"), vec![("GHA001", 7)]);
+        assert_eq!(found(".github/actions/a/action.yml"), vec![("GHA001", 11)]);
     }
 
     #[test]
