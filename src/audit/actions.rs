@@ -4,7 +4,7 @@
 use marked_yaml::Node;
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 
-use super::{Finding, SourceFile};
+use super::{Finding, RuleId, SourceFile};
 
 /// Whether `path` is a workflow file.
 pub fn is_workflow(path: &str) -> bool {
@@ -45,7 +45,7 @@ fn check_uses(file: &SourceFile, value: &str, line: usize, out: &mut Vec<Finding
     if let Some(image) = value.strip_prefix("docker://") {
         if !image.contains("@sha256:") {
             out.push(Finding::new(
-                "GHA001",
+                RuleId::UnpinnedAction,
                 &file.path,
                 line,
                 format!("container action `{value}` is not pinned by digest"),
@@ -55,7 +55,7 @@ fn check_uses(file: &SourceFile, value: &str, line: usize, out: &mut Vec<Finding
     }
     let Some((_, reference)) = value.rsplit_once('@') else {
         out.push(Finding::new(
-            "GHA001",
+            RuleId::UnpinnedAction,
             &file.path,
             line,
             format!("`{value}` has no ref: it follows the default branch"),
@@ -64,7 +64,7 @@ fn check_uses(file: &SourceFile, value: &str, line: usize, out: &mut Vec<Finding
     };
     if !is_commit_sha(reference) {
         out.push(Finding::new(
-            "GHA001",
+            RuleId::UnpinnedAction,
             &file.path,
             line,
             format!("`{value}` is pinned to the mutable ref `{reference}`"),
@@ -75,7 +75,12 @@ fn check_uses(file: &SourceFile, value: &str, line: usize, out: &mut Vec<Finding
     let comment = raw.split_once(value).map_or("", |(_, rest)| rest).trim_start_matches(['"', '\'']).trim_start();
     let has_version = comment.strip_prefix('#').is_some_and(|c| c.chars().any(|ch| ch.is_ascii_digit()));
     if !has_version {
-        out.push(Finding::new("GHA002", &file.path, line, format!("`{value}` has no `# vX.Y.Z` comment")));
+        out.push(Finding::new(
+            RuleId::PinWithoutVersion,
+            &file.path,
+            line,
+            format!("`{value}` has no `# vX.Y.Z` comment"),
+        ));
     }
 }
 
@@ -83,13 +88,18 @@ fn check_uses(file: &SourceFile, value: &str, line: usize, out: &mut Vec<Finding
 fn check_permissions(file: &SourceFile, node: &Node, workflow_level: bool, out: &mut Vec<Finding>) {
     match node {
         Node::Scalar(s) if s.as_str() == "write-all" => {
-            out.push(Finding::new("GHA004", &file.path, scalar_line(s), "`permissions: write-all` grants every scope"));
+            out.push(Finding::new(
+                RuleId::BroadPermissions,
+                &file.path,
+                scalar_line(s),
+                "`permissions: write-all` grants every scope",
+            ));
         }
         Node::Mapping(map) if workflow_level => {
             for (scope, level) in map.iter() {
                 if level.as_scalar().is_some_and(|l| l.as_str() == "write") {
                     out.push(Finding::new(
-                        "GHA004",
+                        RuleId::BroadPermissions,
                         &file.path,
                         scalar_line(scope),
                         format!("`{}: write` at workflow level applies to every job", scope.as_str()),
@@ -124,7 +134,7 @@ fn check_script(file: &SourceFile, run: &MarkedScalarNode, out: &mut Vec<Finding
                 .find(|(_, l)| l.contains(expression))
                 .map_or(first, |(i, _)| i + 1);
             out.push(Finding::new(
-                "GHA006",
+                RuleId::TemplateInjection,
                 &file.path,
                 line,
                 format!("`{expression}` is expanded into the script before it runs"),
@@ -146,8 +156,10 @@ pub fn check(file: &SourceFile) -> Vec<Finding> {
     let mut out = Vec::new();
     let root = match marked_yaml::parse_yaml(0, &file.text) {
         Ok(Node::Mapping(map)) => map,
-        Ok(_) => return vec![Finding::new("AUD001", &file.path, 1, "a workflow must be a YAML mapping")],
-        Err(e) => return vec![Finding::new("AUD001", &file.path, 1, format!("does not parse as YAML: {e}"))],
+        Ok(_) => return vec![Finding::new(RuleId::UnreadableFile, &file.path, 1, "a workflow must be a YAML mapping")],
+        Err(e) => {
+            return vec![Finding::new(RuleId::UnreadableFile, &file.path, 1, format!("does not parse as YAML: {e}"))];
+        }
     };
     let privileged = triggers(&root).iter().any(|t| t == "pull_request_target" || t == "workflow_run");
     let top_permissions = root.get_node("permissions");
@@ -160,7 +172,7 @@ pub fn check(file: &SourceFile) -> Vec<Finding> {
         match job.get_node("permissions") {
             Some(node) => check_permissions(file, node, false, &mut out),
             None if top_permissions.is_none() => out.push(Finding::new(
-                "GHA003",
+                RuleId::MissingPermissions,
                 &file.path,
                 scalar_line(name),
                 format!("job `{}` gets the repository's default token permissions", name.as_str()),
@@ -172,7 +184,7 @@ pub fn check(file: &SourceFile) -> Vec<Finding> {
         }
         if let Some(secrets) = job.get_scalar("secrets").filter(|s| s.as_str() == "inherit") {
             out.push(Finding::new(
-                "GHA007",
+                RuleId::SecretsInherit,
                 &file.path,
                 scalar_line(secrets),
                 format!("job `{}` passes every secret to its called workflow", name.as_str()),
@@ -202,7 +214,7 @@ fn check_steps(
             if let Some(reference) = reference.filter(|r| privileged && checks_out_head(r.as_str())) {
                 if uses.as_str().starts_with("actions/checkout") {
                     out.push(Finding::new(
-                        "GHA005",
+                        RuleId::UntrustedCheckout,
                         &file.path,
                         scalar_line(reference),
                         format!(
@@ -230,8 +242,10 @@ pub fn check_action(file: &SourceFile) -> Vec<Finding> {
     let mut out = Vec::new();
     let root = match marked_yaml::parse_yaml(0, &file.text) {
         Ok(Node::Mapping(map)) => map,
-        Ok(_) => return vec![Finding::new("AUD001", &file.path, 1, "an action must be a YAML mapping")],
-        Err(e) => return vec![Finding::new("AUD001", &file.path, 1, format!("does not parse as YAML: {e}"))],
+        Ok(_) => return vec![Finding::new(RuleId::UnreadableFile, &file.path, 1, "an action must be a YAML mapping")],
+        Err(e) => {
+            return vec![Finding::new(RuleId::UnreadableFile, &file.path, 1, format!("does not parse as YAML: {e}"))];
+        }
     };
     let Some(runs) = root.get_mapping("runs") else { return out };
     if let Some(steps) = runs.get_sequence("steps") {
@@ -250,7 +264,7 @@ mod tests {
     const SHA: &str = "11bd71901bbe5b1630ceea73d27597364c9af683";
 
     fn rules(findings: Vec<Finding>) -> Vec<&'static str> {
-        findings.into_iter().map(|f| f.rule).collect()
+        findings.into_iter().map(|f| f.rule.id()).collect()
     }
 
     fn workflow(steps: &str) -> Vec<&'static str> {

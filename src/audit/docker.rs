@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Finding, SourceFile};
+use super::{Finding, RuleId, SourceFile};
 
 /// Whether a file name is a Dockerfile (`Dockerfile`, `Dockerfile.x`,
 /// `x.Dockerfile`, `Containerfile`).
@@ -162,7 +162,7 @@ fn check_run(file: &SourceFile, instruction: &Instruction, out: &mut Vec<Finding
         let into_shell = commands.iter().skip(1).any(|c| command_word(c).is_some_and(is_shell));
         if downloads && into_shell {
             out.push(Finding::new(
-                "DKR003",
+                RuleId::PipeToShell,
                 &file.path,
                 instruction.line,
                 format!("`{}` runs a downloaded script", pipeline.join(" | ")),
@@ -172,7 +172,7 @@ fn check_run(file: &SourceFile, instruction: &Instruction, out: &mut Vec<Finding
             let unpinned = unpinned_packages(command);
             if !unpinned.is_empty() {
                 out.push(Finding::new(
-                    "DKR002",
+                    RuleId::UnpinnedPackage,
                     &file.path,
                     instruction.line,
                     format!("unpinned package(s): {}", unpinned.join(", ")),
@@ -183,7 +183,7 @@ fn check_run(file: &SourceFile, instruction: &Instruction, out: &mut Vec<Finding
     for substitution in ["$(curl", "$(wget", "<(curl", "<(wget", "`curl", "`wget"] {
         if script.contains(substitution) && words(script).iter().any(|w| is_shell(w)) {
             out.push(Finding::new(
-                "DKR003",
+                RuleId::PipeToShell,
                 &file.path,
                 instruction.line,
                 "a shell runs a script fetched by command substitution",
@@ -203,7 +203,7 @@ fn check_add(file: &SourceFile, instruction: &Instruction, out: &mut Vec<Finding
         .find(|s| s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@"));
     if let (Some(url), false) = (remote, has_checksum) {
         out.push(Finding::new(
-            "DKR004",
+            RuleId::RemoteAddWithoutChecksum,
             &file.path,
             instruction.line,
             format!("`ADD {url}` is not checked against a checksum"),
@@ -221,7 +221,7 @@ pub fn check(file: &SourceFile) -> Vec<Finding> {
     let mut out = Vec::new();
     if let Some((line, image)) = unpinned_syntax_directive(&file.text) {
         out.push(Finding::new(
-            "DKR001",
+            RuleId::UnpinnedBaseImage,
             &file.path,
             line,
             format!("`# syntax={image}` makes BuildKit pull a frontend image that can change under the same tag"),
@@ -257,7 +257,7 @@ pub fn check(file: &SourceFile) -> Vec<Finding> {
                     if from_stage { stage_users.get(&image.to_lowercase()).cloned().flatten() } else { None };
                 if !from_stage && image != "scratch" && !is_digest_pinned(&image) {
                     out.push(Finding::new(
-                        "DKR001",
+                        RuleId::UnpinnedBaseImage,
                         &file.path,
                         instruction.line,
                         format!("`FROM {image}` can change under the same tag"),
@@ -281,12 +281,18 @@ pub fn check(file: &SourceFile) -> Vec<Finding> {
     }
     if let Some((line, user)) = final_stage {
         match user {
-            None => {
-                out.push(Finding::new("DKR005", &file.path, line, "the final stage sets no USER, so it runs as root"))
-            }
-            Some(user) if is_root(&user) => {
-                out.push(Finding::new("DKR005", &file.path, line, format!("the final stage runs as `{user}`")))
-            }
+            None => out.push(Finding::new(
+                RuleId::RootFinalStage,
+                &file.path,
+                line,
+                "the final stage sets no USER, so it runs as root",
+            )),
+            Some(user) if is_root(&user) => out.push(Finding::new(
+                RuleId::RootFinalStage,
+                &file.path,
+                line,
+                format!("the final stage runs as `{user}`"),
+            )),
             Some(_) => {}
         }
     }
@@ -299,7 +305,7 @@ mod tests {
 
     fn findings(text: &str) -> Vec<(&'static str, usize)> {
         let file = SourceFile { path: "Dockerfile".into(), text: text.into() };
-        check(&file).into_iter().map(|f| (f.rule, f.line)).collect()
+        check(&file).into_iter().map(|f| (f.rule.id(), f.line)).collect()
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! (`http.sslVerify false`, `GIT_SSL_NO_VERIFY`, `curl -k`/`--insecure`,
 //! `wget --no-check-certificate`).
 
-use super::{Finding, SourceFile};
+use super::{Finding, RuleId, SourceFile};
 
 /// `sslVerify` (any case) set to false: `sslVerify false`, `sslVerify=false`,
 /// `sslVerify = false`, `"sslVerify": false`.
@@ -51,7 +51,7 @@ pub fn check(file: &SourceFile) -> Vec<Finding> {
             None
         };
         if let Some(what) = what {
-            out.push(Finding::new("TLS001", &file.path, index + 1, what));
+            out.push(Finding::new(RuleId::TlsVerificationDisabled, &file.path, index + 1, what));
         }
     }
     out

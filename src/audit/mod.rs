@@ -2,8 +2,9 @@
 //! the pipelines pgbin replaces (TLS verification off, unpinned base images
 //! and packages, actions on mutable tags) cannot be merged.
 //!
-//! Each rule has an id, a severity, a one-line fix and a documented reason
-//! (`docs/audit.md`). The rules are grouped by what they read: GitHub
+//! Each rule is a variant of [`RuleId`], which carries its id, name,
+//! severity, summary and one-line fix; its reason is documented in
+//! `docs/audit.md`. The rules are grouped by what they read: GitHub
 //! workflows ([`actions`]), Dockerfiles ([`docker`]), any tracked text file
 //! ([`insecure`]), Nix files and `flake.lock` ([`nix`]), and pgbin's own data
 //! ([`project`]). The files read are the repository's tracked files (`git
@@ -44,175 +45,240 @@ impl Severity {
     }
 }
 
-/// One audit rule.
-#[derive(Debug, Serialize)]
-pub struct Rule {
-    /// Stable id (`GHA001`).
-    pub id: &'static str,
-    /// Short name (`unpinned-action`).
-    pub name: &'static str,
-    /// Severity of every finding.
-    pub severity: Severity,
-    /// What the rule finds, in one line.
-    pub summary: &'static str,
-    /// The usual fix, in one line.
-    pub fix: &'static str,
+/// Defines [`RuleId`], one variant per rule, with each rule's id, name,
+/// severity, summary and fix, and [`RuleId::ALL`], from one list: a rule
+/// exists exactly when it has a variant, so a finding cannot name an
+/// unknown rule.
+macro_rules! define_rules {
+    ($(
+        $variant:ident {
+            id: $id:literal,
+            name: $name:literal,
+            severity: $severity:path,
+            summary: $summary:literal,
+            fix: $fix:literal $(,)?
+        }
+    ),* $(,)?) => {
+        /// One audit rule, carrying its id, name, severity, summary and fix.
+        /// It serializes and displays as its id (`GHA001`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum RuleId {
+            $(
+                #[doc = concat!("`", $id, "` (`", $name, "`): ", $summary, ".")]
+                $variant,
+            )*
+        }
+
+        impl RuleId {
+            /// Every rule, in the order defined, which is id order (so the
+            /// groups sort: AUD, DKR, GHA, NIX, PGB, TLS).
+            pub const ALL: &'static [RuleId] = &[$(RuleId::$variant),*];
+
+            /// Stable id (`GHA001`).
+            pub const fn id(self) -> &'static str {
+                match self {
+                    $(RuleId::$variant => $id,)*
+                }
+            }
+
+            /// Short name (`unpinned-action`).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(RuleId::$variant => $name,)*
+                }
+            }
+
+            /// Severity of every finding of the rule.
+            pub const fn severity(self) -> Severity {
+                match self {
+                    $(RuleId::$variant => $severity,)*
+                }
+            }
+
+            /// What the rule finds, in one line.
+            pub const fn summary(self) -> &'static str {
+                match self {
+                    $(RuleId::$variant => $summary,)*
+                }
+            }
+
+            /// The usual fix, in one line.
+            pub const fn fix(self) -> &'static str {
+                match self {
+                    $(RuleId::$variant => $fix,)*
+                }
+            }
+        }
+    };
 }
 
-/// Every rule, in id order (which sorts the groups: AUD, DKR, GHA, NIX, PGB, TLS).
-pub const RULES: &[Rule] = &[
-    Rule {
+define_rules! {
+    UnreadableFile {
         id: "AUD001",
         name: "unreadable-file",
         severity: Severity::High,
         summary: "a workflow or lock file that does not parse, so no other rule can check it",
         fix: "fix its syntax; an unreadable file is never assumed clean",
     },
-    Rule {
+    UnpinnedBaseImage {
         id: "DKR001",
         name: "unpinned-base-image",
         severity: Severity::High,
         summary: "`FROM` image not pinned by `@sha256:` digest",
         fix: "pin `FROM image:tag@sha256:<64 hex>`",
     },
-    Rule {
+    UnpinnedPackage {
         id: "DKR002",
         name: "unpinned-package",
         severity: Severity::Medium,
         summary: "`apk add` / `apt-get install` package without `=version`",
         fix: "pin every package: `apk add name=1.2.3-r0`, `apt-get install name=1.2.3-1`",
     },
-    Rule {
+    PipeToShell {
         id: "DKR003",
         name: "pipe-to-shell",
         severity: Severity::High,
         summary: "downloaded script piped into a shell (`curl … | sh`)",
         fix: "download to a file, check its SHA-256 or signature, then run it",
     },
-    Rule {
+    RemoteAddWithoutChecksum {
         id: "DKR004",
         name: "remote-add-without-checksum",
         severity: Severity::High,
         summary: "`ADD` of a remote URL without `--checksum`",
         fix: "use `ADD --checksum=sha256:<hex> URL`, or `COPY` a file verified beforehand",
     },
-    Rule {
+    RootFinalStage {
         id: "DKR005",
         name: "root-final-stage",
         severity: Severity::Medium,
         summary: "the final image stage runs as root",
         fix: "add `USER <non-root>` to the final stage",
     },
-    Rule {
+    UnpinnedAction {
         id: "GHA001",
         name: "unpinned-action",
         severity: Severity::High,
         summary: "action not pinned to a full 40-hex commit SHA",
         fix: "pin `uses:` to the release's 40-hex commit SHA with `# vX.Y.Z` beside it",
     },
-    Rule {
+    PinWithoutVersion {
         id: "GHA002",
         name: "pin-without-version",
         severity: Severity::Low,
         summary: "SHA-pinned action without a version comment",
         fix: "add `# vX.Y.Z` after the SHA so reviewers and update tools can read it",
     },
-    Rule {
+    MissingPermissions {
         id: "GHA003",
         name: "missing-permissions",
         severity: Severity::Medium,
         summary: "job runs with the default token permissions (no `permissions:` on it or the workflow)",
         fix: "set `permissions: {}` at the top and grant each job only the scopes it needs",
     },
-    Rule {
+    BroadPermissions {
         id: "GHA004",
         name: "broad-permissions",
         severity: Severity::Medium,
         summary: "`write-all`, or write scopes granted to every job of the workflow",
         fix: "grant write scopes per job, only to the jobs that need them",
     },
-    Rule {
+    UntrustedCheckout {
         id: "GHA005",
         name: "untrusted-checkout",
         severity: Severity::High,
         summary: "`pull_request_target`/`workflow_run` workflow checks out the untrusted head",
         fix: "use `pull_request` for untrusted code, or never check out the head in a privileged workflow",
     },
-    Rule {
+    TemplateInjection {
         id: "GHA006",
         name: "template-injection",
         severity: Severity::High,
         summary: "attacker-controlled `${{ github.event.* }}` expanded into a `run:` script",
         fix: "pass the value through `env:` and use \"$VAR\" in the script",
     },
-    Rule {
+    SecretsInherit {
         id: "GHA007",
         name: "secrets-inherit",
         severity: Severity::Medium,
         summary: "`secrets: inherit` hands every secret to the called workflow",
         fix: "pass only the secrets the called workflow needs, by name",
     },
-    Rule {
+    UnlockedFlakeInput {
         id: "NIX001",
         name: "unlocked-flake-input",
         severity: Severity::High,
         summary: "`flake.lock` input without both `rev` and `narHash`",
         fix: "lock the input to a revision (`nix flake lock`) so it records `rev` and `narHash`",
     },
-    Rule {
+    UnhashedFetch {
         id: "NIX002",
         name: "unhashed-fetch",
         severity: Severity::High,
         summary: "`builtins.fetchurl`/`fetchTarball`/`fetchGit` without a hash",
         fix: "give `sha256`/`hash` (fetchurl, fetchTarball) or `rev`/`narHash` (fetchGit), or use a flake input",
     },
-    Rule {
+    ImportFromDerivation {
         id: "NIX003",
         name: "import-from-derivation",
         severity: Severity::High,
         summary: "evaluation imports or reads a build output (import-from-derivation)",
         fix: "generate the data before evaluation (as `pgbin generate` does) and commit it",
     },
-    Rule {
+    UnverifiedLockEntry {
         id: "PGB001",
         name: "unverified-lock-entry",
         severity: Severity::High,
         summary: "a locked PostgreSQL release whose evidence does not verify",
         fix: "fix or replace its evidence with `pgbin lock add VERSION --evidence FILE...`",
     },
-    Rule {
+    StaleGeneratedData {
         id: "PGB002",
         name: "stale-generated-data",
         severity: Severity::Medium,
         summary: "nix/generated differs from what the verified data generates",
         fix: "run `pgbin generate` and commit the result",
     },
-    Rule {
+    LockRollback {
         id: "PGB003",
         name: "lock-rollback",
         severity: Severity::High,
         summary: "compared with the base, the lock adds a downgrade or changes a hash without a recorded override",
         fix: "record it with `pgbin lock add --allow-downgrade`/`--allow-changed-evidence --reason TEXT`, or revert",
     },
-    Rule {
+    TlsVerificationDisabled {
         id: "TLS001",
         name: "tls-verification-disabled",
         severity: Severity::High,
         summary: "TLS certificate verification turned off",
         fix: "remove it; install the right CA bundle (ca-certificates) instead",
     },
-];
+}
 
-/// The rule with this id.
-pub fn rule(id: &str) -> &'static Rule {
-    RULES.iter().find(|r| r.id == id).unwrap_or_else(|| panic!("unknown rule {id}"))
+impl RuleId {
+    /// The rule's position in [`RuleId::ALL`] (SARIF's `ruleIndex`).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for RuleId {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.id())
+    }
+}
+
+impl Serialize for RuleId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.id())
+    }
 }
 
 /// One problem found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
-    /// The rule's id.
-    pub rule: &'static str,
+    /// The rule (serialized as its id).
+    pub rule: RuleId,
     /// The rule's name.
     pub name: &'static str,
     /// Severity.
@@ -228,17 +294,16 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// A finding of rule `id` at `path:line`.
-    pub fn new(id: &str, path: &str, line: usize, message: impl Into<String>) -> Finding {
-        let rule = rule(id);
+    /// A finding of `rule` at `path:line`.
+    pub fn new(rule: RuleId, path: &str, line: usize, message: impl Into<String>) -> Finding {
         Finding {
-            rule: rule.id,
-            name: rule.name,
-            severity: rule.severity,
+            rule,
+            name: rule.name(),
+            severity: rule.severity(),
             path: path.to_string(),
             line: line.max(1),
             message: message.into(),
-            fix: rule.fix,
+            fix: rule.fix(),
         }
     }
 }
@@ -368,6 +433,40 @@ fn excluded(path: &str, exclusions: &[Exclusion]) -> bool {
     })
 }
 
+/// A checker of single files, and which files it reads.
+struct FileCheck {
+    /// Whether the checker reads this file.
+    applies_to: fn(&SourceFile) -> bool,
+    /// Every finding of the checker in this file.
+    check: fn(&SourceFile) -> Vec<Finding>,
+}
+
+/// The per-file checkers, each run on every file it applies to, in this
+/// order (which the sort by path, line and rule keeps among findings with
+/// equal keys). pgbin's own data is checked once per repository, by
+/// [`project::check`], not here.
+static FILE_CHECKS: &[FileCheck] = &[
+    FileCheck { applies_to: |file| actions::is_workflow(&file.path), check: actions::check },
+    // A workflow named `action.yml` is read as a workflow only.
+    FileCheck {
+        applies_to: |file| actions::is_action(&file.path) && !actions::is_workflow(&file.path),
+        check: actions::check_action,
+    },
+    FileCheck { applies_to: |file| docker::is_dockerfile(file.name()), check: docker::check },
+    FileCheck { applies_to: |file| file.path.ends_with(".nix"), check: nix::check_nix_file },
+    FileCheck { applies_to: |file| file.name() == "flake.lock", check: nix::check_flake_lock },
+    FileCheck { applies_to: |_| true, check: insecure::check },
+];
+
+/// Every finding of the checkers in [`FILE_CHECKS`] that apply to `file`.
+fn check_file(file: &SourceFile) -> Vec<Finding> {
+    FILE_CHECKS
+        .iter()
+        .filter(|file_check| (file_check.applies_to)(file))
+        .flat_map(|file_check| (file_check.check)(file))
+        .collect()
+}
+
 /// Files larger than this are not read (no source or config file is).
 const MAX_FILE_BYTES: u64 = 4 << 20;
 
@@ -392,26 +491,9 @@ pub fn audit(root: &Path, options: &Options) -> Result<Report, AuditError> {
             files.push(SourceFile { path, text });
         }
     }
-    let mut findings = Vec::new();
-    for file in &files {
-        if actions::is_workflow(&file.path) {
-            findings.extend(actions::check(file));
-        } else if actions::is_action(&file.path) {
-            findings.extend(actions::check_action(file));
-        }
-        if docker::is_dockerfile(file.name()) {
-            findings.extend(docker::check(file));
-        }
-        if file.path.ends_with(".nix") {
-            findings.extend(nix::check_nix_file(file));
-        }
-        if file.name() == "flake.lock" {
-            findings.extend(nix::check_flake_lock(file));
-        }
-        findings.extend(insecure::check(file));
-    }
+    let mut findings: Vec<Finding> = files.iter().flat_map(check_file).collect();
     findings.extend(project::check(root, options.base.as_deref()).map_err(AuditError::Base)?);
-    findings.sort_by(|a, b| (&a.path, a.line, a.rule).cmp(&(&b.path, b.line, b.rule)));
+    findings.sort_by(|a, b| (&a.path, a.line, a.rule.id()).cmp(&(&b.path, b.line, b.rule.id())));
     findings.dedup_by(|a, b| a.path == b.path && a.line == b.line && a.rule == b.rule && a.message == b.message);
     Ok(Report { root: root.to_path_buf(), files: files.len(), excluded: config.exclude, findings })
 }
@@ -422,11 +504,29 @@ mod tests {
 
     #[test]
     fn rule_ids_are_unique_and_sorted() {
-        let ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
+        let ids: Vec<&str> = RuleId::ALL.iter().map(|r| r.id()).collect();
         let mut sorted = ids.clone();
         sorted.sort();
         sorted.dedup();
         assert_eq!(ids, sorted);
+    }
+
+    #[test]
+    fn each_rule_index_is_its_position_in_the_list_of_all_rules() {
+        for (position, rule) in RuleId::ALL.iter().enumerate() {
+            assert_eq!(rule.index(), position, "{rule}");
+        }
+    }
+
+    #[test]
+    fn a_workflow_named_action_yml_is_read_as_a_workflow_only() {
+        let text = "on: push\npermissions: {}\njobs:\n  a:\n    permissions: {}\n    steps:\n      - uses: actions/cache@v4\nruns:\n  using: composite\n  steps:\n    - uses: actions/setup-node@v4\n";
+        let found = |path: &str| -> Vec<(&'static str, usize)> {
+            let file = SourceFile { path: path.into(), text: text.into() };
+            check_file(&file).into_iter().map(|f| (f.rule.id(), f.line)).collect()
+        };
+        assert_eq!(found(".github/workflows/action.yml"), vec![("GHA001", 7)]);
+        assert_eq!(found(".github/actions/a/action.yml"), vec![("GHA001", 11)]);
     }
 
     #[test]

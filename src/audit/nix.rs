@@ -8,17 +8,24 @@
 //! argument builds or fetches something. pgbin's own flake is also evaluated
 //! with `allow-import-from-derivation = false` in `tests/nix.rs`.
 
-use super::{Finding, SourceFile};
+use super::{Finding, RuleId, SourceFile};
 
 /// Every NIX001 finding in a `flake.lock`.
 pub fn check_flake_lock(file: &SourceFile) -> Vec<Finding> {
     let lock: serde_json::Value = match serde_json::from_str(&file.text) {
         Ok(lock) => lock,
-        Err(e) => return vec![Finding::new("AUD001", &file.path, e.line(), format!("does not parse as JSON: {e}"))],
+        Err(e) => {
+            return vec![Finding::new(
+                RuleId::UnreadableFile,
+                &file.path,
+                e.line(),
+                format!("does not parse as JSON: {e}"),
+            )];
+        }
     };
     let root = lock["root"].as_str().unwrap_or("root");
     let Some(nodes) = lock["nodes"].as_object() else {
-        return vec![Finding::new("AUD001", &file.path, 1, "no `nodes`: not a flake lock file")];
+        return vec![Finding::new(RuleId::UnreadableFile, &file.path, 1, "no `nodes`: not a flake lock file")];
     };
     let mut out = Vec::new();
     for (name, node) in nodes {
@@ -30,7 +37,7 @@ pub fn check_flake_lock(file: &SourceFile) -> Vec<Finding> {
         if !missing.is_empty() {
             let line = file.text.find(&format!("\"{name}\": {{")).map_or(1, |at| file.line_of(at));
             out.push(Finding::new(
-                "NIX001",
+                RuleId::UnlockedFlakeInput,
                 &file.path,
                 line,
                 format!("input `{name}` is locked without {}", missing.join(" and ")),
@@ -188,7 +195,7 @@ pub fn check_nix_file(file: &SourceFile) -> Vec<Finding> {
             };
             if !pinned {
                 out.push(Finding::new(
-                    "NIX002",
+                    RuleId::UnhashedFetch,
                     &file.path,
                     file.line_of(after),
                     format!("`{name}` without {}: its result can change", keys.join(" or ")),
@@ -201,7 +208,7 @@ pub fn check_nix_file(file: &SourceFile) -> Vec<Finding> {
             let argument = resolve_binding(&text, argument(&text, after));
             if let Some(maker) = DERIVATION_MAKERS.iter().find(|m| argument.contains(*m)) {
                 out.push(Finding::new(
-                    "NIX003",
+                    RuleId::ImportFromDerivation,
                     &file.path,
                     file.line_of(after),
                     format!("`{reader}` of a `{maker}` output runs a build during evaluation"),
@@ -217,7 +224,10 @@ mod tests {
     use super::*;
 
     fn rules(text: &str) -> Vec<&'static str> {
-        check_nix_file(&SourceFile { path: "x.nix".into(), text: text.into() }).into_iter().map(|f| f.rule).collect()
+        check_nix_file(&SourceFile { path: "x.nix".into(), text: text.into() })
+            .into_iter()
+            .map(|f| f.rule.id())
+            .collect()
     }
 
     #[test]

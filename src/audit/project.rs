@@ -12,7 +12,7 @@ use crate::data::repo::Repo;
 use crate::nix::data::{self, Staleness};
 use crate::source::project::Project;
 
-use super::Finding;
+use super::{Finding, RuleId};
 
 const LOCK: &str = "data/sources.lock.json";
 
@@ -35,7 +35,7 @@ pub fn rollbacks(base: &SourceLock, current: &SourceLock, current_text: &str) ->
     for old in &base.sources {
         if current.get(old.version).is_none() {
             out.push(Finding::new(
-                "PGB003",
+                RuleId::LockRollback,
                 LOCK,
                 1,
                 format!(
@@ -54,7 +54,7 @@ pub fn rollbacks(base: &SourceLock, current: &SourceLock, current_text: &str) ->
                     && overrides_of(entry, "changed-evidence") <= overrides_of(old, "changed-evidence") =>
             {
                 out.push(Finding::new(
-                    "PGB003",
+                    RuleId::LockRollback,
                     LOCK,
                     line,
                     format!(
@@ -74,7 +74,7 @@ pub fn rollbacks(base: &SourceLock, current: &SourceLock, current_text: &str) ->
                     .max();
                 if let Some(higher) = higher.filter(|_| overrides_of(entry, "downgrade") == 0) {
                     out.push(Finding::new(
-                        "PGB003",
+                        RuleId::LockRollback,
                         LOCK,
                         line,
                         format!("{version} added below the already locked {higher} with no downgrade override"),
@@ -104,7 +104,14 @@ pub fn check(root: &Path, base: Option<&str>) -> Result<Vec<Finding>, String> {
         .and_then(|repo| Project::load(&repo).map_err(|e| e.to_string()))
     {
         Ok(project) => project,
-        Err(e) => return Ok(vec![Finding::new("PGB001", LOCK, 1, format!("the project data does not load: {e}"))]),
+        Err(e) => {
+            return Ok(vec![Finding::new(
+                RuleId::UnverifiedLockEntry,
+                LOCK,
+                1,
+                format!("the project data does not load: {e}"),
+            )]);
+        }
     };
     let lock_text = std::fs::read_to_string(root.join(LOCK)).unwrap_or_default();
     let mut out = Vec::new();
@@ -113,7 +120,7 @@ pub fn check(root: &Path, base: Option<&str>) -> Result<Vec<Finding>, String> {
         if let Err(e) = project.assess(entry.version) {
             all_verified = false;
             out.push(Finding::new(
-                "PGB001",
+                RuleId::UnverifiedLockEntry,
                 LOCK,
                 lock_line(&lock_text, &entry.version.to_string()),
                 format!("{}: {e}", entry.version),
@@ -132,14 +139,19 @@ pub fn check(root: &Path, base: Option<&str>) -> Result<Vec<Finding>, String> {
                         Staleness::Extra(name) => (name, "should not exist"),
                     };
                     out.push(Finding::new(
-                        "PGB002",
+                        RuleId::StaleGeneratedData,
                         &format!("nix/generated/{name}"),
                         1,
                         format!("nix/generated/{name} {what}"),
                     ));
                 }
             }
-            Err(e) => out.push(Finding::new("PGB002", "nix/generated", 1, format!("cannot read nix/generated: {e}"))),
+            Err(e) => out.push(Finding::new(
+                RuleId::StaleGeneratedData,
+                "nix/generated",
+                1,
+                format!("cannot read nix/generated: {e}"),
+            )),
         }
     }
     if let Some(revision) = base {

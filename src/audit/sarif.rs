@@ -7,7 +7,7 @@ use serde_sarif::sarif::{
     ToolComponent,
 };
 
-use super::{RULES, Report, Severity};
+use super::{Report, RuleId, Severity};
 
 /// SARIF's result `level` for a severity.
 fn level(severity: Severity) -> ResultLevel {
@@ -29,17 +29,17 @@ fn default_level(severity: Severity) -> ReportingConfigurationLevel {
 
 /// The SARIF log of `report`; `version` is pgbin's.
 pub fn log(report: &Report, version: &str) -> Sarif {
-    let rules: Vec<ReportingDescriptor> = RULES
+    let rules: Vec<ReportingDescriptor> = RuleId::ALL
         .iter()
         .map(|rule| {
             ReportingDescriptor::builder()
-                .id(rule.id)
-                .name(rule.name)
-                .short_description(MultiformatMessageString::builder().text(rule.summary).build())
-                .help(MultiformatMessageString::builder().text(format!("Fix: {}", rule.fix)).build())
+                .id(rule.id())
+                .name(rule.name())
+                .short_description(MultiformatMessageString::builder().text(rule.summary()).build())
+                .help(MultiformatMessageString::builder().text(format!("Fix: {}", rule.fix())).build())
                 .default_configuration(
                     ReportingConfiguration::builder()
-                        .level(serde_json::to_value(default_level(rule.severity)).expect("levels serialize"))
+                        .level(serde_json::to_value(default_level(rule.severity())).expect("levels serialize"))
                         .build(),
                 )
                 .build()
@@ -49,10 +49,9 @@ pub fn log(report: &Report, version: &str) -> Sarif {
         .findings
         .iter()
         .map(|finding| {
-            let index = RULES.iter().position(|r| r.id == finding.rule).expect("findings name known rules");
             SarifResult::builder()
-                .rule_id(finding.rule)
-                .rule_index(index as i64)
+                .rule_id(finding.rule.id())
+                .rule_index(finding.rule.index() as i64)
                 .level(level(finding.severity))
                 .message(Message::builder().text(format!("{} (fix: {})", finding.message, finding.fix)).build())
                 .locations(vec![
