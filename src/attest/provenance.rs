@@ -369,6 +369,8 @@ impl Statement {
     }
 }
 
+crate::util::error::usage_errors!(ProvenanceError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -227,6 +227,8 @@ pub fn verify_dsse(keyring: &[Cert], envelope: &DsseEnvelope, name: &str) -> Res
     Err(last)
 }
 
+crate::util::error::usage_errors!(SigningError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -498,6 +498,8 @@ pub fn audit(root: &Path, options: &Options) -> Result<Report, AuditError> {
     Ok(Report { root: root.to_path_buf(), files: files.len(), excluded: config.exclude, findings })
 }
 
+crate::util::error::usage_errors!(AuditError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

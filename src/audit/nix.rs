@@ -6,7 +6,7 @@
 //! is hashed when its argument set names `sha256`, `hash` or `narHash` (or
 //! `rev`, for `fetchGit`); an import or read is from a derivation when its
 //! argument builds or fetches something. pgbin's own flake is also evaluated
-//! with `allow-import-from-derivation = false` in `tests/nix.rs`.
+//! with `allow-import-from-derivation = false` in `tests/e2e/nix.rs`.
 
 use super::{Finding, RuleId, SourceFile};
 

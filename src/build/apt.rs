@@ -106,6 +106,8 @@ pub fn ensure_installed(packages: &[String], progress: &mut dyn Progress) -> Res
     if install_packages(&missing) { Ok(()) } else { Err(AptError::Failed(command)) }
 }
 
+crate::util::error::usage_errors!(AptError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

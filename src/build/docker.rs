@@ -152,3 +152,5 @@ pub fn build(plan: &DockerPlan, context: &Path, out: &Path, log: &Path) -> Resul
     }
     Ok(out.to_path_buf())
 }
+
+crate::util::error::usage_errors!(DockerError);

@@ -121,6 +121,8 @@ pub fn inspect(path: &Path) -> Result<ElfInfo, ElfError> {
     inspect_bytes(&bytes, &path.display().to_string())
 }
 
+crate::util::error::usage_errors!(ElfError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -238,6 +238,8 @@ fn neutralize_paths(prefix: &Path, src: &Path, neutral: &str) -> Result<(), Host
     Ok(())
 }
 
+crate::util::error::usage_errors!(HostBuildError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -303,3 +303,5 @@ pub fn host_triple() -> Option<&'static str> {
         _ => None,
     }
 }
+
+crate::util::error::usage_errors!(BuildError);

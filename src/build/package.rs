@@ -161,6 +161,8 @@ pub fn checksum_line(sha256: &str, name: &str) -> String {
     format!("{sha256}  {name}\n")
 }
 
+crate::util::error::usage_errors!(PackageError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -418,6 +418,8 @@ pub fn scan_for_paths(root: &Path, forbidden: &[String], store: Option<&str>) ->
     Ok(())
 }
 
+crate::util::error::usage_errors!(RelocateError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

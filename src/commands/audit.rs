@@ -44,7 +44,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     if !root.is_dir() {
         return Err(Failure::usage(format!("{} is not a directory", root.display())));
     }
-    let report = audit::audit(&root, &Options { base: args.base }).map_err(|e| Failure::usage(e.to_string()))?;
+    let report = audit::audit(&root, &Options { base: args.base })?;
     match args.format {
         AuditFormat::Json => print_json(&report),
         AuditFormat::Sarif => print_json(&audit::sarif::log(&report, env!("CARGO_PKG_VERSION"))),

@@ -25,8 +25,7 @@ pub struct Args {
 /// Runs the command.
 pub fn run(_ctx: &Context, args: Args) -> Result<(), Failure> {
     let options = Options { max_report: args.max_report, ..Options::default() };
-    let report =
-        diff::diff(&args.a, &args.b, &std::env::temp_dir(), options).map_err(|e| Failure::usage(e.to_string()))?;
+    let report = diff::diff(&args.a, &args.b, &std::env::temp_dir(), options)?;
     if args.json {
         print_json(&report);
     } else {

@@ -38,8 +38,8 @@ struct Hashed {
 /// Runs the command.
 pub fn run(_ctx: &Context, args: Args) -> Result<(), Failure> {
     let scratch = std::env::temp_dir();
-    let opened = tree::open(&args.path, &scratch).map_err(|e| Failure::usage(e.to_string()))?;
-    let digest = nar::hash_path(&opened.root).map_err(|e| Failure::usage(e.to_string()))?;
+    let opened = tree::open(&args.path, &scratch)?;
+    let digest = nar::hash_path(&opened.root)?;
     if args.json {
         print_json(&Hashed {
             path: args.path,

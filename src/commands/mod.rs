@@ -80,7 +80,7 @@ impl Context {
 
     /// Locates the repository.
     pub fn repo(&self) -> Result<Repo, Failure> {
-        Repo::discover(self.repo_arg.as_deref()).map_err(|e| Failure::usage(e.to_string()))
+        Repo::discover(self.repo_arg.as_deref()).map_err(Failure::from)
     }
 
     /// Loads all project data.
@@ -91,7 +91,7 @@ impl Context {
 
 /// Parses an exact version argument (`17.6`, `17.6.0`), as a usage error if malformed.
 pub fn exact_version(text: &str) -> Result<pgbin::data::version::Version, Failure> {
-    text.parse().map_err(|e: pgbin::data::version::VersionError| Failure::usage(e.to_string()))
+    text.parse().map_err(Failure::from)
 }
 
 /// The target named by `--target`, or this machine's when none is given.
@@ -102,7 +102,7 @@ pub fn chosen_target<'a>(
     let name = requested
         .or(pgbin::build::host_triple())
         .ok_or_else(|| Failure::usage("this machine's target is unknown; pass --target"))?;
-    project.matrix.target(name).map_err(|e| Failure::usage(e.to_string()))
+    project.matrix.target(name).map_err(Failure::from)
 }
 
 /// Prints a value as pretty JSON on stdout.

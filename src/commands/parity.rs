@@ -48,12 +48,12 @@ fn runs_here(path: &Path) -> bool {
 }
 
 fn take_inventory(path: &Path, scratch: &Path) -> Result<Inventory, Failure> {
-    let opened = tree::open(path, scratch).map_err(|e| Failure::usage(e.to_string()))?;
-    parity::inventory(&opened.root).map_err(|e| Failure::usage(e.to_string()))
+    let opened = tree::open(path, scratch)?;
+    parity::inventory(&opened.root).map_err(Failure::from)
 }
 
 fn smoke_checks(archive: &Path, scratch: &Path) -> Result<BTreeMap<String, bool>, Failure> {
-    let report = smoke::smoke(archive, scratch, None).map_err(|e| Failure::usage(e.to_string()))?;
+    let report = smoke::smoke(archive, scratch, None)?;
     Ok(report.checks.into_iter().map(|c| (c.name, c.passed)).collect())
 }
 

@@ -26,7 +26,7 @@ pub struct Args {
 }
 
 fn rfc3339(text: &str) -> Result<String, Failure> {
-    parse_time(text).map(format_time).map_err(|e| Failure::usage(e.to_string()))
+    parse_time(text).map(format_time).map_err(Failure::from)
 }
 
 /// Runs the command.

@@ -114,12 +114,8 @@ fn release_rows(rows: Vec<Row>) -> Vec<Row> {
 
 fn plan(ctx: &Context, args: PlanArgs) -> Result<(), Failure> {
     let project = ctx.project()?;
-    let spec: VersionSpec =
-        args.spec.parse().map_err(|e: pgbin::data::version::VersionError| Failure::usage(e.to_string()))?;
-    let resolved = project
-        .catalog
-        .resolve(spec, catalog::today_utc(), args.allow_eol)
-        .map_err(|e| Failure::usage(e.to_string()))?;
+    let spec: VersionSpec = args.spec.parse()?;
+    let resolved = project.catalog.resolve(spec, catalog::today_utc(), args.allow_eol)?;
     let version = resolved.version;
     let released = released_versions(&args)?;
     release::check_releasable(version, &released).map_err(|refusal| Failure::check(refusal.to_string()))?;

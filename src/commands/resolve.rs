@@ -37,13 +37,9 @@ struct Answer {
 
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
-    let spec: VersionSpec =
-        args.spec.parse().map_err(|e: pgbin::data::version::VersionError| Failure::usage(e.to_string()))?;
+    let spec: VersionSpec = args.spec.parse()?;
     let project = ctx.project()?;
-    let resolved = project
-        .catalog
-        .resolve(spec, catalog::today_utc(), args.allow_eol)
-        .map_err(|e| Failure::usage(e.to_string()))?;
+    let resolved = project.catalog.resolve(spec, catalog::today_utc(), args.allow_eol)?;
     let version = resolved.version;
     let assessment = project.assess(version)?;
     let level = assessment.as_ref().map_or(pgbin::source::verify::Level::Unverified, |a| a.level);

@@ -39,7 +39,7 @@ struct Signed {
 
 /// Runs the command. Every input is checked before anything is written.
 pub fn run(_ctx: &Context, args: Args) -> Result<(), Failure> {
-    let key = SigningKey::load(&args.key).map_err(|e| Failure::usage(e.to_string()))?;
+    let key = SigningKey::load(&args.key)?;
     let mut jobs = Vec::new();
     for artifact in &args.artifacts {
         let name = artifact.to_string_lossy();
@@ -65,11 +65,11 @@ pub fn run(_ctx: &Context, args: Args) -> Result<(), Failure> {
     for (artifact, signature_path, envelope_path) in jobs {
         let io = |e: std::io::Error| Failure::usage(format!("{}: {e}", artifact.display()));
         let mut file = std::fs::File::open(artifact).map_err(io)?;
-        outputs.push((signature_path.clone(), key.sign_armored(&mut file).map_err(|e| Failure::usage(e.to_string()))?));
+        outputs.push((signature_path.clone(), key.sign_armored(&mut file)?));
         signed.push(Signed { artifact: artifact.clone(), signature: signature_path, signer: key.fingerprint() });
         if let Some(envelope_path) = envelope_path {
             let statement = std::fs::read(artifact).map_err(io)?;
-            let envelope = key.dsse_envelope(&statement).map_err(|e| Failure::usage(e.to_string()))?;
+            let envelope = key.dsse_envelope(&statement)?;
             let text = serde_json::to_string_pretty(&envelope).expect("envelopes serialize") + "\n";
             outputs.push((envelope_path.clone(), text.into_bytes()));
             signed.push(Signed { artifact: artifact.clone(), signature: envelope_path, signer: key.fingerprint() });

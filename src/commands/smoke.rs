@@ -20,8 +20,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(_ctx: &Context, args: Args) -> Result<(), Failure> {
-    let report = pgbin::build::smoke::smoke(&args.archive, &std::env::temp_dir(), args.interpreter.as_deref())
-        .map_err(|e| Failure::usage(e.to_string()))?;
+    let report = pgbin::build::smoke::smoke(&args.archive, &std::env::temp_dir(), args.interpreter.as_deref())?;
     if args.json {
         print_json(&report);
     } else {

@@ -65,7 +65,7 @@ fn keyring_path(ctx: &Context, given: Option<PathBuf>) -> Result<PathBuf, Failur
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let keyring_file = keyring_path(ctx, args.keyring)?;
-    let keyring = signing::read_keyring(&keyring_file).map_err(|e| Failure::usage(e.to_string()))?;
+    let keyring = signing::read_keyring(&keyring_file)?;
     let name = args
         .archive
         .file_name()

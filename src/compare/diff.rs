@@ -709,6 +709,8 @@ pub fn cause_of_strings(a: &str, b: &str) -> Cause {
     Cause::Unknown
 }
 
+crate::util::error::usage_errors!(DiffError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

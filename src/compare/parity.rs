@@ -213,6 +213,8 @@ pub fn compare(a: &Inventory, b: &Inventory) -> Vec<Aspect> {
     aspects
 }
 
+crate::util::error::usage_errors!(ParityError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -226,6 +226,8 @@ fn single_top_directory(dir: &Path) -> Option<PathBuf> {
     Some(only.path())
 }
 
+crate::util::error::usage_errors!(TreeError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -241,6 +241,8 @@ pub fn today_utc() -> Date {
     jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date()
 }
 
+crate::util::error::usage_errors!(CatalogError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

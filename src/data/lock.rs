@@ -274,6 +274,8 @@ impl SourceLock {
     }
 }
 
+crate::util::error::usage_errors!(LockError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

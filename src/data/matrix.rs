@@ -298,6 +298,8 @@ impl Matrix {
     }
 }
 
+crate::util::error::usage_errors!(MatrixError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

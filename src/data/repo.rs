@@ -93,3 +93,5 @@ pub fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
         Err(GitError(stderr.lines().next().unwrap_or("git failed").to_string()))
     }
 }
+
+crate::util::error::usage_errors!(GitError, RepoNotFound);

@@ -139,6 +139,8 @@ impl<'de> Deserialize<'de> for Version {
     }
 }
 
+crate::util::error::usage_errors!(VersionError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

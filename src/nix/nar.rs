@@ -8,7 +8,7 @@
 //! bounded whatever the tree's size, and no byte is copied twice. When two
 //! trees are compared, a third stage checks each hashed block against the
 //! other tree before returning it. nix-nar remains the reference:
-//! a test checks that both produce the same bytes, and `tests/repro.rs`
+//! a test checks that both produce the same bytes, and `tests/e2e/repro.rs`
 //! checks the hash against the real `nix hash path`. NAR inputs are decoded
 //! with nix-nar.
 
@@ -456,6 +456,8 @@ pub fn base32(digest: &[u8; 32]) -> String {
 pub fn base16(digest: &[u8; 32]) -> String {
     hex::encode(digest)
 }
+
+crate::util::error::usage_errors!(NarError);
 
 #[cfg(test)]
 mod tests {

@@ -166,6 +166,8 @@ fn mirror_from_sources(text: &str) -> Option<String> {
         .map(|uri| uri.trim_end_matches('/').to_string())
 }
 
+crate::util::error::usage_errors!(DscError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -254,6 +254,8 @@ fn with_document(mut evidence: Evidence, version: Version, document: &[u8]) -> E
     evidence
 }
 
+crate::util::error::usage_errors!(FormatError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

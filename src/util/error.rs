@@ -31,3 +31,18 @@ pub trait Classify: std::fmt::Display {
         self.to_string()
     }
 }
+
+/// Implements [`Classify`] for error types whose every failure is a usage,
+/// data or I/O error (exit 2): `usage_errors!(DscError, LockError);`.
+macro_rules! usage_errors {
+    ($($error:ty),+ $(,)?) => {
+        $(
+            impl $crate::util::error::Classify for $error {
+                fn kind(&self) -> $crate::util::error::FailureKind {
+                    $crate::util::error::FailureKind::Usage
+                }
+            }
+        )+
+    };
+}
+pub(crate) use usage_errors;

@@ -26,3 +26,5 @@ pub fn format_time(time: Timestamp) -> String {
 pub fn now() -> String {
     format_time(Timestamp::now())
 }
+
+crate::util::error::usage_errors!(TimeError);
