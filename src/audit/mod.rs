@@ -364,8 +364,8 @@ pub enum AuditError {
     #[error("{CONFIG_FILE}: {0}")]
     Config(String),
     /// The base revision's lock could not be read.
-    #[error("{0}")]
-    Base(String),
+    #[error(transparent)]
+    Base(#[from] project::BaseLockError),
 }
 
 /// What an audit saw and found.

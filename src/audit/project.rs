@@ -86,16 +86,22 @@ pub fn rollbacks(base: &SourceLock, current: &SourceLock, current_text: &str) ->
     out
 }
 
-fn git_show(root: &Path, revision: &str, path: &str) -> Result<String, String> {
-    let bytes = crate::data::repo::git(root, &["show", &format!("{revision}:{path}")]).map_err(|e| e.0)?;
-    String::from_utf8(bytes).map_err(|e| e.to_string())
+/// Why the base revision's lock could not be read.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct BaseLockError(pub String);
+
+fn git_show(root: &Path, revision: &str, path: &str) -> Result<String, BaseLockError> {
+    let bytes =
+        crate::data::repo::git(root, &["show", &format!("{revision}:{path}")]).map_err(|e| BaseLockError(e.0))?;
+    String::from_utf8(bytes).map_err(|e| BaseLockError(e.to_string()))
 }
 
 /// Every PGB finding for the repository at `root` (none if it is not a
 /// pgbin checkout). `.pgbin-audit.toml` cannot exclude these checks: the
 /// file is part of the change under review. An unreadable `base` lock is an
 /// error, not a finding.
-pub fn check(root: &Path, base: Option<&str>) -> Result<Vec<Finding>, String> {
+pub fn check(root: &Path, base: Option<&str>) -> Result<Vec<Finding>, BaseLockError> {
     if !root.join("data/catalog.toml").is_file() {
         return Ok(Vec::new());
     }
@@ -156,8 +162,8 @@ pub fn check(root: &Path, base: Option<&str>) -> Result<Vec<Finding>, String> {
     }
     if let Some(revision) = base {
         let base_lock = git_show(root, revision, LOCK)
-            .and_then(|text| SourceLock::parse(&text, revision).map_err(|e| e.to_string()))
-            .map_err(|e| format!("cannot read {LOCK} at base {revision}: {e}"))?;
+            .and_then(|text| SourceLock::parse(&text, revision).map_err(|e| BaseLockError(e.to_string())))
+            .map_err(|e| BaseLockError(format!("cannot read {LOCK} at base {revision}: {e}")))?;
         out.extend(rollbacks(&base_lock, &project.lock, &lock_text));
     }
     Ok(out)
