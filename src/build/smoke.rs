@@ -23,6 +23,16 @@ use crate::util::io::{IoError, context};
 /// The uid/gid used for the server when pgbin runs as root (`nobody`).
 const UNPRIVILEGED: u32 = 65534;
 
+/// Why one check failed: what was seen, in one line (the check's detail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CheckFailed(String);
+
+impl From<String> for CheckFailed {
+    fn from(detail: String) -> CheckFailed {
+        CheckFailed(detail)
+    }
+}
+
 /// One named check and its outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
@@ -108,18 +118,18 @@ impl Cluster {
         command
     }
 
-    fn run(&self, program: &str, args: &[&str]) -> Result<String, String> {
+    fn run(&self, program: &str, args: &[&str]) -> Result<String, CheckFailed> {
         let output = self.command(program).args(args).output().map_err(|e| format!("cannot run {program}: {e}"))?;
         let stdout = String::from_utf8_lossy(&output.stdout).trim().to_string();
         if output.status.success() {
             Ok(stdout)
         } else {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            Err(format!("{program} failed: {}", stderr.trim().lines().last().unwrap_or("no message")))
+            Err(CheckFailed(format!("{program} failed: {}", stderr.trim().lines().last().unwrap_or("no message"))))
         }
     }
 
-    fn sql(&self, query: &str) -> Result<String, String> {
+    fn sql(&self, query: &str) -> Result<String, CheckFailed> {
         let port = self.port.to_string();
         let socket = self.socket.display().to_string();
         self.run(
@@ -145,7 +155,7 @@ impl Cluster {
         )
     }
 
-    fn stop(&mut self) -> Result<String, String> {
+    fn stop(&mut self) -> Result<String, CheckFailed> {
         if !self.started {
             return Ok(String::new());
         }
@@ -221,9 +231,9 @@ pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) 
         chown_tree(scratch.path(), UNPRIVILEGED)?;
     }
     let mut checks = Vec::new();
-    let mut record = |name: &str, result: Result<String, String>| -> bool {
+    let mut record = |name: &str, result: Result<String, CheckFailed>| -> bool {
         let passed = result.is_ok();
-        checks.push(Check { name: name.to_string(), passed, detail: result.unwrap_or_else(|e| e) });
+        checks.push(Check { name: name.to_string(), passed, detail: result.unwrap_or_else(|e| e.0) });
         passed
     };
     let report = |checks: Vec<Check>| Report { archive: archive.display().to_string(), checks };
@@ -268,11 +278,11 @@ pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) 
     if !record("start", started.map(|_| format!("listening on socket port {}", cluster.port))) {
         return Ok(report(checks));
     }
-    let expect = |query: &str, wanted: &str| -> Result<String, String> {
+    let expect = |query: &str, wanted: &str| -> Result<String, CheckFailed> {
         let got = cluster.sql(query)?;
-        if got == wanted { Ok(got) } else { Err(format!("expected {wanted:?}, got {got:?}")) }
+        if got == wanted { Ok(got) } else { Err(CheckFailed(format!("expected {wanted:?}, got {got:?}"))) }
     };
-    let mut sql_checks: Vec<(&str, Result<String, String>)> = vec![
+    let mut sql_checks: Vec<(&str, Result<String, CheckFailed>)> = vec![
         ("server_version", expect("SHOW server_version", &expected_version)),
         ("server_encoding", expect("SHOW server_encoding", "UTF8")),
         ("plpgsql", expect("SELECT lanname FROM pg_language WHERE lanname = 'plpgsql'", "plpgsql")),
@@ -321,7 +331,7 @@ pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) 
     let log_text = final_log(Path::new(&log));
     let clean = stopped.and_then(|_| {
         if log_text.contains("PANIC") || !log_text.contains("database system is shut down") {
-            Err("the server log does not show a clean shutdown".to_string())
+            Err(CheckFailed("the server log does not show a clean shutdown".to_string()))
         } else {
             Ok("database system is shut down".to_string())
         }
@@ -352,7 +362,7 @@ pub fn running_as_root() -> bool {
 }
 
 /// Points every executable under `bin/` at `interpreter` (this copy only).
-fn use_interpreter(prefix: &Path, interpreter: &Path) -> Result<String, String> {
+fn use_interpreter(prefix: &Path, interpreter: &Path) -> Result<String, CheckFailed> {
     let mut patched = Vec::new();
     for entry in std::fs::read_dir(prefix.join("bin")).map_err(|e| format!("cannot list bin/: {e}"))? {
         let path = entry.map_err(|e| e.to_string())?.path();
@@ -370,7 +380,7 @@ fn use_interpreter(prefix: &Path, interpreter: &Path) -> Result<String, String> 
 /// Every ELF file under `bin/` and `lib/` must have all libraries found by
 /// `ldd`, with an empty environment, and every library outside the C
 /// library must resolve into the archive's own `lib/`.
-fn check_ldd(prefix: &Path) -> Result<String, String> {
+fn check_ldd(prefix: &Path) -> Result<String, CheckFailed> {
     let lib = std::fs::canonicalize(prefix.join("lib")).map_err(|e| format!("the archive has no lib/: {e}"))?;
     let mut count = 0;
     for dir in ["bin", "lib"] {
@@ -388,7 +398,7 @@ fn check_ldd(prefix: &Path) -> Result<String, String> {
             let relative = entry.path().strip_prefix(prefix).unwrap_or(entry.path());
             for line in text.lines() {
                 if line.contains("not found") {
-                    return Err(format!("{}: {}", relative.display(), line.trim()));
+                    return Err(CheckFailed(format!("{}: {}", relative.display(), line.trim())));
                 }
                 let Some((name, resolved)) = line.trim().split_once(" => ") else { continue };
                 let path = resolved.split(" (").next().unwrap_or("");
@@ -396,10 +406,10 @@ fn check_ldd(prefix: &Path) -> Result<String, String> {
                 // The loader is listed by its path ("/lib64/ld-… => …").
                 let is_loader = name.starts_with('/');
                 if !crate::build::relocate::is_libc(name) && !is_loader && !inside {
-                    return Err(format!(
+                    return Err(CheckFailed(format!(
                         "{}: {name} resolves to {path}, outside the archive's lib/",
                         relative.display()
-                    ));
+                    )));
                 }
             }
             count += 1;
