@@ -11,7 +11,7 @@
 //! fingerprint.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use base64::Engine;
@@ -228,6 +228,86 @@ pub fn verify_dsse(keyring: &[Cert], envelope: &DsseEnvelope, name: &str) -> Res
 }
 
 crate::util::error::usage_errors!(SigningError);
+
+/// One signature or envelope written by [`sign_files`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Signed {
+    /// The file signed.
+    pub artifact: PathBuf,
+    /// The `.asc` or `.dsse.json` written.
+    pub signature: PathBuf,
+    /// The signing key's fingerprint.
+    pub signer: String,
+}
+
+/// Why nothing was signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignFilesError {
+    /// An input is not a regular file.
+    #[error("{0} is not a file")]
+    NotAFile(String),
+    /// A statement to wrap cannot be read or is not a pgbin statement.
+    #[error("{0}")]
+    Statement(String),
+    /// `--dsse` without any statement.
+    #[error("--dsse wraps in-toto statements: give at least one *.intoto.json file")]
+    NoStatement,
+    /// Signing failed.
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+    /// A file cannot be read or written.
+    #[error(transparent)]
+    Io(#[from] crate::util::io::IoError),
+}
+
+crate::util::error::usage_errors!(SignFilesError);
+
+/// Signs every artifact with `key` (`<artifact>.asc`) and, with `dsse`,
+/// wraps each `*.intoto.json` statement in `<archive>.dsse.json`. Every
+/// input is checked and everything signed in memory before anything is
+/// written, so a failure writes nothing.
+pub fn sign_files(key: &SigningKey, artifacts: &[PathBuf], dsse: bool) -> Result<Vec<Signed>, SignFilesError> {
+    use crate::util::io::context;
+    let mut jobs = Vec::new();
+    for artifact in artifacts {
+        let name = artifact.to_string_lossy();
+        if !artifact.is_file() {
+            return Err(SignFilesError::NotAFile(name.into_owned()));
+        }
+        let envelope = match name.strip_suffix(crate::attest::provenance::SUFFIX) {
+            Some(stem) if dsse => Some(PathBuf::from(format!("{stem}.dsse.json"))),
+            _ => None,
+        };
+        if envelope.is_some() {
+            let statement =
+                std::fs::read_to_string(artifact).map_err(|e| SignFilesError::Statement(format!("{name}: {e}")))?;
+            crate::attest::provenance::parse(&statement)
+                .map_err(|e| SignFilesError::Statement(format!("{name}: {e}")))?;
+        }
+        jobs.push((artifact, PathBuf::from(format!("{name}{SIGNATURE_SUFFIX}")), envelope));
+    }
+    if dsse && jobs.iter().all(|(_, _, envelope)| envelope.is_none()) {
+        return Err(SignFilesError::NoStatement);
+    }
+    let mut outputs: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    let mut signed = Vec::new();
+    for (artifact, signature_path, envelope_path) in jobs {
+        let mut file = std::fs::File::open(artifact).map_err(context(artifact.display().to_string()))?;
+        outputs.push((signature_path.clone(), key.sign_armored(&mut file)?));
+        signed.push(Signed { artifact: artifact.clone(), signature: signature_path, signer: key.fingerprint() });
+        if let Some(envelope_path) = envelope_path {
+            let statement = std::fs::read(artifact).map_err(context(artifact.display().to_string()))?;
+            let envelope = key.dsse_envelope(&statement)?;
+            let text = serde_json::to_string_pretty(&envelope).expect("envelopes serialize") + "\n";
+            outputs.push((envelope_path.clone(), text.into_bytes()));
+            signed.push(Signed { artifact: artifact.clone(), signature: envelope_path, signer: key.fingerprint() });
+        }
+    }
+    for (path, bytes) in &outputs {
+        crate::util::fs::write_atomic(path, bytes).map_err(context(format!("cannot write {}", path.display())))?;
+    }
+    Ok(signed)
+}
 
 #[cfg(test)]
 mod tests {

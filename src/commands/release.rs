@@ -3,17 +3,11 @@
 //! Planning writes nothing; `.github/workflows/release.yml` builds, signs,
 //! attests and publishes from this plan.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use serde::Serialize;
-
-use pgbin::data::catalog;
-use pgbin::data::release;
-use pgbin::data::version::{Version, VersionSpec};
+use pgbin::pipeline::release::{self, PlanRequest};
 
 use super::{Context, Failure, print_json};
-use pgbin::nix::ci::{self, Row};
 
 /// `pgbin release` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -45,31 +39,6 @@ pub struct PlanArgs {
     json: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct PlannedTarget<'a> {
-    target: &'a str,
-    archive: &'a str,
-    attr: &'a str,
-    system: &'a str,
-    runner: &'a str,
-    cross: bool,
-    smoke: bool,
-    artifacts: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct Plan<'a> {
-    spec: &'a str,
-    version: Version,
-    tag: String,
-    trust: String,
-    dry_run: bool,
-    released: &'a BTreeSet<Version>,
-    targets: Vec<PlannedTarget<'a>>,
-    matrix: serde_json::Value,
-    artifacts: Vec<String>,
-}
-
 /// Runs a `release` subcommand.
 pub fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
     match command {
@@ -77,76 +46,15 @@ pub fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
     }
 }
 
-/// Versions already released, from the tag record and the published directory.
-fn released_versions(args: &PlanArgs) -> Result<BTreeSet<Version>, Failure> {
-    let mut released = BTreeSet::new();
-    if let Some(file) = &args.released_tags {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| Failure::usage(format!("cannot read the release tags {}: {e}", file.display())))?;
-        released.extend(release::versions_from_tags(&text));
-    }
-    if let Some(dir) = &args.published {
-        released.extend(
-            release::versions_in_directory(dir)
-                .map_err(|e| Failure::usage(format!("cannot list published artifacts in {}: {e}", dir.display())))?,
-        );
-    }
-    Ok(released)
-}
-
-/// One build row per target: the native build where there is one, else the
-/// cross build on x86_64-linux, else the first.
-fn release_rows(rows: Vec<Row>) -> Vec<Row> {
-    let targets: BTreeSet<String> = rows.iter().map(|r| r.target.clone()).collect();
-    targets
-        .into_iter()
-        .filter_map(|target| {
-            let candidates: Vec<&Row> = rows.iter().filter(|r| r.target == target).collect();
-            candidates
-                .iter()
-                .find(|r| !r.cross)
-                .or_else(|| candidates.iter().find(|r| r.system == "x86_64-linux"))
-                .or(candidates.first())
-                .map(|r| (*r).clone())
-        })
-        .collect()
-}
-
 fn plan(ctx: &Context, args: PlanArgs) -> Result<(), Failure> {
     let project = ctx.project()?;
-    let spec: VersionSpec = args.spec.parse()?;
-    let resolved = project.catalog.resolve(spec, catalog::today_utc(), args.allow_eol)?;
-    let version = resolved.version;
-    let released = released_versions(&args)?;
-    release::check_releasable(version, &released).map_err(|refusal| Failure::check(refusal.to_string()))?;
-    let assessment = project.buildable_assessment(version, "release")?;
-    let rows = release_rows(ci::rows(&project, Some(&version.to_string()), None)?);
-
-    let targets: Vec<PlannedTarget> = rows
-        .iter()
-        .map(|row| PlannedTarget {
-            target: &row.target,
-            archive: &row.archive,
-            attr: &row.attr,
-            system: &row.system,
-            runner: row.runner,
-            cross: row.cross,
-            smoke: row.smoke,
-            artifacts: release::artifact_names(&row.archive),
-        })
-        .collect();
-    let artifacts: Vec<String> = targets.iter().flat_map(|t| t.artifacts.iter().cloned()).collect();
-    let plan = Plan {
+    let request = PlanRequest {
         spec: &args.spec,
-        version,
-        tag: release::tag(version),
-        trust: assessment.level.to_string(),
-        dry_run: true,
-        released: &released,
-        matrix: serde_json::json!({ "include": rows }),
-        targets,
-        artifacts,
+        released_tags: args.released_tags.as_deref(),
+        published: args.published.as_deref(),
+        allow_eol: args.allow_eol,
     };
+    let plan = release::plan(&project, &request)?;
     if args.json {
         print_json(&plan);
         return Ok(());

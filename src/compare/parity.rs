@@ -215,6 +215,68 @@ pub fn compare(a: &Inventory, b: &Inventory) -> Vec<Aspect> {
 
 crate::util::error::usage_errors!(ParityError);
 
+/// The parity of two builds: both inventories and every compared aspect.
+#[derive(Debug, Serialize)]
+pub struct ParityReport {
+    /// Whether every aspect that matters agrees.
+    pub agree: bool,
+    /// Every compared aspect.
+    pub aspects: Vec<Aspect>,
+    /// What build A holds.
+    pub inventory_a: Inventory,
+    /// What build B holds.
+    pub inventory_b: Inventory,
+}
+
+/// Why two builds could not be compared.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareBuildsError {
+    /// A build cannot be opened.
+    #[error(transparent)]
+    Open(#[from] crate::compare::tree::TreeError),
+    /// A build's tree cannot be read.
+    #[error(transparent)]
+    Inventory(#[from] ParityError),
+    /// The smoke test could not run.
+    #[error(transparent)]
+    Smoke(#[from] crate::build::smoke::SmokeError),
+}
+
+crate::util::error::usage_errors!(CompareBuildsError);
+
+/// Whether `path` is an archive built for this machine (so its smoke test
+/// can run here).
+fn runs_here(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.is_file() && crate::build::host_triple().is_some_and(|triple| name.ends_with(&format!("-{triple}.tar.gz")))
+}
+
+fn take_inventory(path: &Path, scratch: &Path) -> Result<Inventory, CompareBuildsError> {
+    let opened = crate::compare::tree::open(path, scratch)?;
+    Ok(inventory(&opened.root)?)
+}
+
+fn smoke_checks(archive: &Path, scratch: &Path) -> Result<BTreeMap<String, bool>, CompareBuildsError> {
+    let report = crate::build::smoke::smoke(archive, scratch, None)?;
+    Ok(report.checks.into_iter().map(|c| (c.name, c.passed)).collect())
+}
+
+/// Inventories builds `a` and `b` (archives or install directories), adds
+/// each one's smoke-test results when `smoke` is set and both archives run
+/// on this machine, and compares them.
+pub fn compare_builds(a: &Path, b: &Path, smoke: bool) -> Result<ParityReport, CompareBuildsError> {
+    let scratch = std::env::temp_dir();
+    let mut inventory_a = take_inventory(a, &scratch)?;
+    let mut inventory_b = take_inventory(b, &scratch)?;
+    if smoke && runs_here(a) && runs_here(b) {
+        inventory_a.smoke = Some(smoke_checks(a, &scratch)?);
+        inventory_b.smoke = Some(smoke_checks(b, &scratch)?);
+    }
+    let aspects = compare(&inventory_a, &inventory_b);
+    let agree = aspects.iter().all(|x| x.agrees() || !x.matters);
+    Ok(ParityReport { agree, aspects, inventory_a, inventory_b })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,5 @@
 //! Whole pipelines that span stages: building and publishing a release with
 //! its attestations, and reproducing a build.
 pub mod build;
+pub mod release;
 pub mod repro;
