@@ -15,16 +15,13 @@ pub struct Args {
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let project = ctx.project()?;
-    let assessments = project.assess_all()?;
-    let entries = nixdata::entries(&project.catalog, &project.matrix, &project.lock, &assessments);
-    let files = nixdata::render(&entries, &project.matrix);
-    let dir = project.repo.generated();
-    let io = |e: std::io::Error| Failure::usage(format!("cannot access {}: {e}", dir.display()));
+    let report = nixdata::generate(&project, args.check)?;
+    let up_to_date = || println!("nix/generated is up to date ({} entries in {} files)", report.entries, report.files);
     if args.check {
-        let stale = nixdata::stale_files(&dir, &files).map_err(io)?;
+        let stale = &report.stale;
         return match stale.first() {
             None => {
-                println!("nix/generated is up to date ({} entries in {} files)", entries.len(), files.len());
+                up_to_date();
                 Ok(())
             }
             Some(Staleness::Outdated(name)) => Err(Failure::check(format!(
@@ -37,11 +34,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
             ))),
         };
     }
-    let changed = nixdata::write(&dir, &files).map_err(io)?;
-    if changed.is_empty() {
-        println!("nix/generated is up to date ({} entries in {} files)", entries.len(), files.len());
+    if report.changed.is_empty() {
+        up_to_date();
     } else {
-        println!("wrote {} entries; changed: {}", entries.len(), changed.join(", "));
+        println!("wrote {} entries; changed: {}", report.entries, report.changed.join(", "));
     }
     Ok(())
 }

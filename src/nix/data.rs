@@ -17,7 +17,11 @@ use crate::data::catalog::Catalog;
 use crate::data::lock::SourceLock;
 use crate::data::matrix::{FeatureState, Matrix};
 use crate::data::version::Version;
+use crate::source::error::TrustError;
+use crate::source::project::Project;
 use crate::source::verify::Assessment;
+use crate::util::error::{Classify, FailureKind};
+use crate::util::io::{IoError, context};
 
 /// One buildable (version, target, build system).
 #[derive(Debug, Clone, Serialize)]
@@ -255,6 +259,62 @@ pub fn write(dir: &Path, expected: &[GeneratedFile]) -> std::io::Result<Vec<Stri
         }
     }
     Ok(changed)
+}
+
+/// What [`generate`] found or did.
+#[derive(Debug, Clone)]
+pub struct GenerateReport {
+    /// Entries in the generated data.
+    pub entries: usize,
+    /// Files it consists of.
+    pub files: usize,
+    /// Files that differ from what the verified data generates (check only).
+    pub stale: Vec<Staleness>,
+    /// Files written (not in check mode).
+    pub changed: Vec<String>,
+}
+
+/// Why the generated data could not be made or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// A locked source's evidence does not verify.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// nix/generated cannot be read or written.
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+impl Classify for GenerateError {
+    fn kind(&self) -> FailureKind {
+        match self {
+            GenerateError::Trust(e) => e.kind(),
+            GenerateError::Io(e) => e.kind(),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            GenerateError::Trust(e) => e.message(),
+            GenerateError::Io(e) => e.message(),
+        }
+    }
+}
+
+/// Verifies every locked source and renders the Nix data; with `check_only`
+/// compares it with `nix/generated/`, else writes what changed.
+pub fn generate(project: &Project, check_only: bool) -> Result<GenerateReport, GenerateError> {
+    let assessments = project.assess_all()?;
+    let entries = entries(&project.catalog, &project.matrix, &project.lock, &assessments);
+    let files = render(&entries, &project.matrix);
+    let dir = project.repo.generated();
+    let access = context(format!("cannot access {}", dir.display()));
+    let (stale, changed) = if check_only {
+        (stale_files(&dir, &files).map_err(access)?, Vec::new())
+    } else {
+        (Vec::new(), write(&dir, &files).map_err(access)?)
+    };
+    Ok(GenerateReport { entries: entries.len(), files: files.len(), stale, changed })
 }
 
 #[cfg(test)]
