@@ -24,6 +24,7 @@ use sequoia_openpgp as openpgp;
 use serde::{Deserialize, Serialize};
 
 use crate::source::openpgp::{SignatureCheck, one_line};
+use crate::util::io::{IoError, context};
 
 /// File name suffix of a detached signature.
 pub const SIGNATURE_SUFFIX: &str = ".asc";
@@ -34,13 +35,8 @@ pub const DSSE_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// Underlying error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// The signing key is unusable.
     #[error("{0}")]
     Key(String),
@@ -50,10 +46,6 @@ pub enum SigningError {
     /// A signature did not verify.
     #[error("{0}")]
     Rejected(String),
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> SigningError + '_ {
-    move |source| SigningError::Io { path: path.display().to_string(), source }
 }
 
 /// A secret signing key, ready to sign.
@@ -66,7 +58,7 @@ impl SigningKey {
     /// Reads an OpenPGP secret key (armored or binary) from `path` and picks
     /// its signing-capable, unencrypted, valid (sub)key.
     pub fn load(path: &Path) -> Result<SigningKey, SigningError> {
-        let bytes = std::fs::read(path).map_err(io_error(path))?;
+        let bytes = std::fs::read(path).map_err(context(path.display().to_string()))?;
         let cert = Cert::from_bytes(&bytes)
             .map_err(|e| SigningError::Key(format!("{} is not an OpenPGP key: {}", path.display(), one_line(&e))))?;
         let policy = StandardPolicy::new();
@@ -166,7 +158,7 @@ pub struct DsseSignature {
 /// Reads every certificate in a keyring file (armored or binary, one or
 /// many certificates).
 pub fn read_keyring(path: &Path) -> Result<Vec<Cert>, SigningError> {
-    let bytes = std::fs::read(path).map_err(io_error(path))?;
+    let bytes = std::fs::read(path).map_err(context(path.display().to_string()))?;
     let certs: Vec<Cert> =
         CertParser::from_bytes(&bytes).and_then(|parser| parser.collect::<openpgp::Result<Vec<Cert>>>()).map_err(
             |e| SigningError::Keyring(format!("{} is not an OpenPGP keyring: {}", path.display(), one_line(&e))),
@@ -257,7 +249,7 @@ pub enum SignFilesError {
     Signing(#[from] SigningError),
     /// A file cannot be read or written.
     #[error(transparent)]
-    Io(#[from] crate::util::io::IoError),
+    Io(#[from] IoError),
 }
 
 crate::util::error::usage_errors!(SignFilesError);
@@ -267,7 +259,6 @@ crate::util::error::usage_errors!(SignFilesError);
 /// input is checked and everything signed in memory before anything is
 /// written, so a failure writes nothing.
 pub fn sign_files(key: &SigningKey, artifacts: &[PathBuf], dsse: bool) -> Result<Vec<Signed>, SignFilesError> {
-    use crate::util::io::context;
     let mut jobs = Vec::new();
     for artifact in artifacts {
         let name = artifact.to_string_lossy();

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::data::matrix::{Matrix, Target};
 use crate::data::version::Version;
+use crate::util::io::{self, IoError};
 
 /// The Dockerfile, relative to the repository.
 pub const DOCKERFILE: &str = "dockerfiles/Dockerfile.linux-musl";
@@ -35,13 +36,8 @@ pub enum DockerError {
     #[error("no Docker engine is reachable (`docker info` failed: {0}); the docker backend needs a running engine")]
     NoEngine(String),
     /// Local I/O.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// Underlying error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// `docker build` failed.
     #[error("docker build failed with {0}")]
     Build(String),
@@ -125,25 +121,25 @@ pub fn engine_available() -> Result<(), DockerError> {
 /// Writes the build context: the Dockerfile, the relocation script and the
 /// verified tarball (copied, never downloaded by the build).
 pub fn write_context(repo: &Path, tarball: &Path, context: &Path) -> Result<(), DockerError> {
-    let io = |what: String| move |source| DockerError::Io { what, source };
-    std::fs::create_dir_all(context.join("dockerfiles")).map_err(io(format!("cannot create {}", context.display())))?;
+    std::fs::create_dir_all(context.join("dockerfiles"))
+        .map_err(io::context(format!("cannot create {}", context.display())))?;
     for (from, to) in [
         (repo.join(DOCKERFILE), context.join("Dockerfile")),
         (repo.join(RELOCATE_SCRIPT), context.join(RELOCATE_SCRIPT)),
         (tarball.to_path_buf(), context.join(CONTEXT_TARBALL)),
     ] {
-        std::fs::copy(&from, &to).map_err(io(format!("cannot copy {} into the build context", from.display())))?;
+        std::fs::copy(&from, &to)
+            .map_err(io::context(format!("cannot copy {} into the build context", from.display())))?;
     }
     Ok(())
 }
 
 /// Runs `docker build` and returns the directory it wrote the archive to.
 pub fn build(plan: &DockerPlan, context: &Path, out: &Path, log: &Path) -> Result<PathBuf, DockerError> {
-    let log_file = std::fs::File::create(log)
-        .map_err(|source| DockerError::Io { what: format!("cannot create {}", log.display()), source })?;
+    let log_file = std::fs::File::create(log).map_err(io::context(format!("cannot create {}", log.display())))?;
     let status = Command::new("docker")
         .args(plan.command(context, out))
-        .stdout(log_file.try_clone().map_err(|source| DockerError::Io { what: "log".into(), source })?)
+        .stdout(log_file.try_clone().map_err(io::context("log"))?)
         .stderr(log_file)
         .status()
         .map_err(|e| DockerError::Build(format!("cannot run docker: {e}")))?;
