@@ -15,6 +15,8 @@ packages=(
   openssl
   # fetching over HTTPS
   ca-certificates
+  # killing pgbin at each rename in the publishing test (fault injection)
+  strace
   # the venv of Python checkers the tests run (scripts/python-tools.txt)
   python3-venv
 )

@@ -35,14 +35,17 @@ pub fn cached(cache: &Path, key: &str, archive_name: &str) -> Option<Artifacts> 
 }
 
 /// The three artifact files of `archive_name` in `dir`, if complete and the
-/// archive matches its `.sha256`.
+/// archive's bytes match both its `.sha256` and the SHA-256 its manifest
+/// records (so a published set never contradicts its own provenance).
 pub fn artifacts_in(dir: &Path, archive_name: &str) -> Option<Artifacts> {
     let [archive, checksum, manifest] = artifact_names(archive_name).map(|n| dir.join(n));
-    if !package::matches_checksum_file(&archive, archive_name)? {
-        return None;
-    }
+    let recorded = std::fs::read_to_string(&checksum).ok()?;
     let parsed: Manifest = serde_json::from_str(&std::fs::read_to_string(&manifest).ok()?).ok()?;
-    Some(Artifacts { archive, checksum_file: checksum, manifest_file: manifest, manifest: parsed })
+    let digest = crate::util::digest::digest_file(&archive).ok()?;
+    let intact = recorded == package::checksum_line(&digest.sha256, archive_name)
+        && parsed.archive == archive_name
+        && parsed.archive_sha256 == digest.sha256;
+    intact.then_some(Artifacts { archive, checksum_file: checksum, manifest_file: manifest, manifest: parsed })
 }
 
 /// Copies artifacts into `out_dir`, each file atomically.
@@ -120,5 +123,25 @@ mod tests {
         std::fs::write(dir.join("a.tar.gz.sha256"), package::checksum_line(&"0".repeat(64), "a.tar.gz")).unwrap();
         std::fs::write(dir.join("a.tar.gz.manifest.json"), b"{}").unwrap();
         assert!(cached(cache.path(), "k", "a.tar.gz").is_none());
+    }
+
+    #[test]
+    fn an_archive_that_matches_its_sha256_but_not_its_manifest_is_not_used() {
+        let cache = tempfile::tempdir().unwrap();
+        let dir = cache.path().join("builds/k");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.tar.gz"), b"archive").unwrap();
+        let sha256 = crate::util::digest::sha256_hex(b"archive");
+        std::fs::write(dir.join("a.tar.gz.sha256"), package::checksum_line(&sha256, "a.tar.gz")).unwrap();
+        let fixture =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/manifest-18.6-host.json"))
+                .unwrap();
+        let mut manifest: serde_json::Value = serde_json::from_str(&fixture).unwrap();
+        manifest["archive"] = "a.tar.gz".into();
+        std::fs::write(dir.join("a.tar.gz.manifest.json"), manifest.to_string()).unwrap();
+        assert!(cached(cache.path(), "k", "a.tar.gz").is_none(), "the manifest records another SHA-256");
+        manifest["archive_sha256"] = sha256.into();
+        std::fs::write(dir.join("a.tar.gz.manifest.json"), manifest.to_string()).unwrap();
+        assert!(cached(cache.path(), "k", "a.tar.gz").is_some(), "archive, .sha256 and manifest agree");
     }
 }

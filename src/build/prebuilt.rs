@@ -16,6 +16,7 @@ use crate::source::project::{Project, ProjectError};
 use crate::source::verify::check_tarball;
 use crate::util::error::{Classify, FailureKind};
 use crate::util::io::{IoError, context};
+use crate::util::publish::publish_set;
 
 /// An install tree to package.
 #[derive(Debug, Clone)]
@@ -144,5 +145,20 @@ pub fn package_tree(project: &Project, request: &TreeRequest) -> Result<Assemble
             relocate::Policy::host(&system, target, forbidden)
         }
     };
-    assemble(&prefix, &inputs, &policy, request.out, &mut |_| ()).map_err(TreeError::Packaging)
+    let out = request.out;
+    std::fs::create_dir_all(out).map_err(context(format!("cannot create {}", out.display())))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".pgbin-publish-")
+        .tempdir_in(out)
+        .map_err(context(format!("cannot stage into {}", out.display())))?;
+    let mut assembled =
+        assemble(&prefix, &inputs, &policy, staging.path(), &mut |_| ()).map_err(TreeError::Packaging)?;
+    let staged =
+        [assembled.packaged.archive.clone(), assembled.manifest_file.clone(), assembled.packaged.checksum_file.clone()];
+    let [archive, manifest_file, checksum_file]: [std::path::PathBuf; 3] =
+        publish_set(&staged, &staged[2], out)?.try_into().expect("archive, manifest and .sha256");
+    assembled.packaged.archive = archive;
+    assembled.packaged.checksum_file = checksum_file;
+    assembled.manifest_file = manifest_file;
+    Ok(assembled)
 }

@@ -27,6 +27,7 @@ use crate::util::error::{Classify, FailureKind};
 use crate::util::fs::log_tail;
 use crate::util::io::{IoError, context};
 use crate::util::progress::Progress;
+use crate::util::publish::publish_set;
 use crate::util::time::now;
 
 /// Which backend builds.
@@ -297,6 +298,12 @@ fn host_backend(
     let (artifacts, cached, log) = match cache::cached(&cache, &key, &archive_name) {
         Some(artifacts) => (artifacts, true, None),
         None => {
+            if cache.join("builds").join(&key).exists() {
+                progress.note(&format!(
+                    "the cached build {} is incomplete or does not match its manifest; building it again",
+                    &key[..12]
+                ));
+            }
             let log = cache.join("logs").join(format!("{archive_name}.{}.log", &key[..12]));
             let logs = log.parent().expect("log has a parent");
             std::fs::create_dir_all(logs).map_err(context(format!("cannot create {}", logs.display())))?;
@@ -340,8 +347,9 @@ struct Outcome<'a> {
 }
 
 /// Publishes the artifacts into `out` with their provenance and SBOM. Every
-/// file is staged in a directory inside `out` first, so that a failure
-/// leaves no archive without its provenance and SBOM.
+/// file is staged in a directory inside `out` first and then published with
+/// [`publish_set`], the `.sha256` last, so that neither a failure nor a kill
+/// leaves a set that a reader requiring the `.sha256` would take as whole.
 fn publish(
     project: &Project,
     artifacts: &Artifacts,
@@ -354,14 +362,13 @@ fn publish(
     let staged = cache::publish(artifacts, staging.path())?;
     let run = run_context(project, &staged.manifest, Some(outcome.started_on), Some(now()), None, outcome.cached);
     let documents = write_documents(project, &staged, staging.path(), &run, Documents::Both)?;
-    let published = Artifacts {
-        archive: move_into(&staged.archive, out)?,
-        checksum_file: move_into(&staged.checksum_file, out)?,
-        manifest_file: move_into(&staged.manifest_file, out)?,
-        manifest: staged.manifest.clone(),
-    };
-    let documents: Vec<PathBuf> = documents.iter().map(|d| move_into(&d.path, out)).collect::<Result<_, _>>()?;
-    let [provenance, sbom]: [PathBuf; 2] = documents.try_into().expect("provenance and SBOM");
+    let mut files = vec![staged.archive.clone(), staged.manifest_file.clone()];
+    files.extend(documents.iter().map(|d| d.path.clone()));
+    files.push(staged.checksum_file.clone());
+    let published = publish_set(&files, &staged.checksum_file, out)?;
+    let [archive, manifest_file, provenance, sbom, checksum_file]: [PathBuf; 5] =
+        published.try_into().expect("archive, manifest, provenance, SBOM and .sha256");
+    let published = Artifacts { archive, checksum_file, manifest_file, manifest: staged.manifest.clone() };
     Ok(Published {
         version: outcome.version,
         target: outcome.target.to_string(),
@@ -383,13 +390,6 @@ fn staging_dir(out: &Path) -> Result<tempfile::TempDir, IoError> {
         .prefix(".pgbin-publish-")
         .tempdir_in(out)
         .map_err(context(format!("cannot stage into {}", out.display())))
-}
-
-/// Moves a staged file into `out` (a rename within one directory tree).
-fn move_into(staged: &Path, out: &Path) -> Result<PathBuf, IoError> {
-    let target = out.join(staged.file_name().expect("staged files have names"));
-    std::fs::rename(staged, &target).map_err(context(format!("cannot publish {}", target.display())))?;
-    Ok(target)
 }
 
 /// The nix backend: seed the verified source, `nix build` the target's
@@ -493,10 +493,12 @@ pub fn build_docker(
     std::fs::create_dir_all(out).map_err(context(format!("cannot create {}", out.display())))?;
     let staging = staging_dir(out)?;
     let names = [plan.archive.clone(), format!("{}.sha256", plan.archive)];
+    let mut staged = Vec::new();
     for name in &names {
-        std::fs::copy(built.join(name), staging.path().join(name))
-            .map_err(context(format!("cannot publish {name}")))?;
+        let file = staging.path().join(name);
+        std::fs::copy(built.join(name), &file).map_err(context(format!("cannot publish {name}")))?;
+        staged.push(file);
     }
-    let published = names.iter().map(|name| move_into(&staging.path().join(name), out)).collect::<Result<_, _>>()?;
+    let published = publish_set(&staged, &staged[1], out)?;
     Ok(DockerOutcome::Published(published))
 }

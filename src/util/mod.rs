@@ -7,4 +7,5 @@ pub mod error;
 pub mod fs;
 pub mod io;
 pub mod progress;
+pub mod publish;
 pub mod time;
