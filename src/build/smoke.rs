@@ -216,11 +216,17 @@ pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) 
         .prefix("pgbin-smoke-")
         .tempdir_in(scratch_parent)
         .map_err(context("cannot create a scratch directory"))?;
+    // The archive is extracted into its own directory and the cluster runs
+    // in another, so no member of the archive can stand where the server's
+    // data directory, socket or log goes.
+    let (extracted, run) = (scratch.path().join("archive"), scratch.path().join("run"));
+    for dir in [&extracted, &run] {
+        std::fs::create_dir(dir).map_err(context(format!("cannot create {}", dir.display())))?;
+    }
     let file = std::fs::File::open(archive).map_err(context(format!("cannot open {}", archive.display())))?;
-    tar::Archive::new(flate2::read::GzDecoder::new(file))
-        .unpack(scratch.path())
-        .map_err(context(format!("cannot extract {name}")))?;
-    let prefix = scratch.path().join(stem);
+    crate::util::archive::extract(std::io::BufReader::new(flate2::read::GzDecoder::new(file)), &extracted)
+        .map_err(|e| SmokeError::Layout(format!("{name}: {e}")))?;
+    let prefix = extracted.join(stem);
     if !prefix.join("bin/postgres").is_file() {
         return Err(SmokeError::Layout(format!("{name} has no {stem}/bin/postgres")));
     }
@@ -247,8 +253,8 @@ pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) 
         return Ok(report(checks));
     }
     let mut cluster = Cluster {
-        data: scratch.path().join("data"),
-        socket: scratch.path().to_path_buf(),
+        data: run.join("data"),
+        socket: run.clone(),
         port: free_port()?,
         prefix: prefix.clone(),
         run_as: is_root.then_some(UNPRIVILEGED),
@@ -272,7 +278,7 @@ pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) 
         return Ok(report(checks));
     }
     let options = format!("-p {} -k {} -c listen_addresses=''", cluster.port, cluster.socket.display());
-    let log = scratch.path().join("server.log").display().to_string();
+    let log = run.join("server.log").display().to_string();
     let started = cluster.run("pg_ctl", &["-D", &data, "-l", &log, "-w", "-t", "60", "-o", &options, "start"]);
     cluster.started = started.is_ok();
     if !record("start", started.map(|_| format!("listening on socket port {}", cluster.port))) {
@@ -366,6 +372,11 @@ fn use_interpreter(prefix: &Path, interpreter: &Path) -> Result<String, CheckFai
     let mut patched = Vec::new();
     for entry in std::fs::read_dir(prefix.join("bin")).map_err(|e| format!("cannot list bin/: {e}"))? {
         let path = entry.map_err(|e| e.to_string())?.path();
+        // Only the archive's own executables are patched: never a file
+        // reached through a link.
+        if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
         let Ok(info) = crate::build::elf::inspect(&path) else { continue };
         if info.interpreter.is_some() {
             patched.push(path.strip_prefix(prefix).expect("listed under the prefix").to_path_buf());

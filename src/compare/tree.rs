@@ -56,6 +56,14 @@ pub enum TreeError {
         /// What went wrong.
         message: String,
     },
+    /// An archive that is refused or cannot be read.
+    #[error("{path}: {error}")]
+    Archive {
+        /// The input.
+        path: String,
+        /// What is wrong with it.
+        error: crate::util::archive::ArchiveError,
+    },
 }
 
 /// Header fields of one tar member, kept while extracting.
@@ -169,51 +177,28 @@ pub fn open(path: &Path, scratch: &Path) -> Result<Tree, TreeError> {
     Ok(Tree { source: path.to_path_buf(), format, root, members, _extracted: Some(dir) })
 }
 
-/// Extracts a tar archive into `root` in one pass, keeping each member's header.
+/// Extracts a tar archive into `root` in one pass through
+/// [`crate::util::archive::extract`] (which refuses members that reach
+/// outside `root`), keeping each member's header.
 fn extract_tar(path: &Path, format: Format, root: &Path) -> Result<Vec<Member>, TreeError> {
-    let fail = |e: std::io::Error| io_error(path, e);
-    let mut archive = tar::Archive::new(tar_reader(path, format)?);
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_mtime(false);
-    let mut members = Vec::new();
-    let mut directories = Vec::new();
-    for entry in archive.entries().map_err(fail)? {
-        let mut entry = entry.map_err(fail)?;
-        let pax = match entry.pax_extensions().map_err(fail)? {
-            Some(records) => records
-                .filter_map(Result::ok)
-                .map(|r| (r.key().unwrap_or("?").to_string(), r.value_bytes().to_vec()))
-                .collect(),
-            None => Vec::new(),
-        };
-        let header = entry.header();
-        members.push(Member {
-            path: String::from_utf8_lossy(&entry.path_bytes()).trim_end_matches('/').to_string(),
-            mtime: header.mtime().unwrap_or(0),
-            uid: header.uid().unwrap_or(0),
-            gid: header.gid().unwrap_or(0),
-            uname: header.username_bytes().unwrap_or_default().to_vec(),
-            gname: header.groupname_bytes().unwrap_or_default().to_vec(),
-            mode: header.mode().unwrap_or(0),
-            pax,
-        });
-        // Directories are made writable while filling them and get their
-        // own mode at the end, as `tar` does.
-        if entry.header().entry_type().is_dir() {
-            let mode = header.mode().unwrap_or(0o755);
-            entry.unpack_in(root).map_err(fail)?;
-            let target = root.join(entry.path().map_err(fail)?);
-            std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o700)).map_err(fail)?;
-            directories.push((target, mode));
-        } else {
-            entry.unpack_in(root).map_err(fail)?;
-        }
-    }
-    for (directory, mode) in directories.into_iter().rev() {
-        std::fs::set_permissions(&directory, std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777))
-            .map_err(fail)?;
-    }
-    Ok(members)
+    let extracted = crate::util::archive::extract(tar_reader(path, format)?, root)
+        .map_err(|error| TreeError::Archive { path: path.display().to_string(), error })?;
+    Ok(extracted
+        .into_iter()
+        .map(|member| {
+            let header = &member.header;
+            Member {
+                path: member.name,
+                mtime: header.mtime().unwrap_or(0),
+                uid: header.uid().unwrap_or(0),
+                gid: header.gid().unwrap_or(0),
+                uname: header.username_bytes().unwrap_or_default().to_vec(),
+                gname: header.groupname_bytes().unwrap_or_default().to_vec(),
+                mode: header.mode().unwrap_or(0),
+                pax: member.pax,
+            }
+        })
+        .collect())
 }
 
 /// The only entry of `dir`, if it is a directory.

@@ -46,7 +46,9 @@ pub fn publishable(file: &std::fs::File) -> std::io::Result<()> {
 
 /// Copies the tree at `source` to `target` (which must not exist): symlinks
 /// stay symlinks, file modes are kept and made owner-writable (a tree copied
-/// out of a read-only store must be editable), nothing else is copied.
+/// out of a read-only store must be editable), nothing else is copied. A
+/// symlink whose target is absolute or climbs out of the tree is refused,
+/// so that nothing written into the copy later can land outside it.
 pub fn copy_tree(source: &Path, target: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     for entry in walkdir::WalkDir::new(source).follow_links(false).sort_by_file_name() {
@@ -58,7 +60,15 @@ pub fn copy_tree(source: &Path, target: &Path) -> std::io::Result<()> {
             std::fs::create_dir_all(&destination)?;
             std::fs::set_permissions(&destination, std::fs::Permissions::from_mode(0o755))?;
         } else if file_type.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &destination)?;
+            let link = std::fs::read_link(entry.path())?;
+            if !link_stays_inside(relative, &link) {
+                return Err(std::io::Error::other(format!(
+                    "{} is a link to {}, outside the tree; refusing to copy it",
+                    entry.path().display(),
+                    link.display()
+                )));
+            }
+            std::os::unix::fs::symlink(link, &destination)?;
         } else if file_type.is_file() {
             std::fs::copy(entry.path(), &destination)?;
             let mode = entry.metadata().map_err(std::io::Error::from)?.permissions().mode();
@@ -71,6 +81,31 @@ pub fn copy_tree(source: &Path, target: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether a symbolic link at `link` (a path relative to a tree's root)
+/// pointing at `target` stays inside the tree when resolved lexically:
+/// `target` is relative and never climbs above the root.
+pub fn link_stays_inside(link: &Path, target: &Path) -> bool {
+    use std::path::Component;
+    if target.as_os_str().is_empty() {
+        return false;
+    }
+    let mut depth = link.components().count() as isize - 1;
+    for component in target.components() {
+        match component {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    true
 }
 
 /// The last `n` lines of a log file, for failure reports.

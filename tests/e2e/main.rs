@@ -10,6 +10,7 @@ mod build;
 mod cli;
 mod diff;
 mod docker;
+mod hostile_archives;
 mod hostile_publish;
 mod nix;
 mod nix_backend;
