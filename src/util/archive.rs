@@ -291,8 +291,11 @@ pub fn extract(reader: impl Read, root: &Path) -> Result<Vec<Extracted>, Archive
 mod tests {
     use super::*;
 
+    /// One raw member: name, type, link target, contents.
+    type RawMember<'a> = (&'a [u8], tar::EntryType, &'a [u8], &'a [u8]);
+
     /// A tar stream with one member of each given (name, type, link, data).
-    fn tar_of(members: &[(&[u8], tar::EntryType, &[u8], &[u8])]) -> Vec<u8> {
+    fn tar_of(members: &[RawMember]) -> Vec<u8> {
         let mut out = Vec::new();
         for (name, kind, link, data) in members {
             let mut header = tar::Header::new_ustar();

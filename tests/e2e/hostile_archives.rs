@@ -12,9 +12,12 @@ use crate::util::{json, one_line_error, pgbin};
 
 const STEM: &str = "postgresql-18.6.0-x86_64-unknown-linux-gnu";
 
-/// A tar stream of raw members (name, type, link target, data), written
-/// byte by byte so that any name can be stored, as an attacker would.
-fn raw_tar(members: &[(&str, tar::EntryType, &str, &[u8], u32)]) -> Vec<u8> {
+/// One raw member: name, type, link target, contents, mode.
+type RawMember<'a> = (&'a str, tar::EntryType, &'a str, &'a [u8], u32);
+
+/// A tar stream of raw members, written byte by byte so that any name can
+/// be stored, as an attacker would.
+fn raw_tar(members: &[RawMember]) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, kind, link, data, mode) in members {
         let mut header = tar::Header::new_ustar();
