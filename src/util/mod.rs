@@ -2,6 +2,7 @@
 //! writes, streamed SHA-256, RFC 3339 times, I/O error context and the
 //! classification of failures into exit codes.
 
+pub mod confined;
 pub mod digest;
 pub mod error;
 pub mod fs;
