@@ -11,6 +11,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::names::{self, NameError};
 use crate::data::version::Version;
 use crate::util::fs;
 
@@ -165,6 +166,18 @@ impl Evidence {
         }
     }
 
+    /// Checks the names the evidence puts into file names and URLs: the
+    /// tarball name it attests (a Debian file name) and, for a `.dsc`, the
+    /// package name and version (Debian's grammars).
+    pub fn check_names(&self) -> Result<(), NameError> {
+        names::debian_file_name(&self.attests().name)?;
+        if let Evidence::DebianDsc { package, debian_version, .. } = self {
+            names::debian_package(package)?;
+            names::debian_version(debian_version)?;
+        }
+        Ok(())
+    }
+
     /// The committed document and its recorded SHA-256.
     pub fn document(&self) -> (&str, &str) {
         match self {
@@ -238,6 +251,12 @@ impl SourceLock {
                 if !is_sha256_hex(&attests.sha256) || !is_sha256_hex(evidence.document().1) {
                     return invalid(format!("{v}: {} evidence has a malformed hash", evidence.kind()));
                 }
+                evidence.check_names().map_err(|e| {
+                    LockError::Invalid(format!(
+                        "{v}: {} evidence: {e}; restore the lock from version control",
+                        evidence.kind()
+                    ))
+                })?;
             }
         }
         Ok(())
@@ -304,5 +323,38 @@ mod tests {
         http.sources[0].urls = vec!["http://example.invalid/x".into()];
         assert!(http.validate().is_err());
         assert!(matches!(SourceLock::parse("{", "x"), Err(LockError::Parse { .. })));
+    }
+
+    /// Sets a field of the first `.dsc` evidence of 18.6 and validates.
+    fn with_dsc_field(field: &str, value: &str) -> Result<(), LockError> {
+        let mut lock = committed();
+        let entry = lock.sources.iter_mut().find(|s| s.version == Version::new(18, 6)).unwrap();
+        let evidence = entry.evidence.iter_mut().find(|e| e.kind() == "debian-dsc").unwrap();
+        let Evidence::DebianDsc { attests, package, debian_version, .. } = evidence else { unreachable!() };
+        match field {
+            "name" => attests.name = value.into(),
+            "package" => *package = value.into(),
+            _ => *debian_version = value.into(),
+        }
+        lock.validate()
+    }
+
+    #[test]
+    fn names_that_make_paths_and_urls_are_checked_at_load() {
+        assert!(with_dsc_field("name", "postgresql-18_18.6.orig.tar.bz2").is_ok());
+        for (field, value) in [
+            ("name", "../../../etc/passwd"),
+            ("name", "sub/postgresql-18_18.6.orig.tar.bz2"),
+            ("name", ".."),
+            ("name", ""),
+            ("package", ""),
+            ("package", "../postgresql-18"),
+            ("package", "PostgreSQL-18"),
+            ("version", "18.6-3/../../x"),
+            ("version", ""),
+        ] {
+            let err = with_dsc_field(field, value).unwrap_err();
+            assert!(matches!(err, LockError::Invalid(_)) && err.to_string().contains("is not valid"), "{field}: {err}");
+        }
     }
 }

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::data::catalog;
 use crate::data::lock::{Attestation, Evidence, is_sha256_hex};
+use crate::data::names;
 use crate::data::version::Version;
 use crate::source::debian;
 use crate::source::error::TrustError;
@@ -167,10 +168,14 @@ fn hex_runs(text: &str) -> Vec<String> {
     runs
 }
 
-/// The directory (under `evidence/`) and file name a document is committed as.
-pub fn committed_path(evidence: &Evidence, version: Version, document: &[u8]) -> String {
-    match evidence {
+/// The directory (under `evidence/`) and file name a document is committed
+/// as. A `.dsc`'s package and version must follow Debian's grammars, so the
+/// file name they make is one name in `evidence/debian/`, never a path.
+pub fn committed_path(evidence: &Evidence, version: Version, document: &[u8]) -> Result<String, FormatError> {
+    Ok(match evidence {
         Evidence::DebianDsc { package, debian_version, .. } => {
+            names::debian_package(package).map_err(|e| FormatError(e.to_string()))?;
+            names::debian_version(debian_version).map_err(|e| FormatError(e.to_string()))?;
             format!("evidence/debian/{}", debian::dsc_name(package, debian_version))
         }
         Evidence::UpstreamChecksum { .. } => format!("evidence/upstream/postgresql-{version}.tar.bz2.sha256"),
@@ -182,7 +187,7 @@ pub fn committed_path(evidence: &Evidence, version: Version, document: &[u8]) ->
             let short = &hex::encode(Sha256::digest(document))[..12];
             format!("evidence/witness/{version}-{slug}-{short}.txt")
         }
-    }
+    })
 }
 
 /// Builds the lock record for a document about `version`, verifying its
@@ -241,17 +246,17 @@ pub fn record_from_document(
             document_sha256,
         }
     };
-    Ok(with_document(evidence, version, document))
+    with_document(evidence, version, document).map_err(|e| mismatch(e.0))
 }
 
-fn with_document(mut evidence: Evidence, version: Version, document: &[u8]) -> Evidence {
-    let path = committed_path(&evidence, version, document);
+fn with_document(mut evidence: Evidence, version: Version, document: &[u8]) -> Result<Evidence, FormatError> {
+    let path = committed_path(&evidence, version, document)?;
     match &mut evidence {
         Evidence::DebianDsc { document, .. }
         | Evidence::UpstreamChecksum { document, .. }
         | Evidence::Witness { document, .. } => *document = path,
     }
-    evidence
+    Ok(evidence)
 }
 
 crate::util::error::usage_errors!(FormatError);
@@ -285,6 +290,27 @@ mod tests {
         assert!(parse_witness_document(&debian, v).unwrap_err().0.contains("independent"));
         let two = format!("{GOOD}sha256 {}\n", "ab".repeat(32));
         assert!(parse_witness_document(&two, v).unwrap_err().0.contains("exactly one"));
+    }
+
+    #[test]
+    fn a_dsc_committed_path_is_one_file_name_under_evidence_debian() {
+        let record = |package: &str, debian_version: &str| Evidence::DebianDsc {
+            attests: Attestation { name: "postgresql-18_18.6.orig.tar.bz2".into(), sha256: String::new(), size: None },
+            package: package.into(),
+            debian_version: debian_version.into(),
+            document: String::new(),
+            document_sha256: String::new(),
+            signer: String::new(),
+            signature_created: String::new(),
+            reference_time: String::new(),
+        };
+        let v = Version::new(18, 6);
+        assert_eq!(
+            committed_path(&record("postgresql-18", "18.6-3"), v, b"").unwrap(),
+            "evidence/debian/postgresql-18_18.6-3.dsc"
+        );
+        assert!(committed_path(&record("postgresql-18", "18.6-3/../../../x"), v, b"").is_err());
+        assert!(committed_path(&record("../../x", "18.6-3"), v, b"").is_err());
     }
 
     #[test]

@@ -130,7 +130,8 @@ pub fn verify_evidence(
     if sha256_hex(document) != doc_sha256 {
         return Err(mismatch("document differs from the one recorded in the lock (SHA-256 changed)".into()));
     }
-    let expected_path = crate::source::documents::committed_path(evidence, entry.version, document);
+    let expected_path =
+        crate::source::documents::committed_path(evidence, entry.version, document).map_err(|e| mismatch(e.0))?;
     if doc_name != expected_path {
         return Err(mismatch(format!("evidence documents must be committed as {expected_path}")));
     }
@@ -140,6 +141,18 @@ pub fn verify_evidence(
             "{} evidence attests a different tarball than the lock entry for {}",
             evidence.kind(),
             entry.version
+        )));
+    }
+    let expected_name = match evidence {
+        Evidence::DebianDsc { .. } => debian::orig_tarball_name(entry.version),
+        _ => entry.tarball.clone(),
+    };
+    if attests.name != expected_name {
+        return Err(mismatch(format!(
+            "{} evidence attests a different tarball than the lock entry for {}: it names {:?}, not {expected_name}",
+            evidence.kind(),
+            entry.version,
+            attests.name
         )));
     }
     match evidence {
