@@ -83,8 +83,7 @@ pub struct Witness {
 pub fn parse_witness_document(text: &str, version: Version) -> Result<Witness, FormatError> {
     let header =
         parse_witness(text).ok_or("is not a witness excerpt (Publisher:/Reference: header, blank line, record)")?;
-    let (owner, repo) = parse_github_reference(&header.reference)
-        .ok_or("Reference must be github:OWNER/REPO@COMMIT:PATH with a full 40-hex commit")?;
+    let (owner, repo) = parse_github_reference(&header.reference)?;
     if !header.publisher.eq_ignore_ascii_case(&format!("{owner}/{repo}")) {
         return Err(FormatError(format!(
             "Publisher {} does not match the reference's {owner}/{repo}",
@@ -105,15 +104,21 @@ pub fn parse_witness_document(text: &str, version: Version) -> Result<Witness, F
     Ok(Witness { publisher: header.publisher, owner, reference: header.reference, sha256: sha256.clone() })
 }
 
-/// Splits `github:OWNER/REPO@COMMIT:PATH` into (owner, repo), checking each part.
-fn parse_github_reference(reference: &str) -> Option<(&str, &str)> {
-    let rest = reference.strip_prefix("github:")?;
-    let (repository, rest) = rest.split_once('@')?;
-    let (commit, path) = rest.split_once(':')?;
-    let (owner, repo) = repository.split_once('/')?;
-    let name_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    let commit_ok = commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit());
-    (name_ok(owner) && name_ok(repo) && commit_ok && !path.is_empty()).then_some((owner, repo))
+/// Splits `github:OWNER/REPO@COMMIT:PATH` into (owner, repo), checking each
+/// part against GitHub's grammar: an owner GitHub cannot have (`docker_library`)
+/// would count as a second, independent witness.
+fn parse_github_reference(reference: &str) -> Result<(&str, &str), FormatError> {
+    let shape = || FormatError("Reference must be github:OWNER/REPO@COMMIT:PATH with a full 40-hex commit".into());
+    let rest = reference.strip_prefix("github:").ok_or_else(shape)?;
+    let (repository, rest) = rest.split_once('@').ok_or_else(shape)?;
+    let (commit, path) = rest.split_once(':').ok_or_else(shape)?;
+    let (owner, repo) = repository.split_once('/').ok_or_else(shape)?;
+    let named = |e: names::NameError| FormatError(format!("Reference {reference:?}: {e}"));
+    names::github_owner(owner).map_err(named)?;
+    names::github_repository(repo).map_err(named)?;
+    names::git_commit(commit).map_err(named)?;
+    names::repository_path(path).map_err(named)?;
+    Ok((owner, repo))
 }
 
 /// Whether `text` names `version` as a whole token (`17.1` is not in `17.11`).
@@ -290,6 +295,31 @@ mod tests {
         assert!(parse_witness_document(&debian, v).unwrap_err().0.contains("independent"));
         let two = format!("{GOOD}sha256 {}\n", "ab".repeat(32));
         assert!(parse_witness_document(&two, v).unwrap_err().0.contains("exactly one"));
+    }
+
+    #[test]
+    fn witness_references_follow_githubs_grammar() {
+        let v = Version::new(17, 6);
+        for (from, to, needle) in [
+            ("docker-library/postgres", "docker_library/postgres", "GitHub owner \"docker_library\""),
+            ("docker-library/postgres", "-docker-library/postgres", "GitHub owner"),
+            ("docker-library/postgres", "docker--library/postgres", "GitHub owner"),
+            ("docker-library/postgres", "docker-library/..", "GitHub repository name \"..\""),
+            ("docker-library/postgres", "docker-library/post gres", "GitHub repository name"),
+            (":17/alpine3.22/Dockerfile", ":17/../../Dockerfile", "path in the repository"),
+            (":17/alpine3.22/Dockerfile", ":/etc/passwd", "path in the repository"),
+        ] {
+            let text = GOOD.replace(from, to);
+            assert_ne!(text, GOOD);
+            let err = parse_witness_document(&text, v).unwrap_err();
+            assert!(err.0.contains(needle), "{to}: {err}");
+        }
+        let mixed = GOOD.replace("docker-library/postgres", "Docker-Library/postgres");
+        assert_eq!(
+            parse_witness_document(&mixed, v).unwrap().owner,
+            "docker-library",
+            "owners are compared lower-cased"
+        );
     }
 
     #[test]

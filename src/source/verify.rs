@@ -108,12 +108,14 @@ impl Assessment {
     }
 }
 
-/// Decides the level from verified evidence.
+/// Decides the level from verified evidence. Publishers are counted
+/// lower-cased: GitHub owners are case-insensitive, so `Docker-Library` and
+/// `docker-library` are one publisher.
 pub fn level_of(evidence: &[VerifiedEvidence]) -> Level {
     if evidence.iter().any(|e| e.signed) {
         return Level::Signed;
     }
-    let publishers: BTreeSet<&str> = evidence.iter().map(|e| e.publisher.as_str()).collect();
+    let publishers: BTreeSet<String> = evidence.iter().map(|e| e.publisher.to_ascii_lowercase()).collect();
     if publishers.len() >= 2 { Level::Corroborated } else { Level::Unverified }
 }
 
@@ -357,6 +359,7 @@ mod tests {
         assert_eq!(level_of(&[]), Level::Unverified);
         assert_eq!(level_of(&[unsigned("a"), unsigned("a")]), Level::Unverified);
         assert_eq!(level_of(&[unsigned("a"), unsigned("b")]), Level::Corroborated);
+        assert_eq!(level_of(&[unsigned("Docker-Library"), unsigned("docker-library")]), Level::Unverified);
         let mut signed = unsigned("debian");
         signed.signed = true;
         assert_eq!(level_of(&[signed]), Level::Signed);
