@@ -12,11 +12,18 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::data::names::{self, NameError};
+use crate::data::repo::{self, Repo};
 use crate::data::version::Version;
+use crate::util::confined::{Bound, ConfinedError, read_confined_text};
 use crate::util::fs;
 
 /// Format version of the lock file.
 pub const LOCK_FORMAT: u32 = 1;
+
+/// The most bytes the lock may hold: an entry takes about 2 KiB, so 16 MiB
+/// leaves room for thousands of releases and still bounds the memory a
+/// replaced (or endless) file can take.
+pub const LOCK_BOUND: Bound = Bound { bytes: 16 << 20, what: "the source lock" };
 
 /// The whole lock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,7 +133,11 @@ pub struct Override {
 /// Problems with the lock file.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    /// Could not read or write.
+    /// The lock file is not a regular file inside the repository, is too
+    /// large, or could not be read.
+    #[error(transparent)]
+    File(#[from] ConfinedError),
+    /// Could not write.
     #[error("cannot access source lock {path}: {source}")]
     Io {
         /// File path.
@@ -194,11 +205,11 @@ pub fn is_sha256_hex(text: &str) -> bool {
 }
 
 impl SourceLock {
-    /// Loads and validates the lock.
-    pub fn load(path: &Path) -> Result<SourceLock, LockError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| LockError::Io { path: path.display().to_string(), source })?;
-        SourceLock::parse(&text, &path.display().to_string())
+    /// Loads and validates the repository's lock (`data/sources.lock.json`,
+    /// a regular file of at most [`LOCK_BOUND`], reached through no link).
+    pub fn load(repo: &Repo) -> Result<SourceLock, LockError> {
+        let text = read_confined_text(repo.root(), Path::new(repo::LOCK), LOCK_BOUND)?;
+        SourceLock::parse(&text, &repo.lock().display().to_string())
     }
 
     /// Parses and validates lock text; `origin` names it in errors.
@@ -300,7 +311,7 @@ mod tests {
     use super::*;
 
     fn committed() -> SourceLock {
-        SourceLock::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources.lock.json")).unwrap()
+        SourceLock::load(&Repo::discover(Some(Path::new(env!("CARGO_MANIFEST_DIR")))).unwrap()).unwrap()
     }
 
     #[test]

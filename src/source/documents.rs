@@ -19,7 +19,13 @@ use crate::data::version::Version;
 use crate::source::debian;
 use crate::source::error::TrustError;
 use crate::source::openpgp::{Policy, verify_clearsigned};
+use crate::util::confined::Bound;
 use crate::util::time::format_time;
+
+/// The most bytes an evidence document may hold: a `.dsc` lists a handful of
+/// files in about 5 KiB and a witness excerpt is a few lines, so 1 MiB is
+/// generous and bounds what a replaced (or endless) file can take.
+pub const EVIDENCE_BOUND: Bound = Bound { bytes: 1 << 20, what: "an evidence document" };
 
 /// An evidence document that does not say what a witness excerpt or an
 /// upstream checksum file must say.

@@ -317,7 +317,8 @@ mod tests {
     use crate::data::lock::SourceLock;
 
     fn lock() -> SourceLock {
-        SourceLock::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources.lock.json")).unwrap()
+        let repo = crate::data::repo::Repo::discover(Some(Path::new(env!("CARGO_MANIFEST_DIR")))).unwrap();
+        SourceLock::load(&repo).unwrap()
     }
 
     #[test]

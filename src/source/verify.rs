@@ -11,16 +11,16 @@
 //! (at least two independent unsigned publishers agree), else `unverified`.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::documents::{FormatError, record_from_document};
+use super::documents::{EVIDENCE_BOUND, FormatError, record_from_document};
 use super::error::TrustError;
 use super::openpgp::{Policy, verify_clearsigned};
+use crate::util::confined::read_confined;
 use crate::util::digest::{FileDigest, digest_file, sha256_hex};
-use crate::util::io::reading;
 use crate::util::time::{format_time, parse_time};
 
 use crate::data::lock::{Evidence, LockedSource};
@@ -271,8 +271,7 @@ fn check_dsc_matches(
 pub fn assess(repo: &Path, policy: &Policy, entry: &LockedSource) -> Result<Assessment, TrustError> {
     let mut evidence = Vec::new();
     for item in &entry.evidence {
-        let path: PathBuf = repo.join(item.document().0);
-        let document = std::fs::read(&path).map_err(reading(&path))?;
+        let document = read_confined(repo, Path::new(item.document().0), EVIDENCE_BOUND)?;
         evidence.push(verify_evidence(policy, entry, item, &document)?);
     }
     Ok(Assessment { level: level_of(&evidence), evidence })
