@@ -1,5 +1,5 @@
 //! Helpers every stage uses and that know nothing of PostgreSQL: atomic file
-//! writes, streamed SHA-256, RFC 3339 times, I/O error context and the
+//! writes, confined and bounded reads of files named by data, streamed SHA-256, RFC 3339 times, I/O error context and the
 //! classification of failures into exit codes.
 
 pub mod confined;
