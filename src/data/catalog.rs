@@ -11,7 +11,14 @@ use std::path::Path;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
+use crate::data::repo::{self, Repo};
 use crate::data::version::{Version, VersionSpec};
+use crate::util::confined::{Bound, ConfinedError, read_confined_text};
+
+/// The most bytes the catalog may hold: the catalog is about 6 KiB for every major today; 1 MiB is room
+/// for decades of releases and still bounds the memory a replaced (or
+/// endless) file can take.
+pub const CATALOG_BOUND: Bound = Bound { bytes: 1 << 20, what: "the catalog" };
 
 /// Upstream tarball location, by version.
 const UPSTREAM_URL_BASE: &str = "https://ftp.postgresql.org/pub/source";
@@ -51,14 +58,10 @@ pub struct Release {
 /// Problems loading or querying the catalog.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    /// The file could not be read.
-    #[error("cannot read catalog {path}: {source}")]
-    Read {
-        /// File path.
-        path: String,
-        /// Underlying error.
-        source: std::io::Error,
-    },
+    /// The file is not a regular file inside the repository, is too large,
+    /// or could not be read.
+    #[error(transparent)]
+    Read(#[from] ConfinedError),
     /// The file is not valid catalog TOML.
     #[error("malformed catalog {path}: {message}")]
     Parse {
@@ -104,11 +107,11 @@ pub struct Resolved {
 }
 
 impl Catalog {
-    /// Loads and validates `catalog.toml`.
-    pub fn load(path: &Path) -> Result<Catalog, CatalogError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| CatalogError::Read { path: path.display().to_string(), source })?;
-        Catalog::parse(&text, &path.display().to_string())
+    /// Loads and validates the repository's `data/catalog.toml` (a regular file of at
+    /// most [`CATALOG_BOUND`], reached through no link).
+    pub fn load(repo: &Repo) -> Result<Catalog, CatalogError> {
+        let text = read_confined_text(repo.root(), Path::new(repo::CATALOG), CATALOG_BOUND)?;
+        Catalog::parse(&text, &repo.root().join(repo::CATALOG).display().to_string())
     }
 
     /// Parses and validates catalog text; `origin` names it in errors.

@@ -11,11 +11,19 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::names::{self, NameError};
+use crate::data::repo::{self, Repo};
 use crate::data::version::Version;
+use crate::util::confined::{Bound, ConfinedError, read_confined_text};
 use crate::util::fs;
 
 /// Format version of the lock file.
 pub const LOCK_FORMAT: u32 = 1;
+
+/// The most bytes the lock may hold: an entry takes about 2 KiB, so 16 MiB
+/// leaves room for thousands of releases and still bounds the memory a
+/// replaced (or endless) file can take.
+pub const LOCK_BOUND: Bound = Bound { bytes: 16 << 20, what: "the source lock" };
 
 /// The whole lock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,7 +133,11 @@ pub struct Override {
 /// Problems with the lock file.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    /// Could not read or write.
+    /// The lock file is not a regular file inside the repository, is too
+    /// large, or could not be read.
+    #[error(transparent)]
+    File(#[from] ConfinedError),
+    /// Could not write.
     #[error("cannot access source lock {path}: {source}")]
     Io {
         /// File path.
@@ -165,6 +177,18 @@ impl Evidence {
         }
     }
 
+    /// Checks the names the evidence puts into file names and URLs: the
+    /// tarball name it attests (a Debian file name) and, for a `.dsc`, the
+    /// package name and version (Debian's grammars).
+    pub fn check_names(&self) -> Result<(), NameError> {
+        names::debian_file_name(&self.attests().name)?;
+        if let Evidence::DebianDsc { package, debian_version, .. } = self {
+            names::debian_package(package)?;
+            names::debian_version(debian_version)?;
+        }
+        Ok(())
+    }
+
     /// The committed document and its recorded SHA-256.
     pub fn document(&self) -> (&str, &str) {
         match self {
@@ -181,11 +205,11 @@ pub fn is_sha256_hex(text: &str) -> bool {
 }
 
 impl SourceLock {
-    /// Loads and validates the lock.
-    pub fn load(path: &Path) -> Result<SourceLock, LockError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| LockError::Io { path: path.display().to_string(), source })?;
-        SourceLock::parse(&text, &path.display().to_string())
+    /// Loads and validates the repository's lock (`data/sources.lock.json`,
+    /// a regular file of at most [`LOCK_BOUND`], reached through no link).
+    pub fn load(repo: &Repo) -> Result<SourceLock, LockError> {
+        let text = read_confined_text(repo.root(), Path::new(repo::LOCK), LOCK_BOUND)?;
+        SourceLock::parse(&text, &repo.lock().display().to_string())
     }
 
     /// Parses and validates lock text; `origin` names it in errors.
@@ -238,6 +262,12 @@ impl SourceLock {
                 if !is_sha256_hex(&attests.sha256) || !is_sha256_hex(evidence.document().1) {
                     return invalid(format!("{v}: {} evidence has a malformed hash", evidence.kind()));
                 }
+                evidence.check_names().map_err(|e| {
+                    LockError::Invalid(format!(
+                        "{v}: {} evidence: {e}; restore the lock from version control",
+                        evidence.kind()
+                    ))
+                })?;
             }
         }
         Ok(())
@@ -281,7 +311,7 @@ mod tests {
     use super::*;
 
     fn committed() -> SourceLock {
-        SourceLock::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources.lock.json")).unwrap()
+        SourceLock::load(&Repo::discover(Some(Path::new(env!("CARGO_MANIFEST_DIR")))).unwrap()).unwrap()
     }
 
     #[test]
@@ -304,5 +334,38 @@ mod tests {
         http.sources[0].urls = vec!["http://example.invalid/x".into()];
         assert!(http.validate().is_err());
         assert!(matches!(SourceLock::parse("{", "x"), Err(LockError::Parse { .. })));
+    }
+
+    /// Sets a field of the first `.dsc` evidence of 18.6 and validates.
+    fn with_dsc_field(field: &str, value: &str) -> Result<(), LockError> {
+        let mut lock = committed();
+        let entry = lock.sources.iter_mut().find(|s| s.version == Version::new(18, 6)).unwrap();
+        let evidence = entry.evidence.iter_mut().find(|e| e.kind() == "debian-dsc").unwrap();
+        let Evidence::DebianDsc { attests, package, debian_version, .. } = evidence else { unreachable!() };
+        match field {
+            "name" => attests.name = value.into(),
+            "package" => *package = value.into(),
+            _ => *debian_version = value.into(),
+        }
+        lock.validate()
+    }
+
+    #[test]
+    fn names_that_make_paths_and_urls_are_checked_at_load() {
+        assert!(with_dsc_field("name", "postgresql-18_18.6.orig.tar.bz2").is_ok());
+        for (field, value) in [
+            ("name", "../../../etc/passwd"),
+            ("name", "sub/postgresql-18_18.6.orig.tar.bz2"),
+            ("name", ".."),
+            ("name", ""),
+            ("package", ""),
+            ("package", "../postgresql-18"),
+            ("package", "PostgreSQL-18"),
+            ("version", "18.6-3/../../x"),
+            ("version", ""),
+        ] {
+            let err = with_dsc_field(field, value).unwrap_err();
+            assert!(matches!(err, LockError::Invalid(_)) && err.to_string().contains("is not valid"), "{field}: {err}");
+        }
     }
 }

@@ -9,7 +9,14 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::repo::{self, Repo};
 use crate::data::version::Version;
+use crate::util::confined::{Bound, ConfinedError, read_confined_text};
+
+/// The most bytes the target matrix may hold: the matrix is about 6 KiB for every target today; 1 MiB
+/// is room for any plausible number of targets and still bounds the memory a
+/// replaced (or endless) file can take.
+pub const TARGETS_BOUND: Bound = Bound { bytes: 1 << 20, what: "the target matrix" };
 
 /// The whole matrix as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,14 +129,10 @@ pub struct FeatureState {
 /// Problems loading the matrix.
 #[derive(Debug, thiserror::Error)]
 pub enum MatrixError {
-    /// The file could not be read.
-    #[error("cannot read target matrix {path}: {source}")]
-    Read {
-        /// File path.
-        path: String,
-        /// Underlying error.
-        source: std::io::Error,
-    },
+    /// The file is not a regular file inside the repository, is too large,
+    /// or could not be read.
+    #[error(transparent)]
+    Read(#[from] ConfinedError),
     /// Not valid TOML for the matrix.
     #[error("malformed target matrix {path}: {message}")]
     Parse {
@@ -185,11 +188,11 @@ impl Target {
 }
 
 impl Matrix {
-    /// Loads and validates `targets.toml`.
-    pub fn load(path: &Path) -> Result<Matrix, MatrixError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| MatrixError::Read { path: path.display().to_string(), source })?;
-        Matrix::parse(&text, &path.display().to_string())
+    /// Loads and validates the repository's `data/targets.toml` (a regular file of at
+    /// most [`TARGETS_BOUND`], reached through no link).
+    pub fn load(repo: &Repo) -> Result<Matrix, MatrixError> {
+        let text = read_confined_text(repo.root(), Path::new(repo::TARGETS), TARGETS_BOUND)?;
+        Matrix::parse(&text, &repo.root().join(repo::TARGETS).display().to_string())
     }
 
     /// Parses and validates matrix text; `origin` names it in errors.
@@ -305,8 +308,7 @@ mod tests {
     use super::*;
 
     fn matrix() -> Matrix {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/targets.toml");
-        Matrix::load(&path).unwrap()
+        Matrix::load(&Repo::discover(Some(Path::new(env!("CARGO_MANIFEST_DIR")))).unwrap()).unwrap()
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Project data, parsed and validated but not yet trusted: versions, the
 //! repository layout, the release catalog, the target matrix, the source
-//! lock and release plans.
+//! lock, release plans and the grammars of names data puts into paths and
+//! URLs.
 
 pub mod catalog;
 pub mod lock;
 pub mod matrix;
+pub mod names;
 pub mod release;
 pub mod repo;
 pub mod version;

@@ -10,6 +10,18 @@ use std::path::{Path, PathBuf};
 /// Environment variable naming the repository.
 pub const REPO_ENV: &str = "PGBIN_REPO";
 
+/// The release catalog, relative to the root.
+pub const CATALOG: &str = "data/catalog.toml";
+
+/// The target matrix, relative to the root.
+pub const TARGETS: &str = "data/targets.toml";
+
+/// The source lock, relative to the root.
+pub const LOCK: &str = "data/sources.lock.json";
+
+/// The trust policy's directory (`policy.toml`, certificates), relative to the root.
+pub const KEYS: &str = "keys";
+
 /// A pgbin checkout.
 #[derive(Debug, Clone)]
 pub struct Repo {
@@ -34,9 +46,9 @@ impl Repo {
             },
         };
         let found = if explicit.is_some() || std::env::var_os(REPO_ENV).is_some() {
-            start.join("data/catalog.toml").is_file().then(|| start.clone())
+            start.join(CATALOG).is_file().then(|| start.clone())
         } else {
-            start.ancestors().find(|dir| dir.join("data/catalog.toml").is_file()).map(Path::to_path_buf)
+            start.ancestors().find(|dir| dir.join(CATALOG).is_file()).map(Path::to_path_buf)
         };
         found.map(|root| Repo { root }).ok_or_else(|| RepoNotFound(start.display().to_string()))
     }
@@ -48,22 +60,22 @@ impl Repo {
 
     /// `data/catalog.toml`.
     pub fn catalog(&self) -> PathBuf {
-        self.root.join("data/catalog.toml")
+        self.root.join(CATALOG)
     }
 
     /// `data/targets.toml`.
     pub fn targets(&self) -> PathBuf {
-        self.root.join("data/targets.toml")
+        self.root.join(TARGETS)
     }
 
     /// `data/sources.lock.json`.
     pub fn lock(&self) -> PathBuf {
-        self.root.join("data/sources.lock.json")
+        self.root.join(LOCK)
     }
 
     /// `keys/` (certificates and `policy.toml`).
     pub fn keys(&self) -> PathBuf {
-        self.root.join("keys")
+        self.root.join(KEYS)
     }
 
     /// `nix/generated/`.

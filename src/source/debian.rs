@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use crate::data::names::{self, NameError};
 use crate::data::version::Version;
 
 /// Environment variable naming a Debian mirror (base URI of the archive).
@@ -115,9 +116,13 @@ pub fn orig_tarball_name(version: Version) -> String {
 }
 
 /// The archive path of a file of a source package (`pool/main/p/PKG/FILE`).
-pub fn pool_path(package: &str, file: &str) -> String {
-    let prefix = if package.starts_with("lib") { &package[..4] } else { &package[..1] };
-    format!("pool/main/{prefix}/{package}/{file}")
+/// Both names must follow Debian's grammars, so the path (and a URL made of
+/// it) can only name a file in that package's pool directory.
+pub fn pool_path(package: &str, file: &str) -> Result<String, NameError> {
+    names::debian_package(package)?;
+    names::debian_file_name(file)?;
+    let prefix = if package.starts_with("lib") && package.len() > 3 { &package[..4] } else { &package[..1] };
+    Ok(format!("pool/main/{prefix}/{package}/{file}"))
 }
 
 /// The `.dsc` file name of a source package version.
@@ -197,8 +202,23 @@ mod tests {
         assert_eq!(upstream_version("15.18-0+deb12u1"), "15.18");
         assert_eq!(upstream_version("1:13.16-0+deb11u1"), "13.16");
         assert_eq!(dsc_name("postgresql-13", "13.16-0+deb11u1"), "postgresql-13_13.16-0+deb11u1.dsc");
-        assert_eq!(pool_path("postgresql-18", "x.dsc"), "pool/main/p/postgresql-18/x.dsc");
-        assert_eq!(pool_path("libpq", "x"), "pool/main/libp/libpq/x");
+        assert_eq!(pool_path("postgresql-18", "x.dsc").unwrap(), "pool/main/p/postgresql-18/x.dsc");
+        assert_eq!(pool_path("libpq", "x").unwrap(), "pool/main/libp/libpq/x");
+        assert_eq!(pool_path("lib", "x").unwrap(), "pool/main/l/lib/x");
+    }
+
+    #[test]
+    fn pool_paths_are_made_of_valid_names_only() {
+        for (package, file) in [
+            ("postgresql-18", "../../../etc/passwd"),
+            ("postgresql-18", "a/b.orig.tar.bz2"),
+            ("postgresql-18", ".."),
+            ("", "x"),
+            ("../postgresql-18", "x"),
+            ("Postgresql-18", "x"),
+        ] {
+            assert!(pool_path(package, file).is_err(), "{package} {file}");
+        }
     }
 
     #[test]

@@ -14,11 +14,18 @@ use sha2::{Digest, Sha256};
 
 use crate::data::catalog;
 use crate::data::lock::{Attestation, Evidence, is_sha256_hex};
+use crate::data::names;
 use crate::data::version::Version;
 use crate::source::debian;
 use crate::source::error::TrustError;
 use crate::source::openpgp::{Policy, verify_clearsigned};
+use crate::util::confined::Bound;
 use crate::util::time::format_time;
+
+/// The most bytes an evidence document may hold: a `.dsc` lists a handful of
+/// files in about 5 KiB and a witness excerpt is a few lines, so 1 MiB is
+/// generous and bounds what a replaced (or endless) file can take.
+pub const EVIDENCE_BOUND: Bound = Bound { bytes: 1 << 20, what: "an evidence document" };
 
 /// An evidence document that does not say what a witness excerpt or an
 /// upstream checksum file must say.
@@ -82,8 +89,7 @@ pub struct Witness {
 pub fn parse_witness_document(text: &str, version: Version) -> Result<Witness, FormatError> {
     let header =
         parse_witness(text).ok_or("is not a witness excerpt (Publisher:/Reference: header, blank line, record)")?;
-    let (owner, repo) = parse_github_reference(&header.reference)
-        .ok_or("Reference must be github:OWNER/REPO@COMMIT:PATH with a full 40-hex commit")?;
+    let (owner, repo) = parse_github_reference(&header.reference)?;
     if !header.publisher.eq_ignore_ascii_case(&format!("{owner}/{repo}")) {
         return Err(FormatError(format!(
             "Publisher {} does not match the reference's {owner}/{repo}",
@@ -104,15 +110,21 @@ pub fn parse_witness_document(text: &str, version: Version) -> Result<Witness, F
     Ok(Witness { publisher: header.publisher, owner, reference: header.reference, sha256: sha256.clone() })
 }
 
-/// Splits `github:OWNER/REPO@COMMIT:PATH` into (owner, repo), checking each part.
-fn parse_github_reference(reference: &str) -> Option<(&str, &str)> {
-    let rest = reference.strip_prefix("github:")?;
-    let (repository, rest) = rest.split_once('@')?;
-    let (commit, path) = rest.split_once(':')?;
-    let (owner, repo) = repository.split_once('/')?;
-    let name_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    let commit_ok = commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit());
-    (name_ok(owner) && name_ok(repo) && commit_ok && !path.is_empty()).then_some((owner, repo))
+/// Splits `github:OWNER/REPO@COMMIT:PATH` into (owner, repo), checking each
+/// part against GitHub's grammar: an owner GitHub cannot have (`docker_library`)
+/// would count as a second, independent witness.
+fn parse_github_reference(reference: &str) -> Result<(&str, &str), FormatError> {
+    let shape = || FormatError("Reference must be github:OWNER/REPO@COMMIT:PATH with a full 40-hex commit".into());
+    let rest = reference.strip_prefix("github:").ok_or_else(shape)?;
+    let (repository, rest) = rest.split_once('@').ok_or_else(shape)?;
+    let (commit, path) = rest.split_once(':').ok_or_else(shape)?;
+    let (owner, repo) = repository.split_once('/').ok_or_else(shape)?;
+    let named = |e: names::NameError| FormatError(format!("Reference {reference:?}: {e}"));
+    names::github_owner(owner).map_err(named)?;
+    names::github_repository(repo).map_err(named)?;
+    names::git_commit(commit).map_err(named)?;
+    names::repository_path(path).map_err(named)?;
+    Ok((owner, repo))
 }
 
 /// Whether `text` names `version` as a whole token (`17.1` is not in `17.11`).
@@ -167,10 +179,14 @@ fn hex_runs(text: &str) -> Vec<String> {
     runs
 }
 
-/// The directory (under `evidence/`) and file name a document is committed as.
-pub fn committed_path(evidence: &Evidence, version: Version, document: &[u8]) -> String {
-    match evidence {
+/// The directory (under `evidence/`) and file name a document is committed
+/// as. A `.dsc`'s package and version must follow Debian's grammars, so the
+/// file name they make is one name in `evidence/debian/`, never a path.
+pub fn committed_path(evidence: &Evidence, version: Version, document: &[u8]) -> Result<String, FormatError> {
+    Ok(match evidence {
         Evidence::DebianDsc { package, debian_version, .. } => {
+            names::debian_package(package).map_err(|e| FormatError(e.to_string()))?;
+            names::debian_version(debian_version).map_err(|e| FormatError(e.to_string()))?;
             format!("evidence/debian/{}", debian::dsc_name(package, debian_version))
         }
         Evidence::UpstreamChecksum { .. } => format!("evidence/upstream/postgresql-{version}.tar.bz2.sha256"),
@@ -182,7 +198,7 @@ pub fn committed_path(evidence: &Evidence, version: Version, document: &[u8]) ->
             let short = &hex::encode(Sha256::digest(document))[..12];
             format!("evidence/witness/{version}-{slug}-{short}.txt")
         }
-    }
+    })
 }
 
 /// Builds the lock record for a document about `version`, verifying its
@@ -241,17 +257,17 @@ pub fn record_from_document(
             document_sha256,
         }
     };
-    Ok(with_document(evidence, version, document))
+    with_document(evidence, version, document).map_err(|e| mismatch(e.0))
 }
 
-fn with_document(mut evidence: Evidence, version: Version, document: &[u8]) -> Evidence {
-    let path = committed_path(&evidence, version, document);
+fn with_document(mut evidence: Evidence, version: Version, document: &[u8]) -> Result<Evidence, FormatError> {
+    let path = committed_path(&evidence, version, document)?;
     match &mut evidence {
         Evidence::DebianDsc { document, .. }
         | Evidence::UpstreamChecksum { document, .. }
         | Evidence::Witness { document, .. } => *document = path,
     }
-    evidence
+    Ok(evidence)
 }
 
 crate::util::error::usage_errors!(FormatError);
@@ -285,6 +301,52 @@ mod tests {
         assert!(parse_witness_document(&debian, v).unwrap_err().0.contains("independent"));
         let two = format!("{GOOD}sha256 {}\n", "ab".repeat(32));
         assert!(parse_witness_document(&two, v).unwrap_err().0.contains("exactly one"));
+    }
+
+    #[test]
+    fn witness_references_follow_githubs_grammar() {
+        let v = Version::new(17, 6);
+        for (from, to, needle) in [
+            ("docker-library/postgres", "docker_library/postgres", "GitHub owner \"docker_library\""),
+            ("docker-library/postgres", "-docker-library/postgres", "GitHub owner"),
+            ("docker-library/postgres", "docker--library/postgres", "GitHub owner"),
+            ("docker-library/postgres", "docker-library/..", "GitHub repository name \"..\""),
+            ("docker-library/postgres", "docker-library/post gres", "GitHub repository name"),
+            (":17/alpine3.22/Dockerfile", ":17/../../Dockerfile", "path in the repository"),
+            (":17/alpine3.22/Dockerfile", ":/etc/passwd", "path in the repository"),
+        ] {
+            let text = GOOD.replace(from, to);
+            assert_ne!(text, GOOD);
+            let err = parse_witness_document(&text, v).unwrap_err();
+            assert!(err.0.contains(needle), "{to}: {err}");
+        }
+        let mixed = GOOD.replace("docker-library/postgres", "Docker-Library/postgres");
+        assert_eq!(
+            parse_witness_document(&mixed, v).unwrap().owner,
+            "docker-library",
+            "owners are compared lower-cased"
+        );
+    }
+
+    #[test]
+    fn a_dsc_committed_path_is_one_file_name_under_evidence_debian() {
+        let record = |package: &str, debian_version: &str| Evidence::DebianDsc {
+            attests: Attestation { name: "postgresql-18_18.6.orig.tar.bz2".into(), sha256: String::new(), size: None },
+            package: package.into(),
+            debian_version: debian_version.into(),
+            document: String::new(),
+            document_sha256: String::new(),
+            signer: String::new(),
+            signature_created: String::new(),
+            reference_time: String::new(),
+        };
+        let v = Version::new(18, 6);
+        assert_eq!(
+            committed_path(&record("postgresql-18", "18.6-3"), v, b"").unwrap(),
+            "evidence/debian/postgresql-18_18.6-3.dsc"
+        );
+        assert!(committed_path(&record("postgresql-18", "18.6-3/../../../x"), v, b"").is_err());
+        assert!(committed_path(&record("../../x", "18.6-3"), v, b"").is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The source stage's error: evidence that does not verify (a failed check)
 //! or evidence that could not be read (I/O).
 
+use crate::util::confined::ConfinedError;
 use crate::util::error::{Classify, FailureKind};
 use crate::util::io::IoError;
 
@@ -11,6 +12,11 @@ pub enum TrustError {
     /// A file could not be read.
     #[error(transparent)]
     Io(#[from] IoError),
+    /// A document or certificate named by data is not a regular file inside
+    /// the repository, or is too large: it was not read, so this is a data
+    /// error (exit 2), not a failed verification.
+    #[error(transparent)]
+    File(#[from] ConfinedError),
     /// The policy or a certificate is unusable.
     #[error("trust policy: {0}")]
     Policy(String),

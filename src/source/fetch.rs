@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::data::catalog::today_utc;
 use crate::data::lock::{Evidence, LockedSource};
+use crate::data::names::NameError;
 use crate::data::version::Version;
 use crate::source::debian;
 use crate::source::project::{Project, ProjectError};
@@ -62,21 +63,22 @@ pub struct Candidate {
 
 /// Download candidates for an entry: its locked URLs, then the Debian
 /// mirror's copy for each locked `.dsc`. Plain HTTP is allowed only for the
-/// mirror, whose content is bound to the signed `.dsc` by hash.
-pub fn candidates(entry: &LockedSource, mirror: Option<&str>) -> Vec<Candidate> {
+/// mirror, whose content is bound to the signed `.dsc` by hash. The package
+/// and file names that make the mirror URL must follow Debian's grammars.
+pub fn candidates(entry: &LockedSource, mirror: Option<&str>) -> Result<Vec<Candidate>, NameError> {
     let mut list: Vec<Candidate> =
         entry.urls.iter().map(|url| Candidate { url: url.clone(), origin: "upstream" }).collect();
     if let Some(mirror) = mirror {
         for evidence in &entry.evidence {
             if let Evidence::DebianDsc { package, attests, .. } = evidence {
-                let url = format!("{mirror}/{}", debian::pool_path(package, &attests.name));
+                let url = format!("{mirror}/{}", debian::pool_path(package, &attests.name)?);
                 if !list.iter().any(|c| c.url == url) {
                     list.push(Candidate { url, origin: "debian mirror" });
                 }
             }
         }
     }
-    list
+    Ok(list)
 }
 
 /// Why obtaining a tarball failed.
@@ -92,6 +94,9 @@ pub enum FetchError {
         /// Whether any candidate delivered bytes that failed verification.
         tampered: bool,
     },
+    /// A name in the lock that cannot become part of a URL.
+    #[error("cannot build a download URL: {0}")]
+    Name(#[from] NameError),
     /// Local file trouble.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -162,7 +167,7 @@ pub fn obtain_verified(
     }
     let cache = cache.map_or_else(default_cache_dir, Path::to_path_buf);
     let mirror = debian::configured_mirror(Path::new("/etc/apt"));
-    let candidates = candidates(entry, mirror.as_deref());
+    let candidates = candidates(entry, mirror.as_deref()).map_err(FetchError::from)?;
     let obtained = obtain(entry, &cache, &candidates, progress)?;
     Ok((obtained, assessment))
 }
@@ -312,20 +317,33 @@ mod tests {
     use crate::data::lock::SourceLock;
 
     fn lock() -> SourceLock {
-        SourceLock::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources.lock.json")).unwrap()
+        let repo = crate::data::repo::Repo::discover(Some(Path::new(env!("CARGO_MANIFEST_DIR")))).unwrap();
+        SourceLock::load(&repo).unwrap()
     }
 
     #[test]
     fn candidates_put_upstream_first_then_the_debian_copy() {
         let lock = lock();
         let entry = lock.get(crate::data::version::Version::new(18, 6)).unwrap();
-        let list = candidates(entry, Some("http://mirror.invalid/debian"));
+        let list = candidates(entry, Some("http://mirror.invalid/debian")).unwrap();
         assert_eq!(list[0].url, "https://ftp.postgresql.org/pub/source/v18.6/postgresql-18.6.tar.bz2");
         assert_eq!(
             list.last().unwrap().url,
             "http://mirror.invalid/debian/pool/main/p/postgresql-18/postgresql-18_18.6.orig.tar.bz2"
         );
-        assert_eq!(candidates(entry, None).len(), 1);
+        assert_eq!(candidates(entry, None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_hostile_file_name_never_becomes_a_mirror_url() {
+        let lock = lock();
+        let mut entry = lock.get(crate::data::version::Version::new(18, 6)).unwrap().clone();
+        for evidence in &mut entry.evidence {
+            if let Evidence::DebianDsc { attests, .. } = evidence {
+                attests.name = "../../../../private/postgresql-18.6.tar.bz2".into();
+            }
+        }
+        assert!(candidates(&entry, Some("http://mirror.invalid/debian")).is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! reference time.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Component, Path};
 use std::time::SystemTime;
 
 use jiff::Timestamp;
@@ -15,7 +15,17 @@ use sequoia_openpgp as openpgp;
 use serde::{Deserialize, Serialize};
 
 use super::error::TrustError;
-use crate::util::io::reading;
+use crate::data::repo::{self, Repo};
+use crate::util::confined::{Bound, read_confined, read_confined_text};
+
+/// The most bytes `keys/policy.toml` may hold: a signer takes about 500
+/// bytes, so 1 MiB is room for any policy and bounds a replaced file.
+pub const POLICY_BOUND: Bound = Bound { bytes: 1 << 20, what: "the trust policy" };
+
+/// The most bytes a certificate may hold: the committed `export-minimal`
+/// certificates take about 7 KiB, and even one with many third-party
+/// signatures stays well below 1 MiB.
+pub const CERTIFICATE_BOUND: Bound = Bound { bytes: 1 << 20, what: "a certificate" };
 
 /// A key the policy trusts, and for which evidence kinds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,16 +58,30 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Loads `policy.toml` and every certificate it names from `keys_dir`.
-    pub fn load(keys_dir: &Path) -> Result<Policy, TrustError> {
-        let path = keys_dir.join("policy.toml");
-        let text = std::fs::read_to_string(&path).map_err(reading(&path))?;
+    /// Loads `keys/policy.toml` and every certificate it names (a file
+    /// inside `keys/`): each a regular file within its bound, reached through
+    /// no link.
+    pub fn load(repo: &Repo) -> Result<Policy, TrustError> {
+        let keys = Path::new(repo::KEYS);
+        let path = repo.keys().join("policy.toml");
+        let text = read_confined_text(repo.root(), &keys.join("policy.toml"), POLICY_BOUND)?;
         let file: PolicyFile =
             toml::from_str(&text).map_err(|e| TrustError::Policy(format!("{}: {}", path.display(), e.message())))?;
         let mut signers = Vec::new();
         for signer in file.signers {
-            let cert_path = keys_dir.join(&signer.certificate);
-            let bytes = std::fs::read(&cert_path).map_err(reading(&cert_path))?;
+            let certificate = Path::new(&signer.certificate);
+            let inside = certificate.components().all(|c| matches!(c, Component::Normal(_)));
+            if !inside || signer.certificate.is_empty() {
+                return Err(TrustError::Policy(format!(
+                    "{}: certificate {:?} of {} must name a file inside {}/ (relative, without `..`)",
+                    path.display(),
+                    signer.certificate,
+                    signer.fingerprint,
+                    repo::KEYS
+                )));
+            }
+            let cert_path = repo.keys().join(certificate);
+            let bytes = read_confined(repo.root(), &keys.join(certificate), CERTIFICATE_BOUND)?;
             let certs: Vec<Cert> = CertParser::from_bytes(&bytes)
                 .and_then(|parser| parser.collect::<openpgp::Result<Vec<Cert>>>())
                 .map_err(|e| TrustError::Policy(format!("{}: not an OpenPGP certificate: {e}", cert_path.display())))?;
@@ -226,15 +250,19 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR"))
     }
 
+    fn policy() -> Policy {
+        Policy::load(&Repo::discover(Some(repo())).unwrap()).unwrap()
+    }
+
     #[test]
     fn committed_policy_loads_with_matching_fingerprints() {
-        let policy = Policy::load(&repo().join("keys")).unwrap();
+        let policy = policy();
         assert!(policy.signer("5C48FE6157F49179597087C64C5A6BAB12D2A7AE").is_some());
     }
 
     #[test]
     fn real_debian_dsc_verifies_with_the_maintainer_key() {
-        let policy = Policy::load(&repo().join("keys")).unwrap();
+        let policy = policy();
         let doc = std::fs::read(repo().join("evidence/debian/postgresql-18_18.6-3.dsc")).unwrap();
         let at = parse_time("2026-11-01T00:00:00Z").unwrap();
         let signed = verify_clearsigned(&policy, "debian-dsc", &doc, at, "18.6 dsc").unwrap();
@@ -246,7 +274,7 @@ mod tests {
 
     #[test]
     fn a_signature_from_before_the_key_existed_is_refused() {
-        let policy = Policy::load(&repo().join("keys")).unwrap();
+        let policy = policy();
         let doc = std::fs::read(repo().join("evidence/debian/postgresql-18_18.6-3.dsc")).unwrap();
         let before_key = parse_time("2005-01-01T00:00:00Z").unwrap();
         assert!(verify_clearsigned(&policy, "debian-dsc", &doc, before_key, "dsc").is_err());

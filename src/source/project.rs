@@ -85,10 +85,10 @@ impl Classify for ProjectError {
 impl Project {
     /// Loads and cross-checks all data.
     pub fn load(repo: &Repo) -> Result<Project, ProjectError> {
-        let catalog = Catalog::load(&repo.catalog())?;
-        let matrix = Matrix::load(&repo.targets())?;
-        let lock = SourceLock::load(&repo.lock())?;
-        let policy = Policy::load(&repo.keys())?;
+        let catalog = Catalog::load(repo)?;
+        let matrix = Matrix::load(repo)?;
+        let lock = SourceLock::load(repo)?;
+        let policy = Policy::load(repo)?;
         if let Some(entry) = lock.sources.iter().find(|s| catalog.release(s.version).is_none()) {
             return Err(ProjectError::Uncatalogued(entry.version));
         }

@@ -5,18 +5,19 @@
 //! and reason. Every piece of evidence is verified before anything is
 //! written, and evidence documents are written before the lock, which is
 //! replaced in one rename; a failure removes the documents it wrote.
+//! Documents are read and written only inside `evidence/`, through no link.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::data::catalog::{default_urls, tarball_name};
 use crate::data::lock::{Evidence, LockError, LockedSource, Override};
 use crate::data::version::Version;
-use crate::source::documents::record_from_document;
+use crate::source::documents::{EVIDENCE_BOUND, record_from_document};
 use crate::source::error::TrustError;
 use crate::source::project::Project;
 use crate::source::verify::{Level, level_of, verify_evidence};
+use crate::util::confined::{ConfinedError, read_confined, read_regular_file, write_confined};
 use crate::util::error::{Classify, FailureKind};
-use crate::util::io::{IoError, context, reading};
 use crate::util::time::format_time;
 
 /// A release and its evidence files to record.
@@ -66,9 +67,11 @@ pub enum RecordError {
     /// An evidence document exists with other content.
     #[error("{0} exists with other content; refusing to overwrite evidence")]
     Exists(String),
-    /// Local I/O.
+    /// An evidence file that is not a regular file within the bound, or a
+    /// document path that leaves `evidence/` or passes through a link:
+    /// nothing was read or written there, so a data error (exit 2).
     #[error(transparent)]
-    Io(#[from] IoError),
+    File(#[from] ConfinedError),
 }
 
 impl Classify for RecordError {
@@ -99,7 +102,7 @@ pub fn add(project: &Project, request: &AddRequest) -> Result<Recorded, RecordEr
     let now = jiff::Timestamp::from_second(now.as_second()).expect("whole seconds are in range");
     let mut documents: Vec<(Evidence, Vec<u8>)> = Vec::new();
     for path in request.evidence {
-        let bytes = std::fs::read(path).map_err(reading(path))?;
+        let bytes = read_regular_file(path, EVIDENCE_BOUND)?;
         let record = record_from_document(&project.policy, version, &bytes, &path.display().to_string(), now)?;
         documents.push((record, bytes));
     }
@@ -180,10 +183,7 @@ pub fn add(project: &Project, request: &AddRequest) -> Result<Recorded, RecordEr
     for item in &entry.evidence {
         let bytes = match new_documents.iter().find(|(r, _)| r == item) {
             Some((_, bytes)) => bytes.clone(),
-            None => {
-                let path = project.repo.root().join(item.document().0);
-                std::fs::read(&path).map_err(reading(&path))?
-            }
+            None => read_confined(project.repo.root(), Path::new(item.document().0), EVIDENCE_BOUND)?,
         };
         verified.push(verify_evidence(&project.policy, &entry, item, &bytes)?);
     }
@@ -192,23 +192,28 @@ pub fn add(project: &Project, request: &AddRequest) -> Result<Recorded, RecordEr
     let mut lock = project.lock.clone();
     lock.upsert(entry);
     lock.validate()?;
+    let root = project.repo.root();
     let mut written = Vec::new();
-    let cleanup = |written: &[PathBuf]| written.iter().for_each(|p| drop(std::fs::remove_file(p)));
+    let cleanup = |written: &[PathBuf]| written.iter().for_each(|p| drop(std::fs::remove_file(root.join(p))));
     for (record, bytes) in &new_documents {
-        let path = project.repo.root().join(record.document().0);
-        match std::fs::read(&path) {
+        let relative = PathBuf::from(record.document().0);
+        match read_confined(root, &relative, EVIDENCE_BOUND) {
             Ok(existing) if existing == *bytes => continue,
             Ok(_) => {
                 cleanup(&written);
-                return Err(RecordError::Exists(path.display().to_string()));
+                return Err(RecordError::Exists(root.join(&relative).display().to_string()));
             }
-            Err(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => {
+                cleanup(&written);
+                return Err(e.into());
+            }
         }
-        if let Err(e) = crate::util::fs::write_atomic(&path, bytes) {
+        if let Err(e) = write_confined(root, &relative, bytes) {
             cleanup(&written);
-            return Err(context(format!("cannot write {}", path.display()))(e).into());
+            return Err(e.into());
         }
-        written.push(path);
+        written.push(relative);
     }
     if let Err(e) = lock.save(&project.repo.lock()) {
         cleanup(&written);

@@ -11,16 +11,16 @@
 //! (at least two independent unsigned publishers agree), else `unverified`.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::documents::{FormatError, record_from_document};
+use super::documents::{EVIDENCE_BOUND, FormatError, record_from_document};
 use super::error::TrustError;
 use super::openpgp::{Policy, verify_clearsigned};
+use crate::util::confined::read_confined;
 use crate::util::digest::{FileDigest, digest_file, sha256_hex};
-use crate::util::io::reading;
 use crate::util::time::{format_time, parse_time};
 
 use crate::data::lock::{Evidence, LockedSource};
@@ -108,12 +108,14 @@ impl Assessment {
     }
 }
 
-/// Decides the level from verified evidence.
+/// Decides the level from verified evidence. Publishers are counted
+/// lower-cased: GitHub owners are case-insensitive, so `Docker-Library` and
+/// `docker-library` are one publisher.
 pub fn level_of(evidence: &[VerifiedEvidence]) -> Level {
     if evidence.iter().any(|e| e.signed) {
         return Level::Signed;
     }
-    let publishers: BTreeSet<&str> = evidence.iter().map(|e| e.publisher.as_str()).collect();
+    let publishers: BTreeSet<String> = evidence.iter().map(|e| e.publisher.to_ascii_lowercase()).collect();
     if publishers.len() >= 2 { Level::Corroborated } else { Level::Unverified }
 }
 
@@ -130,7 +132,8 @@ pub fn verify_evidence(
     if sha256_hex(document) != doc_sha256 {
         return Err(mismatch("document differs from the one recorded in the lock (SHA-256 changed)".into()));
     }
-    let expected_path = crate::source::documents::committed_path(evidence, entry.version, document);
+    let expected_path =
+        crate::source::documents::committed_path(evidence, entry.version, document).map_err(|e| mismatch(e.0))?;
     if doc_name != expected_path {
         return Err(mismatch(format!("evidence documents must be committed as {expected_path}")));
     }
@@ -140,6 +143,18 @@ pub fn verify_evidence(
             "{} evidence attests a different tarball than the lock entry for {}",
             evidence.kind(),
             entry.version
+        )));
+    }
+    let expected_name = match evidence {
+        Evidence::DebianDsc { .. } => debian::orig_tarball_name(entry.version),
+        _ => entry.tarball.clone(),
+    };
+    if attests.name != expected_name {
+        return Err(mismatch(format!(
+            "{} evidence attests a different tarball than the lock entry for {}: it names {:?}, not {expected_name}",
+            evidence.kind(),
+            entry.version,
+            attests.name
         )));
     }
     match evidence {
@@ -256,8 +271,7 @@ fn check_dsc_matches(
 pub fn assess(repo: &Path, policy: &Policy, entry: &LockedSource) -> Result<Assessment, TrustError> {
     let mut evidence = Vec::new();
     for item in &entry.evidence {
-        let path: PathBuf = repo.join(item.document().0);
-        let document = std::fs::read(&path).map_err(reading(&path))?;
+        let document = read_confined(repo, Path::new(item.document().0), EVIDENCE_BOUND)?;
         evidence.push(verify_evidence(policy, entry, item, &document)?);
     }
     Ok(Assessment { level: level_of(&evidence), evidence })
@@ -344,6 +358,7 @@ mod tests {
         assert_eq!(level_of(&[]), Level::Unverified);
         assert_eq!(level_of(&[unsigned("a"), unsigned("a")]), Level::Unverified);
         assert_eq!(level_of(&[unsigned("a"), unsigned("b")]), Level::Corroborated);
+        assert_eq!(level_of(&[unsigned("Docker-Library"), unsigned("docker-library")]), Level::Unverified);
         let mut signed = unsigned("debian");
         signed.signed = true;
         assert_eq!(level_of(&[signed]), Level::Signed);

@@ -1,8 +1,11 @@
 //! Helpers every stage uses and that know nothing of PostgreSQL: atomic file
-//! writes, streamed SHA-256, RFC 3339 times, I/O error context and the
-//! classification of failures into exit codes.
+//! writes and all-or-nothing publishing, confined and bounded reads of files
+//! named by data, extracting untrusted archives, streamed SHA-256, RFC 3339
+//! times, I/O error context and the classification of failures into exit
+//! codes.
 
 pub mod archive;
+pub mod confined;
 pub mod digest;
 pub mod error;
 pub mod fs;
