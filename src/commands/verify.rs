@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use pgbin::data::version::Version;
+use pgbin::source::documents::EVIDENCE_BOUND;
 use pgbin::source::verify::{Assessment, LocalVerification, verify_local};
+use pgbin::util::confined::read_regular_file;
 use pgbin::util::digest::FileDigest;
 
 use super::{Context, Failure, print_json, styled_level};
@@ -44,7 +46,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let entry = project.locked(version)?;
     let mut documents = Vec::new();
     for path in &args.evidence {
-        let bytes = std::fs::read(path).map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+        let bytes = read_regular_file(path, EVIDENCE_BOUND)?;
         documents.push((path.display().to_string(), bytes));
     }
     let LocalVerification { digest, assessment } =

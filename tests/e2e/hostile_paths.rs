@@ -296,6 +296,25 @@ fn lock_add_refuses_a_named_fifo_without_hanging() {
     );
 }
 
+// Own case. Before: `pgbin verify` read its --evidence files with
+// std::fs::read, which blocks forever on a FIFO (watchdog).
+#[test]
+fn verify_refuses_a_named_fifo_without_hanging() {
+    let scratch = scratch_repo();
+    let outside = tempfile::tempdir().unwrap();
+    let fifo = outside.path().join("evidence.txt");
+    replace_with_fifo(&fifo);
+    let tarball = outside.path().join("postgresql-18.6.tar.bz2");
+    std::fs::write(&tarball, b"not the tarball").unwrap();
+    assert_refused(
+        scratch.path(),
+        &[],
+        &["verify", "18.6", tarball.to_str().unwrap(), "--evidence", fifo.to_str().unwrap()],
+        2,
+        "it is a FIFO, not a regular file",
+    );
+}
+
 // Before: `attests.name` was checked nowhere (not at load, not against the
 // signed .dsc) and went straight into the mirror URL; `resolve 18.6`
 // succeeded (exit 0) with a name that climbs out of the pool directory.
