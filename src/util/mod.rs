@@ -5,6 +5,8 @@
 pub mod digest;
 pub mod error;
 pub mod fs;
+#[cfg(test)]
+pub(crate) mod fuzz;
 pub mod io;
 pub mod progress;
 pub mod time;
