@@ -115,9 +115,14 @@ pub fn inspect_bytes(bytes: &[u8], name: &str) -> Result<ElfInfo, ElfError> {
     })
 }
 
-/// Inspects the ELF file at `path`.
+/// The largest ELF file inspected: several times PostgreSQL's largest
+/// binary (about 10 MB), and above a bundled LLVM (about 130 MB).
+pub const MAX_ELF_BYTES: u64 = 1 << 30;
+
+/// Inspects the ELF file at `path` (of at most [`MAX_ELF_BYTES`]).
 pub fn inspect(path: &Path) -> Result<ElfInfo, ElfError> {
-    let bytes = std::fs::read(path).map_err(|source| ElfError::Io { path: path.display().to_string(), source })?;
+    let bytes = crate::util::io::read_limited(path, MAX_ELF_BYTES)
+        .map_err(|e| ElfError::Io { path: path.display().to_string(), source: e.source })?;
     inspect_bytes(&bytes, &path.display().to_string())
 }
 

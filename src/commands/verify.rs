@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use pgbin::data::version::Version;
+use pgbin::source::openpgp::MAX_DOCUMENT_BYTES;
 use pgbin::source::verify::{Assessment, LocalVerification, verify_local};
 use pgbin::util::digest::FileDigest;
+use pgbin::util::io::read_limited;
 
 use super::{Context, Failure, print_json, styled_level};
 
@@ -44,7 +46,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let entry = project.locked(version)?;
     let mut documents = Vec::new();
     for path in &args.evidence {
-        let bytes = std::fs::read(path).map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+        let bytes = read_limited(path, MAX_DOCUMENT_BYTES)?;
         documents.push((path.display().to_string(), bytes));
     }
     let LocalVerification { digest, assessment } =

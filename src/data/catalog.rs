@@ -103,11 +103,14 @@ pub struct Resolved {
     pub end_of_life: bool,
 }
 
+/// The largest `catalog.toml` read (the committed one is a few KiB).
+pub const MAX_CATALOG_BYTES: u64 = 4 << 20;
+
 impl Catalog {
     /// Loads and validates `catalog.toml`.
     pub fn load(path: &Path) -> Result<Catalog, CatalogError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| CatalogError::Read { path: path.display().to_string(), source })?;
+        let text = crate::util::io::read_text_limited(path, MAX_CATALOG_BYTES)
+            .map_err(|e| CatalogError::Read { path: path.display().to_string(), source: e.source })?;
         Catalog::parse(&text, &path.display().to_string())
     }
 

@@ -17,6 +17,9 @@ use crate::util::fs;
 /// Format version of the lock file.
 pub const LOCK_FORMAT: u32 = 1;
 
+/// The largest lock file read (the committed one is about 13 KiB).
+pub const MAX_LOCK_BYTES: u64 = 16 << 20;
+
 /// The whole lock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -183,8 +186,8 @@ pub fn is_sha256_hex(text: &str) -> bool {
 impl SourceLock {
     /// Loads and validates the lock.
     pub fn load(path: &Path) -> Result<SourceLock, LockError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| LockError::Io { path: path.display().to_string(), source })?;
+        let text = crate::util::io::read_text_limited(path, MAX_LOCK_BYTES)
+            .map_err(|e| LockError::Io { path: path.display().to_string(), source: e.source })?;
         SourceLock::parse(&text, &path.display().to_string())
     }
 

@@ -184,11 +184,14 @@ impl Target {
     }
 }
 
+/// The largest `targets.toml` read (the committed one is a few KiB).
+pub const MAX_MATRIX_BYTES: u64 = 4 << 20;
+
 impl Matrix {
     /// Loads and validates `targets.toml`.
     pub fn load(path: &Path) -> Result<Matrix, MatrixError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| MatrixError::Read { path: path.display().to_string(), source })?;
+        let text = crate::util::io::read_text_limited(path, MAX_MATRIX_BYTES)
+            .map_err(|e| MatrixError::Read { path: path.display().to_string(), source: e.source })?;
         Matrix::parse(&text, &path.display().to_string())
     }
 

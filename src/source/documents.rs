@@ -17,7 +17,7 @@ use crate::data::lock::{Attestation, Evidence, is_sha256_hex};
 use crate::data::version::Version;
 use crate::source::debian;
 use crate::source::error::TrustError;
-use crate::source::openpgp::{Policy, verify_clearsigned};
+use crate::source::openpgp::{MAX_DOCUMENT_BYTES, Policy, verify_clearsigned};
 use crate::util::time::format_time;
 
 /// An evidence document that does not say what a witness excerpt or an
@@ -196,6 +196,9 @@ pub fn record_from_document(
     now: Timestamp,
 ) -> Result<Evidence, TrustError> {
     let mismatch = |reason: String| TrustError::Mismatch { document: name.to_string(), reason };
+    if document.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(mismatch(format!("larger than the limit of {MAX_DOCUMENT_BYTES} bytes")));
+    }
     let document_sha256 = hex::encode(Sha256::digest(document));
     let text = String::from_utf8_lossy(document);
     let evidence = if document.starts_with(b"-----BEGIN PGP SIGNED MESSAGE-----") {

@@ -15,7 +15,16 @@ use sequoia_openpgp as openpgp;
 use serde::{Deserialize, Serialize};
 
 use super::error::TrustError;
-use crate::util::io::reading;
+use crate::util::io::{read_limited, read_text_limited};
+
+/// The largest `policy.toml` or certificate file read (the committed
+/// certificates are about 7 KiB).
+pub const MAX_POLICY_BYTES: u64 = 1 << 20;
+
+/// The largest evidence document read, verified or parsed (a `.dsc` or a
+/// witness excerpt is a few KiB); larger ones are refused before sequoia or
+/// any parser sees them.
+pub const MAX_DOCUMENT_BYTES: u64 = 1 << 20;
 
 /// A key the policy trusts, and for which evidence kinds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,13 +60,13 @@ impl Policy {
     /// Loads `policy.toml` and every certificate it names from `keys_dir`.
     pub fn load(keys_dir: &Path) -> Result<Policy, TrustError> {
         let path = keys_dir.join("policy.toml");
-        let text = std::fs::read_to_string(&path).map_err(reading(&path))?;
+        let text = read_text_limited(&path, MAX_POLICY_BYTES)?;
         let file: PolicyFile =
             toml::from_str(&text).map_err(|e| TrustError::Policy(format!("{}: {}", path.display(), e.message())))?;
         let mut signers = Vec::new();
         for signer in file.signers {
             let cert_path = keys_dir.join(&signer.certificate);
-            let bytes = std::fs::read(&cert_path).map_err(reading(&cert_path))?;
+            let bytes = read_limited(&cert_path, MAX_POLICY_BYTES)?;
             let certs: Vec<Cert> = CertParser::from_bytes(&bytes)
                 .and_then(|parser| parser.collect::<openpgp::Result<Vec<Cert>>>())
                 .map_err(|e| TrustError::Policy(format!("{}: not an OpenPGP certificate: {e}", cert_path.display())))?;
@@ -184,6 +193,9 @@ pub fn verify_clearsigned(
     name: &str,
 ) -> Result<SignedDocument, TrustError> {
     let fail = |reason: String| TrustError::Signature { document: name.to_string(), reason };
+    if document.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(fail(format!("larger than the limit of {MAX_DOCUMENT_BYTES} bytes")));
+    }
     if !document.starts_with(b"-----BEGIN PGP SIGNED MESSAGE-----") {
         return Err(fail("not an OpenPGP clearsigned document".into()));
     }

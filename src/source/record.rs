@@ -13,10 +13,11 @@ use crate::data::lock::{Evidence, LockError, LockedSource, Override};
 use crate::data::version::Version;
 use crate::source::documents::record_from_document;
 use crate::source::error::TrustError;
+use crate::source::openpgp::MAX_DOCUMENT_BYTES;
 use crate::source::project::Project;
 use crate::source::verify::{Level, level_of, verify_evidence};
 use crate::util::error::{Classify, FailureKind};
-use crate::util::io::{IoError, context, reading};
+use crate::util::io::{IoError, context, read_limited};
 use crate::util::time::format_time;
 
 /// A release and its evidence files to record.
@@ -99,11 +100,13 @@ pub fn add(project: &Project, request: &AddRequest) -> Result<Recorded, RecordEr
     let now = jiff::Timestamp::from_second(now.as_second()).expect("whole seconds are in range");
     let mut documents: Vec<(Evidence, Vec<u8>)> = Vec::new();
     for path in request.evidence {
-        let bytes = std::fs::read(path).map_err(reading(path))?;
+        let bytes = read_limited(path, MAX_DOCUMENT_BYTES)?;
         let record = record_from_document(&project.policy, version, &bytes, &path.display().to_string(), now)?;
         documents.push((record, bytes));
     }
-    let (first, _) = &documents[0];
+    let Some((first, _)) = documents.first() else {
+        return Err(RecordError::Refused("no evidence document given; nothing to lock".into()));
+    };
     let sha256 = first.attests().sha256.clone();
     if let Some((odd, _)) = documents.iter().find(|(e, _)| e.attests().sha256 != sha256) {
         return Err(RecordError::Refused(format!(
@@ -182,7 +185,7 @@ pub fn add(project: &Project, request: &AddRequest) -> Result<Recorded, RecordEr
             Some((_, bytes)) => bytes.clone(),
             None => {
                 let path = project.repo.root().join(item.document().0);
-                std::fs::read(&path).map_err(reading(&path))?
+                read_limited(&path, MAX_DOCUMENT_BYTES)?
             }
         };
         verified.push(verify_evidence(&project.policy, &entry, item, &bytes)?);

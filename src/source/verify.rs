@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use super::documents::{FormatError, record_from_document};
 use super::error::TrustError;
-use super::openpgp::{Policy, verify_clearsigned};
+use super::openpgp::{MAX_DOCUMENT_BYTES, Policy, verify_clearsigned};
 use crate::util::digest::{FileDigest, digest_file, sha256_hex};
-use crate::util::io::reading;
+use crate::util::io::read_limited;
 use crate::util::time::{format_time, parse_time};
 
 use crate::data::lock::{Evidence, LockedSource};
@@ -127,6 +127,9 @@ pub fn verify_evidence(
 ) -> Result<VerifiedEvidence, TrustError> {
     let (doc_name, doc_sha256) = evidence.document();
     let mismatch = |reason: String| TrustError::Mismatch { document: doc_name.to_string(), reason };
+    if document.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(mismatch(format!("larger than the limit of {MAX_DOCUMENT_BYTES} bytes")));
+    }
     if sha256_hex(document) != doc_sha256 {
         return Err(mismatch("document differs from the one recorded in the lock (SHA-256 changed)".into()));
     }
@@ -257,7 +260,7 @@ pub fn assess(repo: &Path, policy: &Policy, entry: &LockedSource) -> Result<Asse
     let mut evidence = Vec::new();
     for item in &entry.evidence {
         let path: PathBuf = repo.join(item.document().0);
-        let document = std::fs::read(&path).map_err(reading(&path))?;
+        let document = read_limited(&path, MAX_DOCUMENT_BYTES)?;
         evidence.push(verify_evidence(policy, entry, item, &document)?);
     }
     Ok(Assessment { level: level_of(&evidence), evidence })
