@@ -264,3 +264,56 @@ mod tests {
         assert!(verify_clearsigned(&policy, "debian-dsc", &doc, before_key, "dsc").is_err());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::util::fuzz;
+    use crate::util::time::parse_time;
+    use proptest::prelude::*;
+
+    const DOCUMENTS: [&[u8]; 3] = [
+        include_bytes!("../../evidence/debian/postgresql-13_13.16-0+deb11u1.dsc"),
+        include_bytes!("../../evidence/debian/postgresql-15_15.18-0+deb12u1.dsc"),
+        include_bytes!("../../evidence/debian/postgresql-18_18.6-3.dsc"),
+    ];
+
+    fn policy() -> &'static Policy {
+        static POLICY: std::sync::OnceLock<Policy> = std::sync::OnceLock::new();
+        POLICY.get_or_init(|| Policy::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("keys")).unwrap())
+    }
+
+    /// What pgbin interprets in a `.dsc`.
+    fn fields(content: &[u8]) -> Option<crate::source::debian::SourceControl> {
+        crate::source::debian::parse_dsc(&String::from_utf8_lossy(content)).ok()
+    }
+
+    #[test]
+    fn a_document_over_the_limit_is_refused_before_parsing() {
+        let mut document = DOCUMENTS[2].to_vec();
+        document.resize(MAX_DOCUMENT_BYTES as usize + 1, b'\n');
+        let at = parse_time("2026-11-01T00:00:00Z").unwrap();
+        let error = verify_clearsigned(policy(), "debian-dsc", &document, at, "big.dsc").unwrap_err();
+        assert_eq!(error.to_string(), "big.dsc: larger than the limit of 1048576 bytes");
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config(96))]
+
+        #[test]
+        fn fuzz_verify_clearsigned_mutated(which in 0usize..3, mutations in fuzz::mutations(4)) {
+            let original = DOCUMENTS[which];
+            let document = fuzz::apply(original, &mutations);
+            let at = parse_time("2026-11-01T00:00:00Z").unwrap();
+            match verify_clearsigned(policy(), "debian-dsc", &document, at, "fuzzed.dsc") {
+                // A change that keeps the signature valid cannot change what pgbin reads.
+                Ok(signed) => {
+                    let before = verify_clearsigned(policy(), "debian-dsc", original, at, "original.dsc").unwrap();
+                    prop_assert_eq!(fields(&signed.content), fields(&before.content));
+                    prop_assert_eq!(signed.signer, before.signer);
+                }
+                Err(error) => prop_assert!(fuzz::one_line(&error.to_string()), "{}", error),
+            }
+        }
+    }
+}
