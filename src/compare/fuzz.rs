@@ -1,0 +1,148 @@
+//! Fuzz target of [`super::tree::open`] on arbitrary bytes written to a
+//! file: tar, gzip and zstd tar, NAR and plain files, each built from a
+//! generated tree and then mutated, so that detection, decompression and
+//! extraction all see hostile input.
+
+use std::io::Write;
+
+use proptest::prelude::*;
+
+use super::tree::{Format, open};
+use crate::nix::nar::{self, NarLimits};
+use crate::util::fuzz;
+
+/// A small tree as a list of members.
+#[derive(Debug, Clone)]
+enum Member {
+    File(String, Vec<u8>, u32),
+    Dir(String),
+    Link(String, String),
+}
+
+fn members() -> impl Strategy<Value = Vec<Member>> {
+    let path = prop::sample::select(vec!["top", "top/bin", "top/bin/tool", "top/lib/a.so", "x", "top/share/f"]);
+    let member = prop_oneof![
+        (path.clone(), prop::collection::vec(any::<u8>(), 0..64), prop::sample::select(vec![0o644, 0o755]))
+            .prop_map(|(p, c, m)| Member::File(p.to_string(), c, m)),
+        path.clone().prop_map(|p| Member::Dir(p.to_string())),
+        (path, prop::sample::select(vec!["tool", "../lib/a.so", "bin"]))
+            .prop_map(|(p, t)| Member::Link(p.to_string(), t.to_string())),
+    ];
+    prop::collection::vec(member, 0..6)
+}
+
+/// The members as an uncompressed tar archive.
+fn tar(members: &[Member]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for member in members {
+        let mut header = tar::Header::new_gnu();
+        match member {
+            Member::File(path, contents, mode) => {
+                header.set_size(contents.len() as u64);
+                header.set_mode(*mode);
+                builder.append_data(&mut header, path, &contents[..]).unwrap();
+            }
+            Member::Dir(path) => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(0o755);
+                header.set_size(0);
+                builder.append_data(&mut header, path, std::io::empty()).unwrap();
+            }
+            Member::Link(path, target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                builder.append_link(&mut header, path, target).unwrap();
+            }
+        }
+    }
+    builder.into_inner().unwrap()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// The NAR of the members unpacked as a tree (a NAR has no duplicates).
+fn nar_of(members: &[Member]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let _ = tar::Archive::new(&tar(members)[..]).unpack(&root);
+    let mut out = Vec::new();
+    nar::write_nar(&root, &mut out).unwrap();
+    out
+}
+
+/// An input of each kind, before mutation.
+fn input() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        members().prop_map(|m| tar(&m)),
+        members().prop_map(|m| gzip(&tar(&m))),
+        members().prop_map(|m| zstd::encode_all(&tar(&m)[..], 1).unwrap()),
+        members().prop_map(|m| nar_of(&m)),
+        prop::collection::vec(any::<u8>(), 0..600),
+    ]
+}
+
+/// A visitor that only counts.
+struct Check;
+
+impl nar::NarVisitor for Check {
+    fn directory(&mut self, _path: &std::path::Path) -> Result<(), crate::util::io::IoError> {
+        Ok(())
+    }
+
+    fn regular(
+        &mut self,
+        _path: &std::path::Path,
+        _executable: bool,
+        _size: u64,
+        contents: &mut dyn std::io::Read,
+    ) -> Result<(), crate::util::io::IoError> {
+        std::io::copy(contents, &mut std::io::sink()).map(drop).map_err(crate::util::io::context("contents"))
+    }
+
+    fn symlink(&mut self, _path: &std::path::Path, _target: &std::path::Path) -> Result<(), crate::util::io::IoError> {
+        Ok(())
+    }
+}
+
+/// Whether `bytes` would reach tree.rs's NAR path and be refused by the
+/// bounded decoder. Until tree.rs unpacks with [`nar::unpack`], nix-nar
+/// aborts the process on some of those (an announced length it allocates),
+/// so this in-process target leaves them to the end-to-end target, which
+/// runs `pgbin hash` on them in a child process.
+fn hostile_nar(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\x0d\0\0\0\0\0\0\0nix-archive-1")
+        && nar::decode(bytes, &NarLimits::DEFAULT, &mut Check).is_err()
+}
+
+proptest! {
+    #![proptest_config(fuzz::config(256))]
+
+    #[test]
+    fn fuzz_tree_open(original in input(), mutations in prop::collection::vec(fuzz::mutation(), 0..4)) {
+        let bytes = fuzz::apply(&original, &mutations);
+        if hostile_nar(&bytes) {
+            return Ok(());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("input");
+        std::fs::write(&path, &bytes).unwrap();
+        let scratch = dir.path().join("scratch");
+        std::fs::create_dir(&scratch).unwrap();
+        match open(&path, &scratch) {
+            Ok(tree) => {
+                prop_assert!(tree.root.starts_with(&scratch) || tree.format == Format::File);
+                if tree.format == Format::Nar && tree.root.ends_with("root") {
+                    use sha2::Digest;
+                    let digest = nar::hash_path(&tree.root).unwrap();
+                    prop_assert_eq!(digest, <[u8; 32]>::from(sha2::Sha256::digest(&bytes)), "NAR hash of a NAR");
+                }
+            }
+            Err(error) => prop_assert!(fuzz::one_line(&error.to_string()), "{}", error),
+        }
+    }
+}
