@@ -10,6 +10,7 @@ mod build;
 mod cli;
 mod diff;
 mod docker;
+mod hostile_parsers;
 mod nix;
 mod nix_backend;
 mod parity;
