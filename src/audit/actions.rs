@@ -431,7 +431,7 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(fuzz::config(512))]
+        #![proptest_config(fuzz::config(1536))]
 
         #[test]
         fn fuzz_workflow_pieces(pieces in prop::collection::vec(piece(), 0..40)) {

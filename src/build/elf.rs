@@ -246,7 +246,7 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(fuzz::config(384))]
+        #![proptest_config(fuzz::config(1152))]
 
         #[test]
         fn fuzz_inspect_mutated_headers(changes in prop::collection::vec(hot(), 1..6)) {

@@ -336,7 +336,7 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(fuzz::config(256))]
+        #![proptest_config(fuzz::config(768))]
 
         #[test]
         fn fuzz_catalog_mutated(mutations in fuzz::mutations(6)) {

@@ -325,7 +325,7 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(fuzz::config(256))]
+        #![proptest_config(fuzz::config(768))]
 
         #[test]
         fn fuzz_lock_mutated(mutations in fuzz::mutations(6)) {

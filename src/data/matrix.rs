@@ -392,7 +392,7 @@ mod fuzz {
     const COMMITTED: &str = include_str!("../../data/targets.toml");
 
     proptest! {
-        #![proptest_config(fuzz::config(256))]
+        #![proptest_config(fuzz::config(768))]
 
         #[test]
         fn fuzz_targets_mutated(mutations in fuzz::mutations(6)) {

@@ -1473,7 +1473,7 @@ mod decoding {
     }
 
     proptest! {
-        #![proptest_config(fuzz::config(256))]
+        #![proptest_config(fuzz::config(768))]
 
         #[test]
         fn fuzz_decoding_round_trips(tree in tree()) {
@@ -1493,7 +1493,7 @@ mod decoding {
     }
 
     proptest! {
-        #![proptest_config(fuzz::config(48))]
+        #![proptest_config(fuzz::config(144))]
 
         #[test]
         fn fuzz_unpacking_agrees_with_nix_nar(tree in tree()) {

@@ -249,7 +249,7 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(fuzz::config(512))]
+        #![proptest_config(fuzz::config(1536))]
 
         #[test]
         fn fuzz_parse_dsc_mutated(mutations in fuzz::mutations(6)) {

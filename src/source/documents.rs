@@ -336,7 +336,7 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(fuzz::config(512))]
+        #![proptest_config(fuzz::config(1536))]
 
         #[test]
         fn fuzz_witness_mutated(mutations in fuzz::mutations(6)) {

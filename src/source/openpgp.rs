@@ -298,7 +298,7 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(fuzz::config(96))]
+        #![proptest_config(fuzz::config(288))]
 
         #[test]
         fn fuzz_verify_clearsigned_mutated(which in 0usize..3, mutations in fuzz::mutations(4)) {

@@ -9,11 +9,26 @@ use proptest::test_runner::Config;
 /// longer run: `PGBIN_FUZZ_SCALE=100 cargo test --release --lib fuzz`).
 pub const SCALE_ENV: &str = "PGBIN_FUZZ_SCALE";
 
-/// A run of `cases` cases (times [`SCALE_ENV`]), recording no regression
-/// files: every failure found becomes a test of its own.
+/// Environment variable choosing the seed: a number, or `random` for a
+/// new one each run (the default is a fixed seed, so that a plain `cargo
+/// test` explores the same cases every time and never fails by chance).
+pub const SEED_ENV: &str = "PGBIN_FUZZ_SEED";
+
+/// The seed of a plain run.
+const DEFAULT_SEED: u64 = 14;
+
+/// A run of `cases` cases (times [`SCALE_ENV`]) from the seed of
+/// [`SEED_ENV`], recording no regression files: every failure found
+/// becomes a test of its own.
 pub fn config(cases: u32) -> Config {
+    use proptest::test_runner::RngSeed;
     let scale = std::env::var(SCALE_ENV).ok().and_then(|s| s.parse::<u32>().ok()).unwrap_or(1).max(1);
-    Config { cases: cases.saturating_mul(scale), failure_persistence: None, ..Config::default() }
+    let rng_seed = match std::env::var(SEED_ENV).ok().as_deref() {
+        Some("random") => RngSeed::Random,
+        Some(seed) => RngSeed::Fixed(seed.parse().unwrap_or(DEFAULT_SEED)),
+        None => RngSeed::Fixed(DEFAULT_SEED),
+    };
+    Config { cases: cases.saturating_mul(scale), failure_persistence: None, rng_seed, ..Config::default() }
 }
 
 /// One change to a byte string; positions are fractions of its length.

@@ -120,14 +120,22 @@ fn change() -> impl Strategy<Value = Change> {
     ]
 }
 
-/// Cases per run: few, since each is a process (`PGBIN_FUZZ_SCALE`
-/// multiplies them, as for the unit fuzz targets).
-fn cases(base: u32) -> u32 {
-    base * std::env::var("PGBIN_FUZZ_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1).max(1)
+/// A run of `base` cases, few since each is a process; `PGBIN_FUZZ_SCALE`
+/// multiplies them and `PGBIN_FUZZ_SEED` picks the seed (a number, or
+/// `random`), as for the unit fuzz targets.
+fn config(base: u32) -> ProptestConfig {
+    use proptest::test_runner::RngSeed;
+    let scale = std::env::var("PGBIN_FUZZ_SCALE").ok().and_then(|s| s.parse::<u32>().ok()).unwrap_or(1).max(1);
+    let rng_seed = match std::env::var("PGBIN_FUZZ_SEED").ok().as_deref() {
+        Some("random") => RngSeed::Random,
+        Some(seed) => RngSeed::Fixed(seed.parse().unwrap_or(14)),
+        None => RngSeed::Fixed(14),
+    };
+    ProptestConfig { cases: base * scale, failure_persistence: None, rng_seed, ..ProptestConfig::default() }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(32), failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(config(32))]
 
     // Needs compare::tree to unpack NARs with nix::nar::unpack, like the
     // test above.
