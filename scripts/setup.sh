@@ -33,9 +33,9 @@ if ((${#missing[@]})); then
   fi
   echo "pgbin setup: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 || {
-    apt-get update -qq
-    apt-get install -y -qq "${missing[@]}" >/dev/null
+  apt-get install -o DPkg::Lock::Timeout=600 -y -qq "${missing[@]}" >/dev/null 2>&1 || {
+    apt-get update -o DPkg::Lock::Timeout=600 -qq
+    apt-get install -o DPkg::Lock::Timeout=600 -y -qq "${missing[@]}" >/dev/null
   }
 fi
 

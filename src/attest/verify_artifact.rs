@@ -12,6 +12,7 @@ use crate::attest::signing::{self, DsseEnvelope, SigningError};
 use crate::build::package;
 use crate::source::verify::Level;
 use crate::util::error::{Classify, FailureKind};
+use crate::util::io::{read_limited, read_text_limited};
 
 /// Why an archive was rejected, in one line.
 #[derive(Debug, Clone, thiserror::Error, Serialize)]
@@ -40,6 +41,10 @@ pub struct Established {
     pub evidence: Vec<String>,
 }
 
+/// The largest `.sha256`, signature, provenance or DSSE file read (each is
+/// a few KiB); a larger download is rejected unparsed.
+pub const MAX_ATTESTATION_BYTES: u64 = 16 << 20;
+
 /// `archive` with `suffix` appended to its name.
 pub fn sibling(archive: &Path, suffix: &str) -> PathBuf {
     let mut name = archive.as_os_str().to_owned();
@@ -48,8 +53,8 @@ pub fn sibling(archive: &Path, suffix: &str) -> PathBuf {
 }
 
 fn verify_signature(keyring: &[sequoia_openpgp::Cert], file: &Path, signature_file: &Path) -> Result<String, Rejected> {
-    let signature = std::fs::read(signature_file)
-        .map_err(|e| Rejected(format!("cannot read the signature {}: {e}", signature_file.display())))?;
+    let signature = read_limited(signature_file, MAX_ATTESTATION_BYTES)
+        .map_err(|e| Rejected(format!("cannot read the signature {}: {}", signature_file.display(), e.source)))?;
     let mut data = std::fs::File::open(file).map_err(|e| Rejected(format!("{}: {e}", file.display())))?;
     let name = file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     signing::verify_detached(keyring, &mut data, &signature, &name).map_err(|e| match e {
@@ -67,8 +72,9 @@ pub fn check(
     found: &mut Established,
 ) -> Result<(), Rejected> {
     let checksum_file = sibling(archive, ".sha256");
-    let recorded = std::fs::read_to_string(&checksum_file)
-        .map_err(|e| Rejected(format!("missing {}: {e}; download it with the archive", checksum_file.display())))?;
+    let recorded = read_text_limited(&checksum_file, MAX_ATTESTATION_BYTES).map_err(|e| {
+        Rejected(format!("missing {}: {}; download it with the archive", checksum_file.display(), e.source))
+    })?;
     let digest = crate::util::digest::digest_file(archive).map_err(|e| Rejected(e.to_string()))?;
     if recorded != package::checksum_line(&digest.sha256, name) {
         return Err(Rejected(format!(
@@ -80,16 +86,16 @@ pub fn check(
     found.signer = Some(verify_signature(keyring, archive, &sibling(archive, signing::SIGNATURE_SUFFIX))?);
 
     let statement_file = sibling(archive, provenance::SUFFIX);
-    let text = std::fs::read_to_string(&statement_file)
-        .map_err(|e| Rejected(format!("missing provenance {}: {e}", statement_file.display())))?;
+    let text = read_text_limited(&statement_file, MAX_ATTESTATION_BYTES)
+        .map_err(|e| Rejected(format!("missing provenance {}: {}", statement_file.display(), e.source)))?;
     let statement_signature = sibling(&statement_file, signing::SIGNATURE_SUFFIX);
     let envelope_file = sibling(archive, ".dsse.json");
     found.provenance_signer = Some(if statement_signature.is_file() || !envelope_file.is_file() {
         verify_signature(keyring, &statement_file, &statement_signature)?
     } else {
         let envelope: DsseEnvelope = serde_json::from_str(
-            &std::fs::read_to_string(&envelope_file)
-                .map_err(|e| Rejected(format!("{}: {e}", envelope_file.display())))?,
+            &read_text_limited(&envelope_file, MAX_ATTESTATION_BYTES)
+                .map_err(|e| Rejected(format!("{}: {}", envelope_file.display(), e.source)))?,
         )
         .map_err(|e| Rejected(format!("{} is not a DSSE envelope: {e}", envelope_file.display())))?;
         let (payload, signer) =

@@ -19,6 +19,28 @@ pub fn is_action(path: &str) -> bool {
     name == "action.yml" || name == "action.yaml"
 }
 
+/// Where each line of a file starts, so that reading line N costs the same
+/// for every N (a 4 MiB workflow of many steps stays linear to check).
+struct Lines<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Lines<'a> {
+        let mut starts = vec![0];
+        starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|at| at + 1));
+        Lines { text, starts }
+    }
+
+    /// Line `number` (1-based) without its line end; empty past the end.
+    fn get(&self, number: usize) -> &'a str {
+        let Some(&start) = number.checked_sub(1).and_then(|index| self.starts.get(index)) else { return "" };
+        let end = self.starts.get(number).map_or(self.text.len(), |&next| next - 1);
+        self.text[start..end].trim_end_matches('\r')
+    }
+}
+
 fn scalar_line(node: &MarkedScalarNode) -> usize {
     node.span().start().map_or(1, |m| m.line())
 }
@@ -38,7 +60,7 @@ fn is_commit_sha(text: &str) -> bool {
 }
 
 /// GHA001/GHA002 for one `uses:` value on `line`.
-fn check_uses(file: &SourceFile, value: &str, line: usize, out: &mut Vec<Finding>) {
+fn check_uses(file: &SourceFile, lines: &Lines, value: &str, line: usize, out: &mut Vec<Finding>) {
     if value.starts_with("./") {
         return;
     }
@@ -71,7 +93,7 @@ fn check_uses(file: &SourceFile, value: &str, line: usize, out: &mut Vec<Finding
         ));
         return;
     }
-    let raw = file.text.lines().nth(line - 1).unwrap_or("");
+    let raw = lines.get(line);
     let comment = raw.split_once(value).map_or("", |(_, rest)| rest).trim_start_matches(['"', '\'']).trim_start();
     let has_version = comment.strip_prefix('#').is_some_and(|c| c.chars().any(|ch| ch.is_ascii_digit()));
     if !has_version {
@@ -117,22 +139,26 @@ fn attacker_controlled(expression: &str) -> bool {
 }
 
 /// GHA006 for one script (`run:`, or `actions/github-script`'s `script:`).
-fn check_script(file: &SourceFile, run: &MarkedScalarNode, out: &mut Vec<Finding>) {
+/// Each finding is on the line holding its expression: the script's first
+/// line plus the line breaks before it (plus one, below a `|` or `>`
+/// indicator); a folded expression not found there is reported at that
+/// guess. Finding every line costs time linear in the script.
+fn check_script(file: &SourceFile, lines: &Lines, run: &MarkedScalarNode, out: &mut Vec<Finding>) {
     let script = run.as_str();
+    let first = scalar_line(run);
+    let mut breaks = 0;
     let mut rest = script;
     while let Some(start) = rest.find("${{") {
+        breaks += memchr::memchr_iter(b'\n', &rest.as_bytes()[..start]).count();
         let after = &rest[start..];
         let end = after.find("}}").map_or(after.len(), |e| e + 2);
         let expression = &after[..end];
         if attacker_controlled(expression) {
-            let first = scalar_line(run);
-            let line = file
-                .text
-                .lines()
-                .enumerate()
-                .skip(first - 1)
-                .find(|(_, l)| l.contains(expression))
-                .map_or(first, |(i, _)| i + 1);
+            let guess = first + breaks;
+            let line = (guess..=guess + 2)
+                .chain(first..guess.min(first + 64))
+                .find(|&n| lines.get(n).contains(expression))
+                .unwrap_or(guess);
             out.push(Finding::new(
                 RuleId::TemplateInjection,
                 &file.path,
@@ -140,6 +166,7 @@ fn check_script(file: &SourceFile, run: &MarkedScalarNode, out: &mut Vec<Finding
                 format!("`{expression}` is expanded into the script before it runs"),
             ));
         }
+        breaks += memchr::memchr_iter(b'\n', expression.as_bytes()).count();
         rest = &after[end..];
     }
 }
@@ -154,6 +181,8 @@ fn checks_out_head(reference: &str) -> bool {
 /// Every GHA finding in one workflow.
 pub fn check(file: &SourceFile) -> Vec<Finding> {
     let mut out = Vec::new();
+    let lines = Lines::new(&file.text);
+    let lines = &lines;
     let root = match marked_yaml::parse_yaml(0, &file.text) {
         Ok(Node::Mapping(map)) => map,
         Ok(_) => return vec![Finding::new(RuleId::UnreadableFile, &file.path, 1, "a workflow must be a YAML mapping")],
@@ -180,7 +209,7 @@ pub fn check(file: &SourceFile) -> Vec<Finding> {
             None => {}
         }
         if let Some(uses) = job.get_scalar("uses") {
-            check_uses(file, uses.as_str(), scalar_line(uses), &mut out);
+            check_uses(file, lines, uses.as_str(), scalar_line(uses), &mut out);
         }
         if let Some(secrets) = job.get_scalar("secrets").filter(|s| s.as_str() == "inherit") {
             out.push(Finding::new(
@@ -191,7 +220,7 @@ pub fn check(file: &SourceFile) -> Vec<Finding> {
             ));
         }
         if let Some(steps) = job.get_sequence("steps") {
-            check_steps(file, steps, privileged, &mut out);
+            check_steps(file, lines, steps, privileged, &mut out);
         }
     }
     out
@@ -201,6 +230,7 @@ pub fn check(file: &SourceFile) -> Vec<Finding> {
 /// on `pull_request_target` or `workflow_run`.
 fn check_steps(
     file: &SourceFile,
+    lines: &Lines,
     steps: &marked_yaml::types::MarkedSequenceNode,
     privileged: bool,
     out: &mut Vec<Finding>,
@@ -208,7 +238,7 @@ fn check_steps(
     for step in steps.iter() {
         let Some(step) = step.as_mapping() else { continue };
         if let Some(uses) = step.get_scalar("uses") {
-            check_uses(file, uses.as_str(), scalar_line(uses), out);
+            check_uses(file, lines, uses.as_str(), scalar_line(uses), out);
             let with = step.get_mapping("with");
             let reference = with.and_then(|with| with.get_scalar("ref"));
             if let Some(reference) = reference.filter(|r| privileged && checks_out_head(r.as_str())) {
@@ -226,12 +256,12 @@ fn check_steps(
             }
             if uses.as_str().starts_with("actions/github-script") {
                 if let Some(script) = with.and_then(|with| with.get_scalar("script")) {
-                    check_script(file, script, out);
+                    check_script(file, lines, script, out);
                 }
             }
         }
         if let Some(run) = step.get_scalar("run") {
-            check_script(file, run, out);
+            check_script(file, lines, run, out);
         }
     }
 }
@@ -240,6 +270,7 @@ fn check_steps(
 /// `runs.image` of a container action).
 pub fn check_action(file: &SourceFile) -> Vec<Finding> {
     let mut out = Vec::new();
+    let lines = Lines::new(&file.text);
     let root = match marked_yaml::parse_yaml(0, &file.text) {
         Ok(Node::Mapping(map)) => map,
         Ok(_) => return vec![Finding::new(RuleId::UnreadableFile, &file.path, 1, "an action must be a YAML mapping")],
@@ -249,10 +280,10 @@ pub fn check_action(file: &SourceFile) -> Vec<Finding> {
     };
     let Some(runs) = root.get_mapping("runs") else { return out };
     if let Some(steps) = runs.get_sequence("steps") {
-        check_steps(file, steps, false, &mut out);
+        check_steps(file, &lines, steps, false, &mut out);
     }
     if let Some(image) = runs.get_scalar("image").filter(|i| i.as_str().starts_with("docker://")) {
-        check_uses(file, image.as_str(), scalar_line(image), &mut out);
+        check_uses(file, &lines, image.as_str(), scalar_line(image), &mut out);
     }
     out
 }
@@ -293,5 +324,145 @@ mod tests {
         let found = check_action(&SourceFile { path: ".github/actions/a/action.yml".into(), text: text.into() });
         assert_eq!(rules(found), vec!["GHA001"]);
         assert!(is_action(".github/actions/a/action.yml") && !is_workflow(".github/actions/a/action.yml"));
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::util::fuzz;
+    use proptest::prelude::*;
+
+    fn workflow(text: String) -> SourceFile {
+        SourceFile { path: ".github/workflows/x.yml".into(), text }
+    }
+
+    const SHA: &str = "11bd71901bbe5b1630ceea73d27597364c9af683";
+
+    /// A workflow of one job whose steps are `steps`.
+    fn with_steps(steps: &str) -> SourceFile {
+        workflow(format!("on: push\npermissions: {{}}\njobs:\n  a:\n    permissions: {{}}\n    steps:\n{steps}"))
+    }
+
+    #[test]
+    fn anchors_and_aliases_are_refused_not_expanded() {
+        let laughs =
+            "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b]\n";
+        let found = check(&workflow(laughs.into()));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].rule, RuleId::UnreadableFile);
+        assert!(found[0].message.contains("anchor"), "{}", found[0].message);
+    }
+
+    #[test]
+    fn a_large_workflow_is_checked_in_linear_time() {
+        let many_uses = format!("      - uses: actions/checkout@{SHA}\n").repeat(60_000);
+        let started = std::time::Instant::now();
+        assert_eq!(check(&with_steps(&many_uses)).len(), 60_000);
+        let filler = "      # filler\n".repeat(100_000);
+        let expressions = "${{ github.event.issue.title }}".repeat(60_000);
+        let script = format!("{filler}      - run: |\n          {expressions}\n");
+        assert_eq!(check(&with_steps(&script)).len(), 60_000);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        for depth in [1_000, 100_000, 2_000_000] {
+            let text = format!("a: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+            let _ = check(&workflow(text));
+        }
+    }
+
+    /// Pieces of YAML and of workflows, glued into documents that are
+    /// mostly valid workflows and sometimes YAML at its strangest.
+    fn piece() -> impl Strategy<Value = String> {
+        let pieces = vec![
+            "on: push\n",
+            "on: [pull_request_target, workflow_run]\n",
+            "on:\n  workflow_run:\n",
+            "permissions: write-all\n",
+            "permissions:\n  contents: write\n",
+            "jobs:\n",
+            "  a:\n",
+            "    permissions: {}\n",
+            "    uses: org/repo/.github/workflows/w.yml@main\n",
+            "    secrets: inherit\n",
+            "    steps:\n",
+            "      - uses: actions/checkout@v4\n",
+            "      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2\n",
+            "        with:\n          ref: ${{ github.event.pull_request.head.sha }}\n",
+            "      - run: echo ${{ github.event.issue.title }}\n",
+            "      - run: |\n          echo \"${{ github.head_ref }}\"\n          ls\n",
+            "      - run: >\n          a ${{ github.event.\n          x }}\n",
+            "      - uses: docker://alpine:3\n",
+            "      - uses: ./local\n",
+            "      - uses: actions/github-script@v7\n        with:\n          script: ${{ github.event.comment.body }}\n",
+            "- ",
+            "  ",
+            ": ",
+            "\n",
+            "[",
+            "]",
+            "{",
+            "}",
+            ", ",
+            "? ",
+            "&a ",
+            "*a",
+            "!!str ",
+            "---\n",
+            "...\n",
+            "|",
+            ">",
+            "'",
+            "\"",
+            "#",
+            "\t",
+            "\u{feff}",
+            "${{",
+            "}}",
+            "é",
+            "\r\n",
+            "%YAML 1.2\n",
+            "<<: *a\n",
+        ];
+        prop::sample::select(pieces).prop_map(str::to_string)
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config(1536))]
+
+        #[test]
+        fn fuzz_workflow_pieces(pieces in prop::collection::vec(piece(), 0..40)) {
+            let file = workflow(pieces.concat());
+            for finding in check(&file).into_iter().chain(check_action(&file)) {
+                prop_assert!(finding.line >= 1);
+            }
+        }
+
+        #[test]
+        fn fuzz_workflow_mutated(pieces in prop::collection::vec(piece(), 0..24), mutations in fuzz::mutations(4)) {
+            let text = String::from_utf8_lossy(&fuzz::apply(pieces.concat().as_bytes(), &mutations)).into_owned();
+            let file = workflow(text);
+            let _ = check(&file);
+            let _ = check_action(&file);
+        }
+
+        #[test]
+        fn fuzz_committed_workflows_mutated(which in 0usize..3, mutations in fuzz::mutations(6)) {
+            let original = [
+                include_str!("../../.github/workflows/build.yml"),
+                include_str!("../../.github/workflows/ci.yml"),
+                include_str!("../../.github/workflows/release.yml"),
+            ][which];
+            let text = String::from_utf8_lossy(&fuzz::apply(original.as_bytes(), &mutations)).into_owned();
+            let _ = check(&workflow(text));
+        }
+
+        #[test]
+        fn fuzz_workflow_arbitrary(text in "(.|\n){0,200}") {
+            let _ = check(&workflow(text));
+        }
     }
 }

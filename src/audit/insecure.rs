@@ -20,19 +20,28 @@ fn disables_ssl_verify(line: &str) -> bool {
     false
 }
 
-/// `curl` with `-k`, a short-option cluster holding `k`, or `--insecure`.
+/// `curl` with `-k`, a short-option cluster holding `k`, or `--insecure`,
+/// before the command ends (`|`, `&&`, `||`, `;`). One pass over the
+/// words, so a long line of many `curl`s costs linear time.
 fn curl_insecure(line: &str) -> bool {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    words.iter().enumerate().any(|(i, word)| {
-        word.trim_start_matches(['(', '`', '"', '\'']).ends_with("curl")
-            && words[i + 1..].iter().take_while(|w| !matches!(**w, "|" | "&&" | "||" | ";")).any(|w| {
-                *w == "--insecure"
-                    || (w.starts_with('-')
-                        && !w.starts_with("--")
-                        && w[1..].chars().all(|c| c.is_ascii_alphabetic())
-                        && w.contains('k'))
-            })
-    })
+    let mut in_curl = false;
+    for word in line.split_whitespace() {
+        let insecure = word == "--insecure"
+            || (word.starts_with('-')
+                && !word.starts_with("--")
+                && word[1..].chars().all(|c| c.is_ascii_alphabetic())
+                && word.contains('k'));
+        if in_curl && insecure {
+            return true;
+        }
+        if matches!(word, "|" | "&&" | "||" | ";") {
+            in_curl = false;
+        }
+        if word.trim_start_matches(['(', '`', '"', '\'']).ends_with("curl") {
+            in_curl = true;
+        }
+    }
+    false
 }
 
 /// Every TLS001 finding in one file.
@@ -85,5 +94,15 @@ mod tests {
             let file = SourceFile { path: "x".into(), text: good.into() };
             assert!(check(&file).is_empty(), "{good}");
         }
+        assert!(!curl_insecure("curl https://x | tar -xkf -"), "a flag of the next command");
+        assert!(curl_insecure("curl https://x; curl -k https://y"));
+    }
+
+    #[test]
+    fn a_long_line_of_curls_is_checked_in_linear_time() {
+        let text = "curl ".repeat(800_000);
+        let started = std::time::Instant::now();
+        assert!(check(&SourceFile { path: "x".into(), text }).is_empty());
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
     }
 }

@@ -419,10 +419,10 @@ fn list_files(root: &Path) -> Result<Vec<String>, AuditError> {
 }
 
 fn read_config(root: &Path) -> Result<Config, AuditError> {
-    match std::fs::read_to_string(root.join(CONFIG_FILE)) {
+    match crate::util::io::read_text_limited(&root.join(CONFIG_FILE), MAX_FILE_BYTES) {
         Ok(text) => toml::from_str(&text).map_err(|e| AuditError::Config(e.message().to_string())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-        Err(source) => Err(AuditError::Io { path: CONFIG_FILE.into(), source }),
+        Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+        Err(e) => Err(AuditError::Io { path: CONFIG_FILE.into(), source: e.source }),
     }
 }
 
@@ -483,7 +483,11 @@ pub fn audit(root: &Path, options: &Options) -> Result<Report, AuditError> {
         if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
             continue;
         }
-        let bytes = std::fs::read(&full).map_err(|source| AuditError::Io { path: path.clone(), source })?;
+        let bytes = match crate::util::io::read_limited(&full, MAX_FILE_BYTES) {
+            Ok(bytes) => bytes,
+            Err(e) if e.source.kind() == std::io::ErrorKind::FileTooLarge => continue,
+            Err(e) => return Err(AuditError::Io { path: path.clone(), source: e.source }),
+        };
         if bytes.contains(&0) {
             continue;
         }

@@ -119,7 +119,8 @@ pub fn check(root: &Path, base: Option<&str>) -> Result<Vec<Finding>, BaseLockEr
             )]);
         }
     };
-    let lock_text = std::fs::read_to_string(root.join(LOCK)).unwrap_or_default();
+    let lock_text =
+        crate::util::io::read_text_limited(&root.join(LOCK), crate::data::lock::LOCK_BOUND.bytes).unwrap_or_default();
     let mut out = Vec::new();
     let mut all_verified = true;
     for entry in &project.lock.sources {

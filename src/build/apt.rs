@@ -62,15 +62,22 @@ pub fn missing_packages(wanted: &[String]) -> Vec<String> {
     wanted.iter().filter(|p| !installed.contains_key(*p)).cloned().collect()
 }
 
+/// apt's option to wait for the dpkg lock (seconds) instead of failing.
+const DPKG_LOCK_WAIT: [&str; 2] = ["-o", "DPkg::Lock::Timeout=600"];
+
 /// Installs `packages` with apt-get (as root), refreshing the package
 /// lists and trying once more if the first attempt fails; whether it worked.
+/// apt-get waits up to ten minutes for the dpkg lock, so that concurrent
+/// pgbin runs (or the machine's own apt) install one after the other
+/// instead of failing.
 pub fn install_packages(packages: &[String]) -> bool {
     let install = |update: bool| {
         if update {
-            let _ = std::process::Command::new("apt-get").args(["update", "-qq"]).status();
+            let _ = std::process::Command::new("apt-get").args(["update", "-qq"]).args(DPKG_LOCK_WAIT).status();
         }
         std::process::Command::new("apt-get")
             .args(["install", "-y", "-qq"])
+            .args(DPKG_LOCK_WAIT)
             .args(packages)
             .env("DEBIAN_FRONTEND", "noninteractive")
             .stdout(std::process::Stdio::null())

@@ -115,9 +115,14 @@ pub fn inspect_bytes(bytes: &[u8], name: &str) -> Result<ElfInfo, ElfError> {
     })
 }
 
-/// Inspects the ELF file at `path`.
+/// The largest ELF file inspected: several times PostgreSQL's largest
+/// binary (about 10 MB), and above a bundled LLVM (about 130 MB).
+pub const MAX_ELF_BYTES: u64 = 1 << 30;
+
+/// Inspects the ELF file at `path` (of at most [`MAX_ELF_BYTES`]).
 pub fn inspect(path: &Path) -> Result<ElfInfo, ElfError> {
-    let bytes = std::fs::read(path).map_err(|source| ElfError::Io { path: path.display().to_string(), source })?;
+    let bytes = crate::util::io::read_limited(path, MAX_ELF_BYTES)
+        .map_err(|e| ElfError::Io { path: path.display().to_string(), source: e.source })?;
     inspect_bytes(&bytes, &path.display().to_string())
 }
 
@@ -149,5 +154,112 @@ mod tests {
     fn rejects_non_elf_input() {
         assert!(inspect_bytes(b"#!/bin/sh\n", "script").is_err());
         assert!(!is_elf(b"#!/bin/sh"));
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::util::fuzz;
+    use proptest::prelude::*;
+
+    /// A real dynamically linked ELF file of the build machine.
+    fn seed() -> &'static [u8] {
+        static SEED: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        SEED.get_or_init(|| std::fs::read("/bin/ls").expect("/bin/ls exists on every build machine"))
+    }
+
+    /// Byte ranges goblin reads: the header, program and section headers,
+    /// and the dynamic sections; mutations there reach the parser.
+    fn hot_ranges() -> &'static [(usize, usize)] {
+        static RANGES: std::sync::OnceLock<Vec<(usize, usize)>> = std::sync::OnceLock::new();
+        RANGES.get_or_init(|| {
+            let bytes = seed();
+            let elf = Elf::parse(bytes).unwrap();
+            let header = &elf.header;
+            let mut ranges = vec![(0, usize::from(header.e_ehsize))];
+            let table = |offset: u64, count: u16, size: u16| {
+                (offset as usize, offset as usize + usize::from(count) * usize::from(size))
+            };
+            ranges.push(table(header.e_phoff, header.e_phnum, header.e_phentsize));
+            ranges.push(table(header.e_shoff, header.e_shnum, header.e_shentsize));
+            for section in &elf.section_headers {
+                let name = elf.shdr_strtab.get_at(section.sh_name).unwrap_or("");
+                if [".dynamic", ".dynsym", ".dynstr", ".gnu.version_r", ".interp", ".gnu.version"].contains(&name) {
+                    ranges.push((section.sh_offset as usize, (section.sh_offset + section.sh_size) as usize));
+                }
+            }
+            ranges.retain(|(start, end)| start < end && *end <= bytes.len());
+            ranges
+        })
+    }
+
+    /// A change at a position inside one of the hot ranges.
+    #[derive(Debug, Clone)]
+    enum Hot {
+        Byte(prop::sample::Index, prop::sample::Index, u8),
+        Word(prop::sample::Index, prop::sample::Index, u64),
+    }
+
+    fn hot() -> impl Strategy<Value = Hot> {
+        let index = any::<prop::sample::Index>;
+        let word = prop_oneof![
+            prop::sample::select(vec![0u64, 1, 0xffff, 0x7fff_ffff, u32::MAX as u64, 1 << 40, u64::MAX]),
+            any::<u64>()
+        ];
+        prop_oneof![
+            (index(), index(), any::<u8>()).prop_map(|(r, i, b)| Hot::Byte(r, i, b)),
+            (index(), index(), word).prop_map(|(r, i, w)| Hot::Word(r, i, w)),
+        ]
+    }
+
+    fn apply_hot(bytes: &mut [u8], changes: &[Hot]) {
+        let ranges = hot_ranges();
+        for change in changes {
+            match change {
+                Hot::Byte(r, i, b) => {
+                    let (start, end) = ranges[r.index(ranges.len())];
+                    bytes[start + i.index(end - start)] = *b;
+                }
+                Hot::Word(r, i, w) => {
+                    let (start, end) = ranges[r.index(ranges.len())];
+                    let at = (start + i.index(end - start)).min(bytes.len() - 8);
+                    let width = if at % 8 == 0 { 8 } else { 4 };
+                    bytes[at..at + width].copy_from_slice(&w.to_le_bytes()[..width]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_seed_is_inspected() {
+        let info = inspect_bytes(seed(), "/bin/ls").unwrap();
+        assert!(info.needed.iter().any(|n| n.starts_with("libc.so")));
+    }
+
+    #[test]
+    fn every_truncation_of_the_headers_is_an_error_or_a_result() {
+        let bytes = seed();
+        for len in (0..4096).chain((4096..bytes.len()).step_by(997)) {
+            let _ = inspect_bytes(&bytes[..len], "truncated");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config(1152))]
+
+        #[test]
+        fn fuzz_inspect_mutated_headers(changes in prop::collection::vec(hot(), 1..6)) {
+            let mut bytes = seed().to_vec();
+            apply_hot(&mut bytes, &changes);
+            if let Err(error) = inspect_bytes(&bytes, "fuzzed") {
+                prop_assert!(fuzz::one_line(&error.to_string()), "{}", error);
+            }
+        }
+
+        #[test]
+        fn fuzz_inspect_mutated_anywhere(mutations in fuzz::mutations(4)) {
+            let _ = inspect_bytes(&fuzz::apply(seed(), &mutations), "fuzzed");
+        }
     }
 }

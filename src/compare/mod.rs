@@ -4,3 +4,6 @@
 pub mod diff;
 pub mod parity;
 pub mod tree;
+
+#[cfg(test)]
+mod fuzz;

@@ -168,7 +168,7 @@ pub fn open(path: &Path, scratch: &Path) -> Result<Tree, TreeError> {
     let mut members = Vec::new();
     if format == Format::Nar {
         let file = BufReader::with_capacity(1 << 20, File::open(path).map_err(|e| io_error(path, e))?);
-        nix_nar::Decoder::new(file).and_then(|d| d.unpack(&root)).map_err(|e| io_error(path, e))?;
+        crate::nix::nar::unpack(file, &root, &crate::nix::nar::NarLimits::DEFAULT).map_err(|e| io_error(path, e))?;
     } else {
         std::fs::create_dir(&root).map_err(|e| io_error(&root, e))?;
         members = extract_tar(path, format, &root)?;

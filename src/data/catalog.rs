@@ -318,3 +318,30 @@ releases = [{ version = "13.16", date = "2024-08-08" }]
         assert_eq!(upstream_url(v), "https://ftp.postgresql.org/pub/source/v17.6/postgresql-17.6.tar.bz2");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::util::fuzz;
+    use proptest::prelude::*;
+
+    const COMMITTED: &str = include_str!("../../data/catalog.toml");
+
+    #[test]
+    fn deeply_nested_toml_is_an_error_not_a_stack_overflow() {
+        let text = format!("x = {}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(matches!(Catalog::parse(&text, "deep"), Err(CatalogError::Parse { .. })));
+        let tables = format!("x = {}1{}", "{a = ".repeat(100_000), "}".repeat(100_000));
+        assert!(matches!(Catalog::parse(&tables, "deep"), Err(CatalogError::Parse { .. })));
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config(768))]
+
+        #[test]
+        fn fuzz_catalog_mutated(mutations in fuzz::mutations(6)) {
+            let text = String::from_utf8_lossy(&fuzz::apply(COMMITTED.as_bytes(), &mutations)).into_owned();
+            let _ = Catalog::parse(&text, "fuzzed");
+        }
+    }
+}

@@ -369,3 +369,31 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::util::fuzz;
+    use proptest::prelude::*;
+
+    const COMMITTED: &str = include_str!("../../data/sources.lock.json");
+
+    #[test]
+    fn deeply_nested_json_is_an_error_not_a_stack_overflow() {
+        let text = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(matches!(SourceLock::parse(&text, "deep"), Err(LockError::Parse { .. })));
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config(768))]
+
+        #[test]
+        fn fuzz_lock_mutated(mutations in fuzz::mutations(6)) {
+            let text = String::from_utf8_lossy(&fuzz::apply(COMMITTED.as_bytes(), &mutations)).into_owned();
+            if let Ok(lock) = SourceLock::parse(&text, "fuzzed") {
+                prop_assert!(lock.validate().is_ok());
+                prop_assert!(SourceLock::parse(&lock.to_text(), "again").is_ok(), "what parses prints and parses again");
+            }
+        }
+    }
+}

@@ -381,3 +381,22 @@ mod tests {
         assert!(matches!(Matrix::parse(&bad, "x"), Err(MatrixError::Invalid(_))));
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::util::fuzz;
+    use proptest::prelude::*;
+
+    const COMMITTED: &str = include_str!("../../data/targets.toml");
+
+    proptest! {
+        #![proptest_config(fuzz::config(768))]
+
+        #[test]
+        fn fuzz_targets_mutated(mutations in fuzz::mutations(6)) {
+            let text = String::from_utf8_lossy(&fuzz::apply(COMMITTED.as_bytes(), &mutations)).into_owned();
+            let _ = Matrix::parse(&text, "fuzzed");
+        }
+    }
+}

@@ -52,6 +52,9 @@ pub enum DscError {
 /// Parses the (already verified) body of a `.dsc`.
 pub fn parse_dsc(text: &str) -> Result<SourceControl, DscError> {
     let mut fields: Vec<(String, String)> = Vec::new();
+    // Lower-cased names seen, so that a document of many fields costs
+    // linear time, not a comparison with every earlier field.
+    let mut seen = std::collections::HashSet::new();
     for line in text.lines() {
         if line.trim().is_empty() {
             if fields.is_empty() {
@@ -68,7 +71,7 @@ pub fn parse_dsc(text: &str) -> Result<SourceControl, DscError> {
         }
         if let Some((name, value)) = line.split_once(':') {
             let name = name.trim().to_string();
-            if fields.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+            if !seen.insert(name.to_ascii_lowercase()) {
                 return Err(DscError::DuplicateField(name));
             }
             fields.push((name, value.trim().to_string()));
@@ -228,5 +231,53 @@ mod tests {
         let one_line = "# comment\ndeb [arch=amd64] http://mirror.invalid/debian/ bookworm main\n";
         assert_eq!(mirror_from_sources(one_line).as_deref(), Some("http://mirror.invalid/debian"));
         assert_eq!(mirror_from_sources("Types: deb\n"), None);
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::util::fuzz;
+    use proptest::prelude::*;
+
+    /// The signed body of a real `.dsc`.
+    fn body() -> &'static str {
+        let dsc = include_str!("../../evidence/debian/postgresql-18_18.6-3.dsc");
+        let start = dsc.find("\n\n").expect("armor header") + 2;
+        let end = dsc.find("-----BEGIN PGP SIGNATURE-----").expect("signature");
+        &dsc[start..end]
+    }
+
+    #[test]
+    fn the_real_body_parses() {
+        let dsc = parse_dsc(body()).unwrap();
+        assert_eq!(dsc.version, "18.6-3");
+    }
+
+    #[test]
+    fn a_megabyte_of_fields_parses_in_linear_time() {
+        let text: String = (0..100_000).map(|i| format!("F{i}: v\n")).collect();
+        let started = std::time::Instant::now();
+        assert_eq!(parse_dsc(&text), Err(DscError::MissingField("Checksums-Sha256")));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config(1536))]
+
+        #[test]
+        fn fuzz_parse_dsc_mutated(mutations in fuzz::mutations(6)) {
+            let text = String::from_utf8_lossy(&fuzz::apply(body().as_bytes(), &mutations)).into_owned();
+            if let Err(error) = parse_dsc(&text) {
+                prop_assert!(fuzz::one_line(&error.to_string()), "{}", error);
+            }
+        }
+
+        #[test]
+        fn fuzz_parse_dsc_arbitrary(text in ".{0,400}") {
+            let _ = parse_dsc(&text);
+            let _ = upstream_version(&text);
+            let _ = pool_path(&text, "f");
+        }
     }
 }

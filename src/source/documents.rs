@@ -18,14 +18,14 @@ use crate::data::names;
 use crate::data::version::Version;
 use crate::source::debian;
 use crate::source::error::TrustError;
-use crate::source::openpgp::{Policy, verify_clearsigned};
+use crate::source::openpgp::{MAX_DOCUMENT_BYTES, Policy, verify_clearsigned};
 use crate::util::confined::Bound;
 use crate::util::time::format_time;
 
 /// The most bytes an evidence document may hold: a `.dsc` lists a handful of
 /// files in about 5 KiB and a witness excerpt is a few lines, so 1 MiB is
 /// generous and bounds what a replaced (or endless) file can take.
-pub const EVIDENCE_BOUND: Bound = Bound { bytes: 1 << 20, what: "an evidence document" };
+pub const EVIDENCE_BOUND: Bound = Bound { bytes: MAX_DOCUMENT_BYTES, what: "an evidence document" };
 
 /// An evidence document that does not say what a witness excerpt or an
 /// upstream checksum file must say.
@@ -163,14 +163,17 @@ pub fn parse_upstream_checksum(text: &str, tarball: &str) -> Result<String, Form
     }
 }
 
+/// The distinct runs of exactly 64 hex digits in `text`, lower-cased, in
+/// order of appearance (linear in the text, however many runs it holds).
 fn hex_runs(text: &str) -> Vec<String> {
     let mut runs = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut current = String::new();
     for c in text.chars().chain(std::iter::once(' ')) {
         if c.is_ascii_hexdigit() {
             current.push(c.to_ascii_lowercase());
         } else {
-            if current.len() == 64 && !runs.contains(&current) {
+            if current.len() == 64 && seen.insert(current.clone()) {
                 runs.push(current.clone());
             }
             current.clear();
@@ -212,6 +215,9 @@ pub fn record_from_document(
     now: Timestamp,
 ) -> Result<Evidence, TrustError> {
     let mismatch = |reason: String| TrustError::Mismatch { document: name.to_string(), reason };
+    if document.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(mismatch(format!("larger than the limit of {MAX_DOCUMENT_BYTES} bytes")));
+    }
     let document_sha256 = hex::encode(Sha256::digest(document));
     let text = String::from_utf8_lossy(document);
     let evidence = if document.starts_with(b"-----BEGIN PGP SIGNED MESSAGE-----") {
@@ -368,5 +374,56 @@ mod tests {
         assert_eq!(parse_upstream_checksum(&format!("{h} *{t}\n"), t).unwrap(), h);
         assert!(parse_upstream_checksum(&format!("{h}  {t}\n{h}  {t}\n"), t).unwrap_err().0.contains("more than once"));
         assert!(parse_upstream_checksum(&format!("{h}  other.tar.bz2\n"), t).is_err());
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::util::fuzz;
+    use proptest::prelude::*;
+
+    const WITNESS: &str = include_str!("../../evidence/witness/17.6-docker-library-postgres-40cff2eda576.txt");
+    const CHECKSUM: &str =
+        "e0630a3600aea27511715563259ec2111cd5f4353a4b040e0be827f94cd7a8b0  postgresql-17.6.tar.bz2\n";
+
+    #[test]
+    fn many_hashes_are_counted_in_linear_time() {
+        let body: String = (0..15_000u32).map(|i| format!("{:064x}\n", i)).collect();
+        let text = format!("{}\n\n{body}", WITNESS.split_once("\n\n").unwrap().0);
+        let started = std::time::Instant::now();
+        let error = parse_witness_document(&text, Version::new(17, 6)).unwrap_err();
+        assert!(error.0.contains("found 15000"), "{error}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config(1536))]
+
+        #[test]
+        fn fuzz_witness_mutated(mutations in fuzz::mutations(6)) {
+            let text = String::from_utf8_lossy(&fuzz::apply(WITNESS.as_bytes(), &mutations)).into_owned();
+            match parse_witness_document(&text, Version::new(17, 6)) {
+                Ok(witness) => prop_assert!(is_sha256_hex(&witness.sha256)),
+                Err(error) => prop_assert!(fuzz::one_line(&error.0), "{}", error),
+            }
+        }
+
+        #[test]
+        fn fuzz_upstream_checksum_mutated(mutations in fuzz::mutations(4)) {
+            let text = String::from_utf8_lossy(&fuzz::apply(CHECKSUM.as_bytes(), &mutations)).into_owned();
+            match parse_upstream_checksum(&text, "postgresql-17.6.tar.bz2") {
+                Ok(hash) => prop_assert!(is_sha256_hex(&hash)),
+                Err(error) => prop_assert!(fuzz::one_line(&error.0), "{}", error),
+            }
+        }
+
+        #[test]
+        fn fuzz_documents_arbitrary(text in "(.|\n){0,300}", major in 0u32..30, minor in 0u32..30) {
+            let version = Version::new(major, minor);
+            let _ = parse_witness_document(&text, version);
+            let _ = parse_upstream_checksum(&text, "postgresql-17.6.tar.bz2");
+            let _ = contains_version_token(&text, version);
+        }
     }
 }

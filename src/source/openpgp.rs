@@ -19,6 +19,10 @@ use crate::data::repo::{self, Repo};
 use crate::util::confined::{Bound, read_confined, read_confined_text};
 
 /// The most bytes `keys/policy.toml` may hold: a signer takes about 500
+/// The largest OpenPGP document or evidence file pgbin reads (a `.dsc` is
+/// a few KiB); larger ones are refused before any parsing.
+pub const MAX_DOCUMENT_BYTES: u64 = 1 << 20;
+
 /// bytes, so 1 MiB is room for any policy and bounds a replaced file.
 pub const POLICY_BOUND: Bound = Bound { bytes: 1 << 20, what: "the trust policy" };
 
@@ -208,6 +212,9 @@ pub fn verify_clearsigned(
     name: &str,
 ) -> Result<SignedDocument, TrustError> {
     let fail = |reason: String| TrustError::Signature { document: name.to_string(), reason };
+    if document.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(fail(format!("larger than the limit of {MAX_DOCUMENT_BYTES} bytes")));
+    }
     if !document.starts_with(b"-----BEGIN PGP SIGNED MESSAGE-----") {
         return Err(fail("not an OpenPGP clearsigned document".into()));
     }
@@ -278,5 +285,61 @@ mod tests {
         let doc = std::fs::read(repo().join("evidence/debian/postgresql-18_18.6-3.dsc")).unwrap();
         let before_key = parse_time("2005-01-01T00:00:00Z").unwrap();
         assert!(verify_clearsigned(&policy, "debian-dsc", &doc, before_key, "dsc").is_err());
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::util::fuzz;
+    use crate::util::time::parse_time;
+    use proptest::prelude::*;
+
+    const DOCUMENTS: [&[u8]; 3] = [
+        include_bytes!("../../evidence/debian/postgresql-13_13.16-0+deb11u1.dsc"),
+        include_bytes!("../../evidence/debian/postgresql-15_15.18-0+deb12u1.dsc"),
+        include_bytes!("../../evidence/debian/postgresql-18_18.6-3.dsc"),
+    ];
+
+    fn policy() -> &'static Policy {
+        static POLICY: std::sync::OnceLock<Policy> = std::sync::OnceLock::new();
+        POLICY.get_or_init(|| {
+            Policy::load(&crate::data::repo::Repo::discover(Some(Path::new(env!("CARGO_MANIFEST_DIR")))).unwrap())
+                .unwrap()
+        })
+    }
+
+    /// What pgbin interprets in a `.dsc`.
+    fn fields(content: &[u8]) -> Option<crate::source::debian::SourceControl> {
+        crate::source::debian::parse_dsc(&String::from_utf8_lossy(content)).ok()
+    }
+
+    #[test]
+    fn a_document_over_the_limit_is_refused_before_parsing() {
+        let mut document = DOCUMENTS[2].to_vec();
+        document.resize(MAX_DOCUMENT_BYTES as usize + 1, b'\n');
+        let at = parse_time("2026-11-01T00:00:00Z").unwrap();
+        let error = verify_clearsigned(policy(), "debian-dsc", &document, at, "big.dsc").unwrap_err();
+        assert_eq!(error.to_string(), "big.dsc: larger than the limit of 1048576 bytes");
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config(288))]
+
+        #[test]
+        fn fuzz_verify_clearsigned_mutated(which in 0usize..3, mutations in fuzz::mutations(4)) {
+            let original = DOCUMENTS[which];
+            let document = fuzz::apply(original, &mutations);
+            let at = parse_time("2026-11-01T00:00:00Z").unwrap();
+            match verify_clearsigned(policy(), "debian-dsc", &document, at, "fuzzed.dsc") {
+                // A change that keeps the signature valid cannot change what pgbin reads.
+                Ok(signed) => {
+                    let before = verify_clearsigned(policy(), "debian-dsc", original, at, "original.dsc").unwrap();
+                    prop_assert_eq!(fields(&signed.content), fields(&before.content));
+                    prop_assert_eq!(signed.signer, before.signer);
+                }
+                Err(error) => prop_assert!(fuzz::one_line(&error.to_string()), "{}", error),
+            }
+        }
     }
 }

@@ -106,7 +106,9 @@ pub fn add(project: &Project, request: &AddRequest) -> Result<Recorded, RecordEr
         let record = record_from_document(&project.policy, version, &bytes, &path.display().to_string(), now)?;
         documents.push((record, bytes));
     }
-    let (first, _) = &documents[0];
+    let Some((first, _)) = documents.first() else {
+        return Err(RecordError::Refused("no evidence document given; nothing to lock".into()));
+    };
     let sha256 = first.attests().sha256.clone();
     if let Some((odd, _)) = documents.iter().find(|(e, _)| e.attests().sha256 != sha256) {
         return Err(RecordError::Refused(format!(

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::documents::{EVIDENCE_BOUND, FormatError, record_from_document};
 use super::error::TrustError;
+use super::openpgp::MAX_DOCUMENT_BYTES;
 use super::openpgp::{Policy, verify_clearsigned};
 use crate::util::confined::read_confined;
 use crate::util::digest::{FileDigest, digest_file, sha256_hex};
@@ -129,6 +130,9 @@ pub fn verify_evidence(
 ) -> Result<VerifiedEvidence, TrustError> {
     let (doc_name, doc_sha256) = evidence.document();
     let mismatch = |reason: String| TrustError::Mismatch { document: doc_name.to_string(), reason };
+    if document.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(mismatch(format!("larger than the limit of {MAX_DOCUMENT_BYTES} bytes")));
+    }
     if sha256_hex(document) != doc_sha256 {
         return Err(mismatch("document differs from the one recorded in the lock (SHA-256 changed)".into()));
     }

@@ -63,9 +63,15 @@ pub struct Extracted {
     pub pax: Vec<(String, Vec<u8>)>,
 }
 
-/// A member's name, for messages.
+/// A member's name, for messages: lossy UTF-8 with control characters
+/// escaped, so that a name cannot break the one-line message.
 fn shown(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).trim_end_matches('/').to_string()
+    one_line(String::from_utf8_lossy(bytes).trim_end_matches('/'))
+}
+
+/// `text` with control characters (newlines above all) escaped.
+fn one_line(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 fn refused(member: &[u8], reason: impl Into<String>) -> ArchiveError {
@@ -187,7 +193,7 @@ pub fn extract(reader: impl Read, root: &Path) -> Result<Vec<Extracted>, Archive
         } else {
             text
         };
-        ArchiveError::Unreadable(format!("cannot read the archive: {text}"))
+        ArchiveError::Unreadable(format!("cannot read the archive: {}", one_line(&text)))
     };
     let mut archive = tar::Archive::new(reader);
     let mut extracted = Vec::new();

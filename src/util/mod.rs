@@ -9,6 +9,8 @@ pub mod confined;
 pub mod digest;
 pub mod error;
 pub mod fs;
+#[cfg(test)]
+pub(crate) mod fuzz;
 pub mod io;
 pub mod progress;
 pub mod publish;

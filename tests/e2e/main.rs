@@ -11,6 +11,7 @@ mod cli;
 mod diff;
 mod docker;
 mod hostile_archives;
+mod hostile_parsers;
 mod hostile_paths;
 mod hostile_publish;
 mod nix;
