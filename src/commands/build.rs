@@ -22,17 +22,6 @@ pub enum BackendArg {
     Docker,
 }
 
-impl From<BackendArg> for BackendChoice {
-    fn from(arg: BackendArg) -> BackendChoice {
-        match arg {
-            BackendArg::Auto => BackendChoice::Auto,
-            BackendArg::Nix => BackendChoice::Nix,
-            BackendArg::Host => BackendChoice::Host,
-            BackendArg::Docker => BackendChoice::Docker,
-        }
-    }
-}
-
 /// Arguments of `pgbin build`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -73,39 +62,22 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let request = BuildRequest {
         version,
         target,
-        backend: args.backend.into(),
         out: &args.out,
         cache: args.cache.as_deref(),
         jobs: args.jobs,
         keep_failed: args.keep_failed,
     };
     let mut progress = TerminalProgress::downloads();
-    if args.backend == BackendArg::Docker {
-        return match pipeline::build_docker(&project, &request, args.dry_run, &mut progress)? {
-            DockerOutcome::Planned { plan, command } => {
-                if args.json {
-                    print_json(&serde_json::json!({ "plan": plan, "command": command }));
-                } else {
-                    let quoted: Vec<String> = command
-                        .iter()
-                        .map(|a| if a.contains(' ') { format!("'{}'", a.replace('\'', r"'\''")) } else { a.clone() })
-                        .collect();
-                    println!("docker {}", quoted.join(" "));
-                }
-                Ok(())
-            }
-            DockerOutcome::Published(files) => {
-                for file in files {
-                    println!("{}", file.display());
-                }
-                Ok(())
-            }
-        };
-    }
+    let backend = match args.backend {
+        BackendArg::Auto => BackendChoice::Auto,
+        BackendArg::Nix => BackendChoice::Nix,
+        BackendArg::Host => BackendChoice::Host,
+        BackendArg::Docker => return docker(&project, &request, args.dry_run, args.json, &mut progress),
+    };
     if args.dry_run {
         return Err(Failure::usage("--dry-run is supported by --backend docker only"));
     }
-    let result = pipeline::build(&project, &request, &mut progress);
+    let result = pipeline::build(&project, &request, backend, &mut progress);
     progress.finish_phases();
     let published = match result {
         Ok(published) => published,
@@ -131,6 +103,35 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         [&artifacts.archive, &artifacts.checksum_file, &artifacts.manifest_file, &published.provenance, &published.sbom]
     {
         println!("{}", path.display());
+    }
+    Ok(())
+}
+
+/// The docker backend: the plan (`--dry-run`) or the published files.
+fn docker(
+    project: &pgbin::source::project::Project,
+    request: &BuildRequest,
+    dry_run: bool,
+    json: bool,
+    progress: &mut TerminalProgress,
+) -> Result<(), Failure> {
+    match pipeline::build_docker(project, request, dry_run, progress)? {
+        DockerOutcome::Planned { plan, command } => {
+            if json {
+                print_json(&serde_json::json!({ "plan": plan, "command": command }));
+            } else {
+                let quoted: Vec<String> = command
+                    .iter()
+                    .map(|a| if a.contains(' ') { format!("'{}'", a.replace('\'', r"'\''")) } else { a.clone() })
+                    .collect();
+                println!("docker {}", quoted.join(" "));
+            }
+        }
+        DockerOutcome::Published(files) => {
+            for file in files {
+                println!("{}", file.display());
+            }
+        }
     }
     Ok(())
 }

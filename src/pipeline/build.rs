@@ -30,7 +30,7 @@ use crate::util::progress::Progress;
 use crate::util::publish::publish_set;
 use crate::util::time::now;
 
-/// Which backend builds.
+/// Which backend [`build`] uses (the Docker parity build is [`build_docker`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendChoice {
     /// Nix when the pinned nixpkgs is in the local store, else host.
@@ -39,8 +39,6 @@ pub enum BackendChoice {
     Nix,
     /// The machine's own toolchain.
     Host,
-    /// The musl Dockerfile (parity build).
-    Docker,
 }
 
 /// What to build and where to publish it.
@@ -50,8 +48,6 @@ pub struct BuildRequest<'a> {
     pub version: Version,
     /// The target.
     pub target: &'a Target,
-    /// The backend.
-    pub backend: BackendChoice,
     /// Where the published files go.
     pub out: &'a Path,
     /// The cache directory (default: [`default_cache_dir`]).
@@ -255,13 +251,12 @@ impl HostPlan {
 }
 
 /// The backend `choice` resolves to for this project.
-pub fn resolve_backend(project: &Project, choice: BackendChoice) -> Option<Backend> {
+pub fn resolve_backend(project: &Project, choice: BackendChoice) -> Backend {
     match choice {
-        BackendChoice::Docker => None,
-        BackendChoice::Nix => Some(Backend::Nix),
-        BackendChoice::Host => Some(Backend::Host),
-        BackendChoice::Auto if pinned_nixpkgs_available(project.repo.root()) => Some(Backend::Nix),
-        BackendChoice::Auto => Some(Backend::Host),
+        BackendChoice::Nix => Backend::Nix,
+        BackendChoice::Host => Backend::Host,
+        BackendChoice::Auto if pinned_nixpkgs_available(project.repo.root()) => Backend::Nix,
+        BackendChoice::Auto => Backend::Host,
     }
 }
 
@@ -269,14 +264,14 @@ pub fn resolve_backend(project: &Project, choice: BackendChoice) -> Option<Backe
 pub fn build(
     project: &Project,
     request: &BuildRequest,
+    backend: BackendChoice,
     progress: &mut dyn Progress,
 ) -> Result<Published, PipelineError> {
     let started = Instant::now();
     let started_on = now();
-    match resolve_backend(project, request.backend) {
-        Some(Backend::Nix) => nix_backend(project, request, started, started_on, progress),
-        Some(Backend::Host) => host_backend(project, request, started, started_on, progress),
-        None => panic!("the docker backend is run by build_docker"),
+    match resolve_backend(project, backend) {
+        Backend::Nix => nix_backend(project, request, started, started_on, progress),
+        Backend::Host => host_backend(project, request, started, started_on, progress),
     }
 }
 
