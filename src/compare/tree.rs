@@ -129,8 +129,8 @@ pub fn detect(path: &Path) -> Result<Format, TreeError> {
     })
 }
 
-fn io_error(path: &Path, error: impl std::fmt::Display) -> TreeError {
-    TreeError::Io { path: path.display().to_string(), message: error.to_string() }
+fn io_error(path: &Path, error: impl std::error::Error + 'static) -> TreeError {
+    TreeError::Io { path: path.display().to_string(), message: crate::util::io::explain(&error) }
 }
 
 /// A decompressing reader for a tar archive in `format`.

@@ -260,7 +260,7 @@ fn download_one(
         ureq::Error::Io(io) if io.to_string().contains("lookup address") => AttemptError::Permanent(io.to_string()),
         ureq::Error::Io(io) => AttemptError::Transient(io.to_string()),
         ureq::Error::Timeout(t) => AttemptError::Transient(format!("timed out ({t})")),
-        other => AttemptError::Permanent(other.to_string()),
+        other => AttemptError::Permanent(crate::util::io::explain(&other)),
     })?;
     let total =
         response.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
@@ -280,7 +280,10 @@ fn download_one(
         let n = match reader.read(&mut buffer) {
             Ok(0) => break Ok(()),
             Ok(n) => n,
-            Err(e) => break Err(AttemptError::Transient(format!("connection lost after {size} bytes: {e}"))),
+            Err(e) => {
+                let cause = crate::util::io::explain(&e);
+                break Err(AttemptError::Transient(format!("connection lost after {size} bytes: {cause}")));
+            }
         };
         hasher.update(&buffer[..n]);
         if let Err(e) = temp.write_all(&buffer[..n]) {
