@@ -1,10 +1,12 @@
 //! Helpers every stage uses and that know nothing of PostgreSQL: atomic file
-//! writes, streamed SHA-256, RFC 3339 times, I/O error context and the
-//! classification of failures into exit codes.
+//! writes, streamed SHA-256, RFC 3339 times, I/O error context, the
+//! classification of failures into exit codes, and child processes that
+//! die with pgbin.
 
 pub mod digest;
 pub mod error;
 pub mod fs;
 pub mod io;
+pub mod process;
 pub mod progress;
 pub mod time;
