@@ -24,6 +24,7 @@ use crate::source::verify::Assessment;
 use crate::util::digest::FileDigest;
 use crate::util::error::{Classify, FailureKind};
 use crate::util::progress::Progress;
+use crate::util::scratch::{ScratchFile, Swept, sweep};
 
 /// Environment variable overriding the cache directory.
 pub const CACHE_ENV: &str = "PGBIN_CACHE";
@@ -33,6 +34,12 @@ const MAX_UNKNOWN_SIZE: u64 = 256 << 20;
 
 /// Attempts per URL for transient failures.
 const ATTEMPTS: u32 = 3;
+
+/// Prefix of a download in progress, beside the name it gets once verified.
+pub const DOWNLOAD_PREFIX: &str = ".download-";
+
+/// Prefix of a host build's work directory in `<cache>/builds/`.
+pub const WORK_PREFIX: &str = ".work-";
 
 /// Where a tarball is cached: `<cache>/sources/sha256/<hex>/<name>`.
 pub fn cache_path(cache: &Path, entry: &LockedSource) -> PathBuf {
@@ -161,10 +168,40 @@ pub fn obtain_verified(
         progress.note(&format!("warning: PostgreSQL {} is past end of life and gets no security fixes", version.major));
     }
     let cache = cache.map_or_else(default_cache_dir, Path::to_path_buf);
+    report_sweep(&cache, &sweep_cache(&cache), progress);
     let mirror = debian::configured_mirror(Path::new("/etc/apt"));
     let candidates = candidates(entry, mirror.as_deref());
     let obtained = obtain(entry, &cache, &candidates, progress)?;
     Ok((obtained, assessment))
+}
+
+/// Removes what killed pgbin processes left in `cache`: downloads in
+/// progress and build work directories whose owner is gone (a running
+/// pgbin's are kept; see [`crate::util::scratch`]).
+pub fn sweep_cache(cache: &Path) -> Swept {
+    let mut swept = Swept::default();
+    if let Ok(sources) = std::fs::read_dir(cache.join("sources/sha256")) {
+        for entry in sources.filter_map(Result::ok) {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                swept.merge(sweep(&entry.path(), DOWNLOAD_PREFIX));
+            }
+        }
+    }
+    swept.merge(sweep(&cache.join("builds"), WORK_PREFIX));
+    swept
+}
+
+fn report_sweep(cache: &Path, swept: &Swept, progress: &mut dyn Progress) {
+    if !swept.removed.is_empty() {
+        progress.note(&format!(
+            "removed {} temporary file(s) left in {} by an interrupted pgbin",
+            swept.removed.len(),
+            cache.display()
+        ));
+    }
+    for (path, error) in &swept.failed {
+        progress.note(&format!("warning: cannot remove {}: {}", path.display(), crate::util::io::explain(error)));
+    }
 }
 
 /// How a tarball was obtained.
@@ -271,7 +308,7 @@ fn download_one(
     }
     let limit = entry.size.map_or(MAX_UNKNOWN_SIZE, |s| s + 1);
     let mut reader = response.into_body().into_reader().take(limit);
-    let mut temp = tempfile::Builder::new().prefix(".download-").tempfile_in(dir).map_err(AttemptError::Local)?;
+    let mut temp = ScratchFile::new_in(dir, DOWNLOAD_PREFIX).map_err(AttemptError::Local)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 16];
     let mut size = 0u64;
@@ -305,7 +342,7 @@ fn download_one(
         return Err(AttemptError::Mismatch(format!("SHA-256 {} does not match the lock", digest.sha256)));
     }
     crate::util::fs::publishable(temp.as_file()).map_err(AttemptError::Local)?;
-    temp.persist(target).map_err(|e| AttemptError::Local(e.error))?;
+    temp.persist(target).map_err(AttemptError::Local)?;
     Ok(digest)
 }
 
@@ -313,6 +350,7 @@ fn download_one(
 mod tests {
     use super::*;
     use crate::data::lock::SourceLock;
+    use crate::util::scratch::ScratchDir;
 
     fn lock() -> SourceLock {
         SourceLock::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources.lock.json")).unwrap()
@@ -329,6 +367,28 @@ mod tests {
             "http://mirror.invalid/debian/pool/main/p/postgresql-18/postgresql-18_18.6.orig.tar.bz2"
         );
         assert_eq!(candidates(entry, None).len(), 1);
+    }
+
+    #[test]
+    fn the_cache_sweep_removes_abandoned_downloads_and_work_directories_only() {
+        let cache = tempfile::tempdir().unwrap();
+        let sources = cache.path().join("sources/sha256/abc");
+        let builds = cache.path().join("builds");
+        std::fs::create_dir_all(&sources).unwrap();
+        std::fs::create_dir_all(builds.join(".work-dead0001/build")).unwrap();
+        std::fs::write(builds.join(".work-dead0001.lock"), b"").unwrap();
+        std::fs::write(sources.join(".download-dead0002"), b"partial").unwrap();
+        std::fs::write(sources.join(".download-dead0002.lock"), b"").unwrap();
+        std::fs::write(sources.join("postgresql-18.6.tar.bz2"), b"verified").unwrap();
+        let live = ScratchDir::new_in(&builds, WORK_PREFIX).unwrap();
+        let downloading = ScratchFile::new_in(&sources, DOWNLOAD_PREFIX).unwrap();
+
+        let mut swept = sweep_cache(cache.path()).removed;
+        swept.sort();
+        assert_eq!(swept, vec![builds.join(".work-dead0001"), sources.join(".download-dead0002")]);
+        assert!(live.path().is_dir() && downloading.path().is_file(), "a running pgbin's entries are kept");
+        assert!(sources.join("postgresql-18.6.tar.bz2").is_file());
+        assert!(sweep_cache(&cache.path().join("missing")).removed.is_empty());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Helpers every stage uses and that know nothing of PostgreSQL: atomic file
 //! writes, streamed SHA-256, RFC 3339 times, I/O error context, the
-//! classification of failures into exit codes, and child processes that
-//! die with pgbin.
+//! classification of failures into exit codes, child processes that die
+//! with pgbin, and scratch files that a later pgbin can tell abandoned.
 
 pub mod digest;
 pub mod error;
@@ -9,4 +9,5 @@ pub mod fs;
 pub mod io;
 pub mod process;
 pub mod progress;
+pub mod scratch;
 pub mod time;
