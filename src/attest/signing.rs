@@ -222,15 +222,23 @@ pub fn verify_dsse(keyring: &[Cert], envelope: &DsseEnvelope, name: &str) -> Res
 
 crate::util::error::usage_errors!(SigningError);
 
-/// One signature or envelope written by [`sign_files`].
+/// One signature or envelope written by [`sign_files`]. In JSON, a path
+/// that is not UTF-8 is shown with U+FFFD in place of the bytes JSON cannot
+/// hold (the files themselves have their exact names).
 #[derive(Debug, Clone, Serialize)]
 pub struct Signed {
     /// The file signed.
+    #[serde(serialize_with = "lossy_path")]
     pub artifact: PathBuf,
     /// The `.asc` or `.dsse.json` written.
+    #[serde(serialize_with = "lossy_path")]
     pub signature: PathBuf,
     /// The signing key's fingerprint.
     pub signer: String,
+}
+
+fn lossy_path<S: serde::Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&path.to_string_lossy())
 }
 
 /// Why nothing was signed.
@@ -373,6 +381,8 @@ mod tests {
         let expected = dir.path().join(std::ffi::OsStr::from_bytes(b"postgresql-\xff.tar.gz.asc"));
         assert_eq!(signed[0].signature, expected);
         assert!(expected.is_file());
+        let json = serde_json::to_value(&signed).unwrap();
+        assert!(json[0]["signature"].as_str().unwrap().ends_with("postgresql-\u{fffd}.tar.gz.asc"));
         let err = sign_files(&key, &[statement], true).unwrap_err();
         assert!(matches!(err, SignFilesError::Statement(_)), "the statement is read from its own path: {err}");
     }
