@@ -7,9 +7,9 @@
 //! the sub-makes below an orphaned `make` keep compiling for minutes.
 //!
 //! [`supervise`] arranges this for one [`Command`]: it runs in a new process
-//! group whose leader is a small supervisor, forked from pgbin and running
-//! nothing but system calls. The supervisor forks the command itself, then
-//! waits for whichever comes first:
+//! group whose leader is a small supervisor (`pgbin-watchdog` in `ps`),
+//! forked from pgbin and running nothing but system calls. It forks the
+//! command itself, then waits for whichever comes first:
 //!
 //! - the command exits: the supervisor exits with the same status (or dies
 //!   of the same signal), so the caller sees the command's own status;
@@ -147,6 +147,8 @@ unsafe fn watch(lifeline: libc::c_int, child: libc::pid_t) -> ! {
     // SAFETY: async-signal-safe system calls on this process's own
     // descriptors and child.
     unsafe {
+        #[cfg(target_os = "linux")]
+        libc::prctl(libc::PR_SET_NAME, c"pgbin-watchdog".as_ptr(), 0, 0, 0);
         release_descriptors(lifeline);
         #[cfg(target_os = "linux")]
         let pidfd = libc::syscall(libc::SYS_pidfd_open, child, 0) as libc::c_int;
