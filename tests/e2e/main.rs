@@ -10,6 +10,7 @@ mod build;
 mod cli;
 mod diff;
 mod docker;
+mod hostile_process;
 mod nix;
 mod nix_backend;
 mod parity;
