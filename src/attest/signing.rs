@@ -23,6 +23,7 @@ use openpgp::serialize::stream::{Armorer, Message, Signer};
 use sequoia_openpgp as openpgp;
 use serde::{Deserialize, Serialize};
 
+use crate::attest::verify_artifact::sibling;
 use crate::source::openpgp::{SignatureCheck, one_line};
 use crate::util::io::{IoError, context};
 
@@ -221,15 +222,23 @@ pub fn verify_dsse(keyring: &[Cert], envelope: &DsseEnvelope, name: &str) -> Res
 
 crate::util::error::usage_errors!(SigningError);
 
-/// One signature or envelope written by [`sign_files`].
+/// One signature or envelope written by [`sign_files`]. In JSON, a path
+/// that is not UTF-8 is shown with U+FFFD in place of the bytes JSON cannot
+/// hold (the files themselves have their exact names).
 #[derive(Debug, Clone, Serialize)]
 pub struct Signed {
     /// The file signed.
+    #[serde(serialize_with = "lossy_path")]
     pub artifact: PathBuf,
     /// The `.asc` or `.dsse.json` written.
+    #[serde(serialize_with = "lossy_path")]
     pub signature: PathBuf,
     /// The signing key's fingerprint.
     pub signer: String,
+}
+
+fn lossy_path<S: serde::Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&path.to_string_lossy())
 }
 
 /// Why nothing was signed.
@@ -259,14 +268,19 @@ crate::util::error::usage_errors!(SignFilesError);
 /// input is checked and everything signed in memory before anything is
 /// written, so a failure writes nothing.
 pub fn sign_files(key: &SigningKey, artifacts: &[PathBuf], dsse: bool) -> Result<Vec<Signed>, SignFilesError> {
+    use std::os::unix::ffi::OsStrExt;
     let mut jobs = Vec::new();
     for artifact in artifacts {
-        let name = artifact.to_string_lossy();
+        let name = artifact.display();
         if !artifact.is_file() {
-            return Err(SignFilesError::NotAFile(name.into_owned()));
+            return Err(SignFilesError::NotAFile(name.to_string()));
         }
-        let envelope = match name.strip_suffix(crate::attest::provenance::SUFFIX) {
-            Some(stem) if dsse => Some(PathBuf::from(format!("{stem}.dsse.json"))),
+        // Output names are built from the artifact's own bytes, so that a
+        // name that is not UTF-8 gets its signature beside it, not beside a
+        // lossy look-alike.
+        let statement_stem = artifact.as_os_str().as_bytes().strip_suffix(crate::attest::provenance::SUFFIX.as_bytes());
+        let envelope = match statement_stem {
+            Some(stem) if dsse => Some(sibling(Path::new(std::ffi::OsStr::from_bytes(stem)), ".dsse.json")),
             _ => None,
         };
         if envelope.is_some() {
@@ -275,7 +289,7 @@ pub fn sign_files(key: &SigningKey, artifacts: &[PathBuf], dsse: bool) -> Result
             crate::attest::provenance::parse(&statement)
                 .map_err(|e| SignFilesError::Statement(format!("{name}: {e}")))?;
         }
-        jobs.push((artifact, PathBuf::from(format!("{name}{SIGNATURE_SUFFIX}")), envelope));
+        jobs.push((artifact, sibling(artifact, SIGNATURE_SUFFIX), envelope));
     }
     if dsse && jobs.iter().all(|(_, _, envelope)| envelope.is_none()) {
         return Err(SignFilesError::NoStatement);
@@ -351,6 +365,26 @@ mod tests {
         assert_eq!(signer, key.fingerprint());
         envelope.payload_type = "application/json".into();
         assert!(verify_dsse(&keyring, &envelope, "e").is_err());
+    }
+
+    #[test]
+    fn signatures_of_names_that_are_not_utf8_go_beside_them() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = key_file(dir.path());
+        let key = SigningKey::load(&path).unwrap();
+        let archive = dir.path().join(std::ffi::OsStr::from_bytes(b"postgresql-\xff.tar.gz"));
+        let statement = dir.path().join(std::ffi::OsStr::from_bytes(b"postgresql-\xff.tar.gz.intoto.json"));
+        std::fs::write(&archive, b"archive").unwrap();
+        std::fs::write(&statement, b"{}").unwrap();
+        let signed = sign_files(&key, std::slice::from_ref(&archive), false).unwrap();
+        let expected = dir.path().join(std::ffi::OsStr::from_bytes(b"postgresql-\xff.tar.gz.asc"));
+        assert_eq!(signed[0].signature, expected);
+        assert!(expected.is_file());
+        let json = serde_json::to_value(&signed).unwrap();
+        assert!(json[0]["signature"].as_str().unwrap().ends_with("postgresql-\u{fffd}.tar.gz.asc"));
+        let err = sign_files(&key, &[statement], true).unwrap_err();
+        assert!(matches!(err, SignFilesError::Statement(_)), "the statement is read from its own path: {err}");
     }
 
     #[test]

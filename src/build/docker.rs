@@ -137,11 +137,14 @@ pub fn write_context(repo: &Path, tarball: &Path, context: &Path) -> Result<(), 
 /// Runs `docker build` and returns the directory it wrote the archive to.
 pub fn build(plan: &DockerPlan, context: &Path, out: &Path, log: &Path) -> Result<PathBuf, DockerError> {
     let log_file = std::fs::File::create(log).map_err(io::context(format!("cannot create {}", log.display())))?;
-    let status = Command::new("docker")
+    let mut command = Command::new("docker");
+    command
         .args(plan.command(context, out))
+        .stdin(std::process::Stdio::null())
         .stdout(log_file.try_clone().map_err(io::context("log"))?)
-        .stderr(log_file)
-        .status()
+        .stderr(log_file);
+    let status = crate::util::process::supervise(&mut command)
+        .and_then(|command| command.status())
         .map_err(|e| DockerError::Build(format!("cannot run docker: {e}")))?;
     if !status.success() {
         return Err(DockerError::Build(format!("{status}; full log: {}", log.display())));

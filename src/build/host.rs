@@ -195,6 +195,9 @@ impl HostBuild {
             .open(&self.log)
             .map_err(context(format!("cannot open log {}", self.log.display())))?;
         let err = log.try_clone().map_err(context("cannot duplicate the log handle"))?;
+        // configure and make start process trees (sub-makes, compilers):
+        // all of them end when pgbin does, however it ends.
+        crate::util::process::supervise(&mut command).map_err(context("cannot prepare a build step"))?;
         let status =
             command.stdout(log).stderr(err).status().map_err(context(format!("cannot start {}", phase.name())))?;
         if !status.success() {

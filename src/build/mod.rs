@@ -29,8 +29,10 @@ use crate::build::manifest::{Backend, HardeningEntry, Manifest, ManifestSource, 
 use crate::data::lock::LockedSource;
 use crate::data::matrix::{Matrix, Target};
 use crate::data::version::Version;
+use crate::source::fetch::WORK_PREFIX;
 use crate::source::verify::Assessment;
 use crate::util::io::{IoError, context};
+use crate::util::scratch::ScratchDir;
 
 /// Why a build failed.
 #[derive(Debug, thiserror::Error)]
@@ -190,8 +192,14 @@ pub fn assemble(
     Ok(Assembled { packaged, manifest_file, manifest })
 }
 
+/// Prefix of a failed build's work directory kept with `--keep-failed`
+/// (outside the sweep of [`WORK_PREFIX`] directories).
+pub const KEPT_PREFIX: &str = "failed-";
+
 /// Runs a full host build into `cache/builds/<key>/` (published there only
-/// after the smoke test passed) and returns the cached artifacts.
+/// after the smoke test passed) and returns the cached artifacts. The work
+/// directory is a scratch directory that a later pgbin removes if this
+/// one is killed.
 pub fn host_build(
     inputs: &HostInputs,
     cache: &Path,
@@ -201,16 +209,17 @@ pub fn host_build(
 ) -> Result<Artifacts, BuildError> {
     let builds = cache.join("builds");
     std::fs::create_dir_all(&builds).map_err(context(format!("cannot create {}", builds.display())))?;
-    let work = tempfile::Builder::new()
-        .prefix(".work-")
-        .tempdir_in(&builds)
-        .map_err(context("cannot create a work directory"))?;
+    let work = ScratchDir::new_in(&builds, WORK_PREFIX).map_err(context("cannot create a work directory"))?;
     let result = host_build_in(inputs, cache, work.path(), log, on_phase);
-    if result.is_err() && keep_failed {
-        let kept = work.keep();
-        return result.map_err(|e| BuildError::Kept { error: Box::new(e), work: kept.display().to_string() });
+    match result {
+        Err(e) if keep_failed => {
+            let work = work
+                .keep(KEPT_PREFIX)
+                .map_or_else(|k| format!("none, renaming it failed: {k}"), |kept| kept.display().to_string());
+            Err(BuildError::Kept { error: Box::new(e), work })
+        }
+        result => result,
     }
-    result
 }
 
 fn host_build_in(

@@ -16,7 +16,8 @@ use crate::source::project::{Project, ProjectError};
 use crate::source::verify::check_tarball;
 use crate::util::error::{Classify, FailureKind};
 use crate::util::io::{IoError, context};
-use crate::util::publish::publish_set;
+use crate::util::publish::{STAGING_PREFIX, publish_set};
+use crate::util::scratch::swept_dir;
 
 /// An install tree to package.
 #[derive(Debug, Clone)]
@@ -116,10 +117,7 @@ pub fn package_tree(project: &Project, request: &TreeRequest) -> Result<Assemble
         backend: request.built_by,
     };
 
-    let work = tempfile::Builder::new()
-        .prefix("pgbin-package-")
-        .tempdir()
-        .map_err(context("cannot create a work directory"))?;
+    let work = swept_dir(&std::env::temp_dir(), "pgbin-package-").map_err(context("cannot create a work directory"))?;
     let prefix = work.path().join(inputs.stem());
     crate::util::fs::copy_tree(request.tree, &prefix)
         .map_err(context(format!("cannot copy {}", request.tree.display())))?;
@@ -147,10 +145,7 @@ pub fn package_tree(project: &Project, request: &TreeRequest) -> Result<Assemble
     };
     let out = request.out;
     std::fs::create_dir_all(out).map_err(context(format!("cannot create {}", out.display())))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".pgbin-publish-")
-        .tempdir_in(out)
-        .map_err(context(format!("cannot stage into {}", out.display())))?;
+    let staging = swept_dir(out, STAGING_PREFIX).map_err(context(format!("cannot stage into {}", out.display())))?;
     let mut assembled =
         assemble(&prefix, &inputs, &policy, staging.path(), &mut |_| ()).map_err(TreeError::Packaging)?;
     let staged =

@@ -106,6 +106,8 @@ struct Cluster {
     port: u16,
     run_as: Option<u32>,
     started: bool,
+    /// The server's supervised process, while it runs.
+    server: Option<std::process::Child>,
 }
 
 impl Cluster {
@@ -119,7 +121,10 @@ impl Cluster {
     }
 
     fn run(&self, program: &str, args: &[&str]) -> Result<String, CheckFailed> {
-        let output = self.command(program).args(args).output().map_err(|e| format!("cannot run {program}: {e}"))?;
+        let mut command = self.command(program);
+        let output = crate::util::process::supervise(command.args(args))
+            .and_then(|command| command.output())
+            .map_err(|e| format!("cannot run {program}: {e}"))?;
         let stdout = String::from_utf8_lossy(&output.stdout).trim().to_string();
         if output.status.success() {
             Ok(stdout)
@@ -155,13 +160,58 @@ impl Cluster {
         )
     }
 
+    /// Runs the server in the foreground, supervised so that it dies with
+    /// pgbin (`pg_ctl start` would detach it into its own session, out of
+    /// reach), logging to `log`; waits up to 60 s until it is ready.
+    fn start(&mut self, log: &Path) -> Result<(), CheckFailed> {
+        let cannot = |e: std::io::Error| CheckFailed(format!("cannot start postgres: {e}"));
+        let output = std::fs::File::create(log).map_err(cannot)?;
+        let mut command = self.command("postgres");
+        command
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-p", &self.port.to_string(), "-c", "listen_addresses="])
+            .arg("-k")
+            .arg(&self.socket)
+            .stdout(output.try_clone().map_err(cannot)?)
+            .stderr(output);
+        crate::util::process::supervise(&mut command).map_err(cannot)?;
+        let server = self.server.insert(command.spawn().map_err(cannot)?);
+        self.started = true;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            // The postmaster's status line in postmaster.pid, as `pg_ctl -w` reads it.
+            let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid")).unwrap_or_default();
+            if pid_file.lines().nth(7).is_some_and(|status| status.trim() == "ready") {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = server.try_wait() {
+                self.started = false;
+                self.server = None;
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                return Err(CheckFailed(format!("postgres {status}: {}", text.trim().lines().last().unwrap_or(""))));
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(CheckFailed("the server was not ready within 60 s".into()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     fn stop(&mut self) -> Result<String, CheckFailed> {
         if !self.started {
             return Ok(String::new());
         }
         self.started = false;
         let data = self.data.display().to_string();
-        self.run("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"])
+        let stopped = self.run("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"]);
+        if let Some(mut server) = self.server.take() {
+            if stopped.is_err() {
+                let _ = server.kill();
+            }
+            let _ = server.wait();
+        }
+        stopped
     }
 }
 
@@ -212,9 +262,7 @@ pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) 
         .ok_or_else(|| SmokeError::Layout(format!("{name} is not a .tar.gz")))?;
     let expected_version = version_from_archive_name(stem)
         .ok_or_else(|| SmokeError::Layout(format!("{name} does not follow postgresql-X.Y.0-<triple>.tar.gz")))?;
-    let scratch = tempfile::Builder::new()
-        .prefix("pgbin-smoke-")
-        .tempdir_in(scratch_parent)
+    let scratch = crate::util::scratch::swept_dir(scratch_parent, "pgbin-smoke-")
         .map_err(context("cannot create a scratch directory"))?;
     // The archive is extracted into its own directory and the cluster runs
     // in another, so no member of the archive can stand where the server's
@@ -259,6 +307,7 @@ pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) 
         prefix: prefix.clone(),
         run_as: is_root.then_some(UNPRIVILEGED),
         started: false,
+        server: None,
     };
     let configure = match cluster.run("pg_config", &["--configure"]) {
         Ok(text) => text,
@@ -277,11 +326,9 @@ pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) 
     ) {
         return Ok(report(checks));
     }
-    let options = format!("-p {} -k {} -c listen_addresses=''", cluster.port, cluster.socket.display());
     let log = run.join("server.log").display().to_string();
-    let started = cluster.run("pg_ctl", &["-D", &data, "-l", &log, "-w", "-t", "60", "-o", &options, "start"]);
-    cluster.started = started.is_ok();
-    if !record("start", started.map(|_| format!("listening on socket port {}", cluster.port))) {
+    let started = cluster.start(Path::new(&log));
+    if !record("start", started.map(|()| format!("listening on socket port {}", cluster.port))) {
         return Ok(report(checks));
     }
     let expect = |query: &str, wanted: &str| -> Result<String, CheckFailed> {

@@ -376,13 +376,16 @@ enum Node {
     Other,
 }
 
-fn index(root: &Path, modes: bool) -> Result<BTreeMap<String, Node>, DiffError> {
+/// Every path under `root` by its exact relative name (`.` for the root):
+/// names that are not UTF-8 are read back by these bytes, and shown lossily
+/// only in findings.
+fn index(root: &Path, modes: bool) -> Result<BTreeMap<PathBuf, Node>, DiffError> {
     use std::os::unix::fs::PermissionsExt;
     let mut nodes = BTreeMap::new();
     for entry in walkdir::WalkDir::new(root).follow_links(false) {
         let entry = entry.map_err(|e| DiffError::Io(e.to_string()))?;
-        let relative = entry.path().strip_prefix(root).expect("under root").to_string_lossy().to_string();
-        let relative = if relative.is_empty() { ".".to_string() } else { relative };
+        let relative = entry.path().strip_prefix(root).expect("under root");
+        let relative = if relative.as_os_str().is_empty() { PathBuf::from(".") } else { relative.to_path_buf() };
         let meta = entry.path().symlink_metadata().map_err(|e| DiffError::Io(e.to_string()))?;
         let mask = if modes {
             0o7777
@@ -425,9 +428,10 @@ fn compare_trees(a: &Path, b: &Path, options: Options, contents: bool, modes: bo
     let (index_a, index_b) = (index_a?, index_b?);
     let mut findings = Vec::new();
     let mut same_kind_files = Vec::new();
-    for (path, node) in &index_a {
-        let Some(other) = index_b.get(path) else {
-            if !inside_missing_directory(path, &index_b) {
+    for (relative, node) in &index_a {
+        let path = &shown(relative);
+        let Some(other) = index_b.get(relative) else {
+            if !inside_missing_directory(relative, &index_b) {
                 findings.push(Finding::new(path, Code::OnlyInA, Cause::FileSet, format!("{} only in A", kind(node))));
             }
             continue;
@@ -437,7 +441,7 @@ fn compare_trees(a: &Path, b: &Path, options: Options, contents: bool, modes: bo
                 if ma != mb {
                     findings.push(mode_finding(path, *ma, *mb));
                 }
-                same_kind_files.push((path.clone(), *sa == *sb));
+                same_kind_files.push((relative.clone(), *sa == *sb));
             }
             (Node::Directory { mode: ma }, Node::Directory { mode: mb }) if ma != mb => {
                 findings.push(mode_finding(path, *ma, *mb));
@@ -462,9 +466,14 @@ fn compare_trees(a: &Path, b: &Path, options: Options, contents: bool, modes: bo
             _ => {}
         }
     }
-    for (path, node) in &index_b {
-        if !index_a.contains_key(path) && !inside_missing_directory(path, &index_a) {
-            findings.push(Finding::new(path, Code::OnlyInB, Cause::FileSet, format!("{} only in B", kind(node))));
+    for (relative, node) in &index_b {
+        if !index_a.contains_key(relative) && !inside_missing_directory(relative, &index_a) {
+            findings.push(Finding::new(
+                shown(relative),
+                Code::OnlyInB,
+                Cause::FileSet,
+                format!("{} only in B", kind(node)),
+            ));
         }
     }
     if contents {
@@ -476,11 +485,13 @@ fn compare_trees(a: &Path, b: &Path, options: Options, contents: bool, modes: bo
 
 /// Whether `path`'s parent directory is itself missing from `other`: a
 /// missing directory is reported once, not each file inside it.
-fn inside_missing_directory(path: &str, other: &BTreeMap<String, Node>) -> bool {
-    Path::new(path).parent().is_some_and(|p| {
-        let p = p.to_string_lossy();
-        !p.is_empty() && !other.contains_key(p.as_ref())
-    })
+fn inside_missing_directory(path: &Path, other: &BTreeMap<PathBuf, Node>) -> bool {
+    path.parent().is_some_and(|p| !p.as_os_str().is_empty() && !other.contains_key(p))
+}
+
+/// A relative path as findings show it.
+fn shown(relative: &Path) -> String {
+    relative.to_string_lossy().into_owned()
 }
 
 fn mode_finding(path: &str, a: u32, b: u32) -> Finding {
@@ -489,12 +500,17 @@ fn mode_finding(path: &str, a: u32, b: u32) -> Finding {
 
 /// The file at `relative` (as [`index`] names it) under `root`; `.` is
 /// the root itself, which is a file when two files are compared.
-fn under(root: &Path, relative: &str) -> std::path::PathBuf {
-    if relative == "." { root.to_path_buf() } else { root.join(relative) }
+fn under(root: &Path, relative: &Path) -> PathBuf {
+    if relative == Path::new(".") { root.to_path_buf() } else { root.join(relative) }
 }
 
 /// Compares file contents on all cores; explains each differing file.
-fn compare_contents(a: &Path, b: &Path, files: &[(String, bool)], options: Options) -> Result<Vec<Finding>, DiffError> {
+fn compare_contents(
+    a: &Path,
+    b: &Path,
+    files: &[(PathBuf, bool)],
+    options: Options,
+) -> Result<Vec<Finding>, DiffError> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());
@@ -505,7 +521,7 @@ fn compare_contents(a: &Path, b: &Path, files: &[(String, bool)], options: Optio
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some((path, same_size)) = files.get(i) else { break };
-                    match explain_file(&under(a, path), &under(b, path), path, *same_size, options) {
+                    match explain_file(&under(a, path), &under(b, path), &shown(path), *same_size, options) {
                         Ok(Some(finding)) => results.lock().expect("not poisoned").push(finding),
                         Ok(None) => {}
                         Err(e) => {
@@ -730,6 +746,21 @@ mod tests {
         );
         assert_eq!(cause_of_strings("hello", "world"), Cause::Unknown);
         assert_eq!(cause_of_bytes(b"\0\0/work/a/lib\0", b"\0\0/work/b/lib\0"), Cause::BuildPath);
+    }
+
+    #[test]
+    fn files_whose_names_are_not_utf8_are_compared_by_their_own_names() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let name = std::ffi::OsStr::from_bytes(b"lib\xff.so");
+        for (side, content) in [("a", "one\n"), ("b", "two\n")] {
+            std::fs::create_dir_all(dir.path().join(side)).unwrap();
+            std::fs::write(dir.path().join(side).join(name), content).unwrap();
+        }
+        let report = diff(&dir.path().join("a"), &dir.path().join("b"), dir.path(), Options::default()).unwrap();
+        assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+        assert_eq!(report.findings[0].code, Code::Content);
+        assert_eq!(report.findings[0].path, "lib\u{fffd}.so");
     }
 
     #[test]

@@ -98,7 +98,7 @@ pub struct Tree {
     pub root: PathBuf,
     /// For tar archives: every member's header, in archive order.
     pub members: Vec<Member>,
-    _extracted: Option<tempfile::TempDir>,
+    _extracted: Option<crate::util::scratch::ScratchDir>,
 }
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
@@ -137,8 +137,8 @@ pub fn detect(path: &Path) -> Result<Format, TreeError> {
     })
 }
 
-fn io_error(path: &Path, error: impl std::fmt::Display) -> TreeError {
-    TreeError::Io { path: path.display().to_string(), message: error.to_string() }
+fn io_error(path: &Path, error: impl std::error::Error + 'static) -> TreeError {
+    TreeError::Io { path: path.display().to_string(), message: crate::util::io::explain(&error) }
 }
 
 /// A decompressing reader for a tar archive in `format`.
@@ -163,7 +163,7 @@ pub fn open(path: &Path, scratch: &Path) -> Result<Tree, TreeError> {
             _extracted: None,
         });
     }
-    let dir = tempfile::Builder::new().prefix("pgbin-tree-").tempdir_in(scratch).map_err(|e| io_error(scratch, e))?;
+    let dir = crate::util::scratch::swept_dir(scratch, "pgbin-tree-").map_err(|e| io_error(scratch, e))?;
     let root = dir.path().join("root");
     let mut members = Vec::new();
     if format == Format::Nar {

@@ -35,13 +35,16 @@ fn run_nix_build(
 ) -> Result<(String, std::process::Output), NixBuildError> {
     let log_file = std::fs::File::create(log).map_err(context(format!("cannot create {}", log.display())))?;
     let installable = format!("{}#{attribute}", repo.display());
-    let output = Command::new("nix")
+    let mut command = Command::new("nix");
+    command
         .args(["--extra-experimental-features", "nix-command flakes", "build"])
         .args(extra)
         .args(["--no-link", "-L"])
         .arg(&installable)
-        .stderr(log_file)
-        .output()
+        .stdin(std::process::Stdio::null())
+        .stderr(log_file);
+    let output = crate::util::process::supervise(&mut command)
+        .and_then(|command| command.output())
         .map_err(context("cannot run nix (install Nix, or use --backend host)"))?;
     Ok((installable, output))
 }

@@ -216,21 +216,22 @@ pub fn stale_files(dir: &Path, expected: &[GeneratedFile]) -> std::io::Result<Ve
             Err(e) => return Err(e),
         }
     }
-    for name in existing_json(dir)? {
-        if !expected.iter().any(|f| f.name == name) {
-            stale.push(Staleness::Extra(name));
-        }
+    for name in extra_json(dir, expected)? {
+        stale.push(Staleness::Extra(name.to_string_lossy().into_owned()));
     }
     Ok(stale)
 }
 
-fn existing_json(dir: &Path) -> std::io::Result<Vec<String>> {
+/// The exact names of the `*.json` files in `dir` that are not expected
+/// (a name that is not UTF-8 is removed by its own bytes, not a lossy copy).
+fn extra_json(dir: &Path, expected: &[GeneratedFile]) -> std::io::Result<Vec<std::ffi::OsString>> {
+    use std::os::unix::ffi::OsStrExt;
     let mut names = Vec::new();
     match std::fs::read_dir(dir) {
         Ok(read) => {
             for entry in read {
-                let name = entry?.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".json") {
+                let name = entry?.file_name();
+                if name.as_bytes().ends_with(b".json") && !expected.iter().any(|f| name == f.name.as_str()) {
                     names.push(name);
                 }
             }
@@ -246,17 +247,15 @@ fn existing_json(dir: &Path) -> std::io::Result<Vec<String>> {
 pub fn write(dir: &Path, expected: &[GeneratedFile]) -> std::io::Result<Vec<String>> {
     let mut changed = Vec::new();
     for staleness in stale_files(dir, expected)? {
-        match staleness {
-            Staleness::Outdated(name) => {
-                let file = expected.iter().find(|f| f.name == name).expect("outdated names come from expected");
-                crate::util::fs::write_atomic(&dir.join(&name), file.content.as_bytes())?;
-                changed.push(name);
-            }
-            Staleness::Extra(name) => {
-                std::fs::remove_file(dir.join(&name))?;
-                changed.push(name);
-            }
+        if let Staleness::Outdated(name) = staleness {
+            let file = expected.iter().find(|f| f.name == name).expect("outdated names come from expected");
+            crate::util::fs::write_atomic(&dir.join(&name), file.content.as_bytes())?;
+            changed.push(name);
         }
+    }
+    for name in extra_json(dir, expected)? {
+        std::fs::remove_file(dir.join(&name))?;
+        changed.push(name.to_string_lossy().into_owned());
     }
     Ok(changed)
 }
@@ -338,5 +337,17 @@ mod tests {
         assert!(stale_files(dir.path(), &files).unwrap().is_empty());
         std::fs::write(dir.path().join("postgresql-12.json"), "{}").unwrap();
         assert_eq!(stale_files(dir.path(), &files).unwrap(), vec![Staleness::Extra("postgresql-12.json".into())]);
+    }
+
+    #[test]
+    fn an_extra_file_whose_name_is_not_utf8_is_removed() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let files = vec![GeneratedFile { name: "postgresql-18.json".into(), content: "{}\n".into() }];
+        let stray = dir.path().join(std::ffi::OsStr::from_bytes(b"postgresql-\xff.json"));
+        std::fs::write(&stray, "{}").unwrap();
+        assert_eq!(write(dir.path(), &files).unwrap(), vec!["postgresql-18.json", "postgresql-\u{fffd}.json"]);
+        assert!(!stray.exists());
+        assert!(stale_files(dir.path(), &files).unwrap().is_empty());
     }
 }

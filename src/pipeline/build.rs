@@ -27,7 +27,8 @@ use crate::util::error::{Classify, FailureKind};
 use crate::util::fs::log_tail;
 use crate::util::io::{IoError, context};
 use crate::util::progress::Progress;
-use crate::util::publish::publish_set;
+use crate::util::publish::{STAGING_PREFIX, publish_set};
+use crate::util::scratch::{ScratchDir, swept_dir};
 use crate::util::time::now;
 
 /// Which backend [`build`] uses (the Docker parity build is [`build_docker`]).
@@ -379,12 +380,10 @@ fn publish(
     })
 }
 
-/// A temporary directory inside `out` to stage published files in.
-fn staging_dir(out: &Path) -> Result<tempfile::TempDir, IoError> {
-    tempfile::Builder::new()
-        .prefix(".pgbin-publish-")
-        .tempdir_in(out)
-        .map_err(context(format!("cannot stage into {}", out.display())))
+/// A scratch directory inside `out` to stage published files in (a killed
+/// pgbin's staging directories are removed first).
+fn staging_dir(out: &Path) -> Result<ScratchDir, IoError> {
+    swept_dir(out, STAGING_PREFIX).map_err(context(format!("cannot stage into {}", out.display())))
 }
 
 /// The nix backend: seed the verified source, `nix build` the target's
@@ -468,9 +467,7 @@ pub fn build_docker(
     let cache = request.cache.map_or_else(default_cache_dir, Path::to_path_buf);
     let (obtained, _) = obtain_verified(project, version, Some(&cache), progress)?;
     let scratch = |what: &str| {
-        tempfile::Builder::new()
-            .prefix(&format!("pgbin-docker-{what}-"))
-            .tempdir()
+        swept_dir(&std::env::temp_dir(), &format!("pgbin-docker-{what}-"))
             .map_err(context("cannot create a temporary directory"))
     };
     let (context_dir, output_dir) = (scratch("context")?, scratch("output")?);

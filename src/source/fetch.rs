@@ -25,6 +25,7 @@ use crate::source::verify::Assessment;
 use crate::util::digest::FileDigest;
 use crate::util::error::{Classify, FailureKind};
 use crate::util::progress::Progress;
+use crate::util::scratch::{ScratchFile, Swept, sweep};
 
 /// Environment variable overriding the cache directory.
 pub const CACHE_ENV: &str = "PGBIN_CACHE";
@@ -34,6 +35,12 @@ const MAX_UNKNOWN_SIZE: u64 = 256 << 20;
 
 /// Attempts per URL for transient failures.
 const ATTEMPTS: u32 = 3;
+
+/// Prefix of a download in progress, beside the name it gets once verified.
+pub const DOWNLOAD_PREFIX: &str = ".download-";
+
+/// Prefix of a host build's work directory in `<cache>/builds/`.
+pub const WORK_PREFIX: &str = ".work-";
 
 /// Where a tarball is cached: `<cache>/sources/sha256/<hex>/<name>`.
 pub fn cache_path(cache: &Path, entry: &LockedSource) -> PathBuf {
@@ -166,10 +173,40 @@ pub fn obtain_verified(
         progress.note(&format!("warning: PostgreSQL {} is past end of life and gets no security fixes", version.major));
     }
     let cache = cache.map_or_else(default_cache_dir, Path::to_path_buf);
+    report_sweep(&cache, &sweep_cache(&cache), progress);
     let mirror = debian::configured_mirror(Path::new("/etc/apt"));
     let candidates = candidates(entry, mirror.as_deref()).map_err(FetchError::from)?;
     let obtained = obtain(entry, &cache, &candidates, progress)?;
     Ok((obtained, assessment))
+}
+
+/// Removes what killed pgbin processes left in `cache`: downloads in
+/// progress and build work directories whose owner is gone (a running
+/// pgbin's are kept; see [`crate::util::scratch`]).
+pub fn sweep_cache(cache: &Path) -> Swept {
+    let mut swept = Swept::default();
+    if let Ok(sources) = std::fs::read_dir(cache.join("sources/sha256")) {
+        for entry in sources.filter_map(Result::ok) {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                swept.merge(sweep(&entry.path(), DOWNLOAD_PREFIX));
+            }
+        }
+    }
+    swept.merge(sweep(&cache.join("builds"), WORK_PREFIX));
+    swept
+}
+
+fn report_sweep(cache: &Path, swept: &Swept, progress: &mut dyn Progress) {
+    if !swept.removed.is_empty() {
+        progress.note(&format!(
+            "removed {} temporary file(s) left in {} by an interrupted pgbin",
+            swept.removed.len(),
+            cache.display()
+        ));
+    }
+    for (path, error) in &swept.failed {
+        progress.note(&format!("warning: cannot remove {}: {}", path.display(), crate::util::io::explain(error)));
+    }
 }
 
 /// How a tarball was obtained.
@@ -265,7 +302,7 @@ fn download_one(
         ureq::Error::Io(io) if io.to_string().contains("lookup address") => AttemptError::Permanent(io.to_string()),
         ureq::Error::Io(io) => AttemptError::Transient(io.to_string()),
         ureq::Error::Timeout(t) => AttemptError::Transient(format!("timed out ({t})")),
-        other => AttemptError::Permanent(other.to_string()),
+        other => AttemptError::Permanent(crate::util::io::explain(&other)),
     })?;
     let total =
         response.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
@@ -276,7 +313,7 @@ fn download_one(
     }
     let limit = entry.size.map_or(MAX_UNKNOWN_SIZE, |s| s + 1);
     let mut reader = response.into_body().into_reader().take(limit);
-    let mut temp = tempfile::Builder::new().prefix(".download-").tempfile_in(dir).map_err(AttemptError::Local)?;
+    let mut temp = ScratchFile::new_in(dir, DOWNLOAD_PREFIX).map_err(AttemptError::Local)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 16];
     let mut size = 0u64;
@@ -285,7 +322,10 @@ fn download_one(
         let n = match reader.read(&mut buffer) {
             Ok(0) => break Ok(()),
             Ok(n) => n,
-            Err(e) => break Err(AttemptError::Transient(format!("connection lost after {size} bytes: {e}"))),
+            Err(e) => {
+                let cause = crate::util::io::explain(&e);
+                break Err(AttemptError::Transient(format!("connection lost after {size} bytes: {cause}")));
+            }
         };
         hasher.update(&buffer[..n]);
         if let Err(e) = temp.write_all(&buffer[..n]) {
@@ -307,7 +347,7 @@ fn download_one(
         return Err(AttemptError::Mismatch(format!("SHA-256 {} does not match the lock", digest.sha256)));
     }
     crate::util::fs::publishable(temp.as_file()).map_err(AttemptError::Local)?;
-    temp.persist(target).map_err(|e| AttemptError::Local(e.error))?;
+    temp.persist(target).map_err(AttemptError::Local)?;
     Ok(digest)
 }
 
@@ -315,6 +355,7 @@ fn download_one(
 mod tests {
     use super::*;
     use crate::data::lock::SourceLock;
+    use crate::util::scratch::ScratchDir;
 
     fn lock() -> SourceLock {
         let repo = crate::data::repo::Repo::discover(Some(Path::new(env!("CARGO_MANIFEST_DIR")))).unwrap();
@@ -344,6 +385,28 @@ mod tests {
             }
         }
         assert!(candidates(&entry, Some("http://mirror.invalid/debian")).is_err());
+    }
+
+    #[test]
+    fn the_cache_sweep_removes_abandoned_downloads_and_work_directories_only() {
+        let cache = tempfile::tempdir().unwrap();
+        let sources = cache.path().join("sources/sha256/abc");
+        let builds = cache.path().join("builds");
+        std::fs::create_dir_all(&sources).unwrap();
+        std::fs::create_dir_all(builds.join(".work-dead0001/build")).unwrap();
+        std::fs::write(builds.join(".work-dead0001.lock"), b"").unwrap();
+        std::fs::write(sources.join(".download-dead0002"), b"partial").unwrap();
+        std::fs::write(sources.join(".download-dead0002.lock"), b"").unwrap();
+        std::fs::write(sources.join("postgresql-18.6.tar.bz2"), b"verified").unwrap();
+        let live = ScratchDir::new_in(&builds, WORK_PREFIX).unwrap();
+        let downloading = ScratchFile::new_in(&sources, DOWNLOAD_PREFIX).unwrap();
+
+        let mut swept = sweep_cache(cache.path()).removed;
+        swept.sort();
+        assert_eq!(swept, vec![builds.join(".work-dead0001"), sources.join(".download-dead0002")]);
+        assert!(live.path().is_dir() && downloading.path().is_file(), "a running pgbin's entries are kept");
+        assert!(sources.join("postgresql-18.6.tar.bz2").is_file());
+        assert!(sweep_cache(&cache.path().join("missing")).removed.is_empty());
     }
 
     #[test]

@@ -17,6 +17,10 @@ use std::path::{Path, PathBuf};
 
 use crate::util::io::{IoError, context};
 
+/// The name prefix of the staging directories made inside an output
+/// directory (removed by the next publish there when their owner is gone).
+pub const STAGING_PREFIX: &str = ".pgbin-publish-";
+
 /// Moves `staged` files (each inside a staging directory within `out`) into
 /// `out`, with `marker` (one of them) last; returns the published paths in
 /// the order given.

@@ -13,6 +13,7 @@ mod docker;
 mod hostile_archives;
 mod hostile_parsers;
 mod hostile_paths;
+mod hostile_process;
 mod hostile_publish;
 mod nix;
 mod nix_backend;
