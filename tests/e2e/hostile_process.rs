@@ -289,7 +289,7 @@ fn a_killed_smoke_test_takes_its_server_along() {
         let ready = loop {
             let logs = entries(scratch.path(), "pgbin-smoke-");
             let ready = logs.iter().any(|dir| {
-                let log = std::fs::read_to_string(scratch.path().join(dir).join("server.log")).unwrap_or_default();
+                let log = std::fs::read_to_string(scratch.path().join(dir).join("run/server.log")).unwrap_or_default();
                 log.contains("ready to accept connections")
             });
             if ready || smoke.child.try_wait().unwrap().is_some() {
