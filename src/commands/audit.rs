@@ -46,8 +46,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     }
     let report = audit::audit(&root, &Options { base: args.base })?;
     match args.format {
-        AuditFormat::Json => print_json(&report),
-        AuditFormat::Sarif => print_json(&audit::sarif::log(&report, env!("CARGO_PKG_VERSION"))),
+        AuditFormat::Json => print_json(&report)?,
+        AuditFormat::Sarif => print_json(&audit::sarif::log(&report, env!("CARGO_PKG_VERSION")))?,
         AuditFormat::Text => {
             let color = use_color();
             for f in &report.findings {

@@ -94,7 +94,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         }
     };
     if args.json {
-        print_json(&published);
+        print_json(&published)?;
         return Ok(());
     }
     eprintln!("pgbin: {} in {:.2}s", published.summary, published.seconds);
@@ -118,7 +118,7 @@ fn docker(
     match pipeline::build_docker(project, request, dry_run, progress)? {
         DockerOutcome::Planned { plan, command } => {
             if json {
-                print_json(&serde_json::json!({ "plan": plan, "command": command }));
+                print_json(&serde_json::json!({ "plan": plan, "command": command }))?;
             } else {
                 let quoted: Vec<String> = command
                     .iter()

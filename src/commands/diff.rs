@@ -27,7 +27,7 @@ pub fn run(_ctx: &Context, args: Args) -> Result<(), Failure> {
     let options = Options { max_report: args.max_report, ..Options::default() };
     let report = diff::diff(&args.a, &args.b, &std::env::temp_dir(), options)?;
     if args.json {
-        print_json(&report);
+        print_json(&report)?;
     } else {
         let verdict = if report.identical { "identical" } else { "DIFFERENT" };
         println!("{verdict}: {} ({}) vs {} ({})", report.a.path, report.a.nar_hash, report.b.path, report.b.nar_hash);

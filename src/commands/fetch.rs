@@ -53,7 +53,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         None => None,
     };
     if args.json {
-        print_json(&Fetched { version, obtained: &obtained, copied_to, assessment: &assessment });
+        print_json(&Fetched { version, obtained: &obtained, copied_to, assessment: &assessment })?;
         return Ok(());
     }
     let signers: Vec<String> = assessment

@@ -47,7 +47,7 @@ pub fn run(_ctx: &Context, args: Args) -> Result<(), Failure> {
             sri: nar::sri(&digest),
             base16: nar::base16(&digest),
             base32: nar::base32(&digest),
-        });
+        })?;
     } else if args.base16 {
         println!("{}", nar::base16(&digest));
     } else if args.base32 {

@@ -36,7 +36,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         MatrixFormat::Github => {
             println!("{}", serde_json::json!({ "include": rows }));
         }
-        MatrixFormat::Json => print_json(&rows),
+        MatrixFormat::Json => print_json(&rows)?,
     }
     Ok(())
 }

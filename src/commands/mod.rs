@@ -105,9 +105,13 @@ pub fn chosen_target<'a>(
     project.matrix.target(name).map_err(Failure::from)
 }
 
-/// Prints a value as pretty JSON on stdout.
-pub fn print_json<T: serde::Serialize>(value: &T) {
-    println!("{}", serde_json::to_string_pretty(value).expect("values serialize"));
+/// Prints a value as pretty JSON on stdout; a value JSON cannot hold (a
+/// path that is not UTF-8) is a usage error, not a panic.
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::usage(format!("cannot write the answer as JSON: {e}; use the text output")))?;
+    println!("{text}");
+    Ok(())
 }
 
 /// Whether stdout gets ANSI colours (a terminal, and `NO_COLOR` unset or empty).
@@ -153,12 +157,13 @@ impl DocumentArgs {
 }
 
 /// Prints what was written: the paths, or JSON.
-pub fn print_written(written: &[pgbin::attest::documents::Written], json: bool) {
+pub fn print_written(written: &[pgbin::attest::documents::Written], json: bool) -> Result<(), Failure> {
     if json {
-        print_json(&written);
+        print_json(&written)?;
     } else {
         for w in written {
             println!("{}", w.path.display());
         }
     }
+    Ok(())
 }

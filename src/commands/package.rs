@@ -87,7 +87,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
             sha256: &assembled.packaged.sha256,
             bundled_libraries: assembled.manifest.bundled_libraries.len(),
             scrubbed_store_references: &assembled.manifest.scrubbed_store_references,
-        });
+        })?;
     } else {
         for path in files {
             println!("{}", path.display());

@@ -40,7 +40,7 @@ pub fn run(_ctx: &Context, args: Args) -> Result<(), Failure> {
     let report = parity::compare_builds(&args.a, &args.b, !args.no_smoke)?;
     let (agree, aspects) = (report.agree, &report.aspects);
     if args.json {
-        print_json(&Verdict { a: &args.a, b: &args.b, report: &report });
+        print_json(&Verdict { a: &args.a, b: &args.b, report: &report })?;
     } else {
         let differing: Vec<&Aspect> = aspects.iter().filter(|x| !x.agrees()).collect();
         match (agree, differing.is_empty()) {

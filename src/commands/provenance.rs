@@ -37,6 +37,5 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let finished_on = Some(args.finished_on.as_deref().map(rfc3339).transpose()?.unwrap_or_else(now));
     let run = run_context(&project, &artifacts.manifest, started_on, finished_on, args.flake_attr, false);
     let written = write_documents(&project, &artifacts, &args.document.out_dir(), &run, Documents::Provenance)?;
-    print_written(&written, args.document.json);
-    Ok(())
+    print_written(&written, args.document.json)
 }

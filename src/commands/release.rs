@@ -56,7 +56,7 @@ fn plan(ctx: &Context, args: PlanArgs) -> Result<(), Failure> {
     };
     let plan = release::plan(&project, &request)?;
     if args.json {
-        print_json(&plan);
+        print_json(&plan)?;
         return Ok(());
     }
     println!(

@@ -58,7 +58,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
 
 fn print_outcome(summary: &Repro, out: &Path, json: bool) -> Result<(), Failure> {
     if json {
-        print_json(summary);
+        print_json(summary)?;
     } else {
         let verdict = if summary.identical { "REPRODUCIBLE" } else { "NOT REPRODUCIBLE" };
         println!(

@@ -62,7 +62,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         resolved,
     };
     if args.json {
-        print_json(&answer);
+        print_json(&answer)?;
     } else {
         println!("{} (released {}, source {})", version, answer.resolved.released, styled_level(level));
     }

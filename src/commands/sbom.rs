@@ -20,6 +20,5 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let artifacts = described_archive(&args.document.archive, args.document.manifest.as_deref())?;
     let run = run_context(&project, &artifacts.manifest, None, Some(now()), None, false);
     let written = write_documents(&project, &artifacts, &args.document.out_dir(), &run, Documents::Sbom)?;
-    print_written(&written, args.document.json);
-    Ok(())
+    print_written(&written, args.document.json)
 }

@@ -48,7 +48,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
             name: entry.tarball.clone(),
             hash: sri_sha256(&entry.sha256),
             store_path: added,
-        });
+        })?;
     } else {
         println!("{added}");
     }

@@ -31,7 +31,7 @@ pub fn run(_ctx: &Context, args: Args) -> Result<(), Failure> {
     let key = SigningKey::load(&args.key)?;
     let signed = sign_files(&key, &args.artifacts, args.dsse)?;
     if args.json {
-        print_json(&signed);
+        print_json(&signed)?;
     } else {
         for s in &signed {
             println!("{}", s.signature.display());

@@ -22,7 +22,7 @@ pub struct Args {
 pub fn run(_ctx: &Context, args: Args) -> Result<(), Failure> {
     let report = pgbin::build::smoke::smoke(&args.archive, &std::env::temp_dir(), args.interpreter.as_deref())?;
     if args.json {
-        print_json(&report);
+        print_json(&report)?;
     } else {
         for check in &report.checks {
             println!("{} {:<16} {}", if check.passed { "ok  " } else { "FAIL" }, check.name, check.detail);

@@ -78,7 +78,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         })
         .collect();
     if args.json {
-        print_json(&Listing { version: version.to_string(), targets });
+        print_json(&Listing { version: version.to_string(), targets })?;
         return Ok(());
     }
     println!("Targets for PostgreSQL {version}:");

@@ -65,7 +65,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
             digest,
             extra_evidence_checked: args.evidence.len(),
             assessment,
-        });
+        })?;
     } else {
         println!("OK {} is PostgreSQL {version}, {}", args.file.display(), styled_level(assessment.level));
         for e in &assessment.evidence {

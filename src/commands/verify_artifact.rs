@@ -86,7 +86,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
             source_trust: found.source_trust,
             evidence: found.evidence,
             problem: outcome.as_ref().err().map(|e| e.0.clone()),
-        });
+        })?;
         return outcome.map_err(|_| Failure::silent_check());
     }
     match outcome {

@@ -71,7 +71,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         });
     }
     if args.json {
-        print_json(&rows);
+        print_json(&rows)?;
         return Ok(());
     }
     println!("{:<8} {:<11} {:<13} {:<5} SHA-256", "VERSION", "RELEASED", "TRUST", "EOL");

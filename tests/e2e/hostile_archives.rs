@@ -186,3 +186,19 @@ fn package_refuses_a_tree_whose_lib_links_elsewhere() {
     assert_eq!(before.len(), after.len(), "nothing was bundled into the directory lib/ links to");
     assert!(!out.join(format!("{STEM}.tar.gz")).exists());
 }
+
+#[test]
+fn json_output_for_a_path_that_is_not_utf8_is_an_error_not_a_panic() {
+    // Before, serialising the path panicked (exit 101) in every `--json`
+    // command but `sign`.
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("file"), b"x").unwrap();
+    let output = pgbin().arg("hash").arg(&dir).arg("--json").output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(one_line_error(&output).contains("cannot write the answer as JSON"));
+    let text = pgbin().arg("hash").arg(&dir).output().unwrap();
+    assert!(text.status.success(), "the text output works: {}", String::from_utf8_lossy(&text.stderr));
+}
