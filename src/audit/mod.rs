@@ -390,14 +390,18 @@ pub struct Options {
 
 /// The repository's files: tracked files in a git checkout, else every file
 /// below `root` outside `.git` and `target`.
-fn list_files(root: &Path) -> Result<Vec<String>, AuditError> {
+/// The files to audit under `root`: each as shown in findings (`/`-separated,
+/// lossy UTF-8) and as its real relative path (the name's own bytes, so a
+/// file whose name is not UTF-8 is still read).
+fn list_files(root: &Path) -> Result<Vec<(String, std::path::PathBuf)>, AuditError> {
+    use std::os::unix::ffi::OsStrExt;
     let io = |source| AuditError::Io { path: root.display().to_string(), source };
     if root.join(".git").exists() {
         if let Ok(listing) = crate::data::repo::git(root, &["ls-files", "-z"]) {
-            let mut files: Vec<String> = listing
+            let mut files: Vec<(String, std::path::PathBuf)> = listing
                 .split(|&b| b == 0)
                 .filter(|p| !p.is_empty())
-                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .map(|p| (String::from_utf8_lossy(p).into_owned(), std::ffi::OsStr::from_bytes(p).into()))
                 .collect();
             files.sort();
             return Ok(files);
@@ -412,7 +416,7 @@ fn list_files(root: &Path) -> Result<Vec<String>, AuditError> {
         let entry = entry.map_err(|e| io(e.into()))?;
         if entry.file_type().is_file() {
             let relative = entry.path().strip_prefix(root).expect("walk stays below the root");
-            files.push(relative.to_string_lossy().replace('\\', "/"));
+            files.push((relative.to_string_lossy().replace('\\', "/"), relative.to_path_buf()));
         }
     }
     Ok(files)
@@ -474,11 +478,11 @@ const MAX_FILE_BYTES: u64 = 4 << 20;
 pub fn audit(root: &Path, options: &Options) -> Result<Report, AuditError> {
     let config = read_config(root)?;
     let mut files = Vec::new();
-    for path in list_files(root)? {
+    for (path, relative) in list_files(root)? {
         if excluded(&path, &config.exclude) {
             continue;
         }
-        let full = root.join(&path);
+        let full = root.join(&relative);
         let Ok(meta) = std::fs::symlink_metadata(&full) else { continue };
         if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
             continue;

@@ -7,6 +7,17 @@
 use std::io::Write;
 use std::path::Path;
 
+/// The name prefix of the temporary files [`write_atomic`] and
+/// [`copy_atomic`] make beside their targets (swept when their owner is gone).
+pub const TEMPORARY_PREFIX: &str = ".pgbin-tmp-";
+
+/// A temporary file in `dir` for content that gets its final name when
+/// complete; a killed pgbin's are removed first.
+fn temporary_in(dir: &Path) -> std::io::Result<crate::util::scratch::ScratchFile> {
+    crate::util::scratch::sweep(dir, TEMPORARY_PREFIX);
+    crate::util::scratch::ScratchFile::new_in(dir, TEMPORARY_PREFIX)
+}
+
 /// Writes `bytes` to `path` atomically, creating parent directories.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
@@ -14,11 +25,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new().prefix(".pgbin-").suffix(".tmp").tempfile_in(dir)?;
+    let mut tmp = temporary_in(dir)?;
     tmp.write_all(bytes)?;
     publishable(tmp.as_file())?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    tmp.persist(path)
 }
 
 /// Copies `source` to `target` atomically (temporary file in the target's
@@ -29,11 +39,10 @@ pub fn copy_atomic(source: &Path, target: &Path) -> std::io::Result<()> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir)?;
-    let tmp = tempfile::Builder::new().prefix(".pgbin-").suffix(".tmp").tempfile_in(dir)?;
-    std::fs::copy(source, tmp.path())?;
+    let tmp = temporary_in(dir)?;
+    std::io::copy(&mut std::fs::File::open(source)?, &mut tmp.as_file())?;
     publishable(tmp.as_file())?;
-    tmp.persist(target).map_err(|e| e.error)?;
-    Ok(())
+    tmp.persist(target)
 }
 
 /// Gives a finished temporary file the mode of an ordinary output file
@@ -118,6 +127,20 @@ pub fn log_tail(log: &Path, n: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_killed_writers_temporary_file_is_removed_by_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        // What a kill between creating and renaming leaves: the file and its
+        // lock file, which no process holds any more.
+        let left = dir.path().join(format!("{TEMPORARY_PREFIX}abcd1234"));
+        std::fs::write(&left, b"half").unwrap();
+        std::fs::write(dir.path().join(format!("{TEMPORARY_PREFIX}abcd1234.lock")), b"").unwrap();
+        write_atomic(&dir.path().join("out.json"), b"{}").unwrap();
+        assert!(!left.exists(), "the abandoned temporary file is swept");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("out.json")]);
+    }
 
     #[test]
     fn tree_copies_keep_links_and_modes_and_become_writable() {

@@ -268,3 +268,18 @@ fn zizmor_on_the_workflow_corpus_agrees_where_docs_audit_md_says() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn a_workflow_whose_name_is_not_utf8_is_audited_not_skipped() {
+    // Before, the file was listed under a lossy name that did not exist, so
+    // it was silently left out and the audit passed.
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join(".github/workflows");
+    std::fs::create_dir_all(&workflows).unwrap();
+    let bad = std::fs::read(corpus().join("bad/GHA001/.github/workflows/ci.yml")).unwrap();
+    std::fs::write(workflows.join(std::ffi::OsStr::from_bytes(b"c\xe9.yml")), bad).unwrap();
+    let (code, findings) = audit(dir.path(), &[]);
+    assert_eq!(code, 1);
+    assert!(rules(&findings).contains("GHA001"), "{findings:?}");
+}
