@@ -78,21 +78,6 @@ fn refused(member: &[u8], reason: impl Into<String>) -> ArchiveError {
     ArchiveError::Refused { member: shown(member), reason: reason.into() }
 }
 
-/// The text of an error and of its causes, so that "unexpected end of file"
-/// or "No space left on device" is not hidden behind a wrapper's message.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text = format!("{text}: {more}");
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// The member's name as a path of normal components under the root, or
 /// why it cannot be one.
 fn confined_path(name: &[u8]) -> Result<PathBuf, ArchiveError> {
@@ -186,7 +171,7 @@ fn bytes(n: u64) -> String {
 /// set-id and sticky bits are never applied.
 pub fn extract(reader: impl Read, root: &Path) -> Result<Vec<Extracted>, ArchiveError> {
     let unreadable = |e: std::io::Error| {
-        let text = with_causes(&e);
+        let text = crate::util::io::explain(&e);
         let eof = e.kind() == std::io::ErrorKind::UnexpectedEof || text.contains("unexpected EOF");
         let text = if eof && !text.contains("unexpected end of file") {
             format!("unexpected end of file ({text}); the archive is truncated")
