@@ -300,9 +300,7 @@ fn host_backend(
                     &key[..12]
                 ));
             }
-            let log = cache.join("logs").join(format!("{archive_name}.{}.log", &key[..12]));
-            let logs = log.parent().expect("log has a parent");
-            std::fs::create_dir_all(logs).map_err(context(format!("cannot create {}", logs.display())))?;
+            let log = log_file(&cache, &format!("{archive_name}.{}.log", &key[..12]))?;
             let _ = std::fs::remove_file(&log);
             progress.note(&format!("building PostgreSQL {version} for {}; full log: {}", target.triple, log.display()));
             match host::host_build(&inputs, &cache, &log, request.keep_failed, &mut |phase| progress.phase(phase)) {
@@ -380,6 +378,13 @@ fn publish(
     })
 }
 
+/// The path of the build log `name` under `cache/logs/`, which is created.
+fn log_file(cache: &Path, name: &str) -> Result<PathBuf, IoError> {
+    let logs = cache.join("logs");
+    std::fs::create_dir_all(&logs).map_err(context(format!("cannot create {}", logs.display())))?;
+    Ok(logs.join(name))
+}
+
 /// A scratch directory inside `out` to stage published files in (a killed
 /// pgbin's staging directories are removed first).
 fn staging_dir(out: &Path) -> Result<ScratchDir, IoError> {
@@ -402,9 +407,7 @@ fn nix_backend(
     seed_store(project, version, &obtained.path)?;
     let attr = target.attr_name(version);
     let archive_name = target.archive_name(version);
-    let log = cache.join("logs").join(format!("{archive_name}.nix.log"));
-    let logs = log.parent().expect("log has a parent");
-    std::fs::create_dir_all(logs).map_err(context(format!("cannot create {}", logs.display())))?;
+    let log = log_file(&cache, &format!("{archive_name}.nix.log"))?;
     progress.note(&format!("nix build {attr}.archive; full log: {}", log.display()));
     progress.phase("nix build");
     let output = nix_build(project.repo.root(), &format!("{attr}.archive"), &log)
@@ -473,9 +476,7 @@ pub fn build_docker(
     let (context_dir, output_dir) = (scratch("context")?, scratch("output")?);
     let (context_dir, output_dir) = (context_dir.path(), output_dir.path());
     docker::write_context(project.repo.root(), &obtained.path, context_dir).map_err(PipelineError::Docker)?;
-    let log = cache.join("logs").join(format!("{}.docker.log", plan.archive));
-    let logs = log.parent().expect("log has a parent");
-    std::fs::create_dir_all(logs).map_err(context(format!("cannot create {}", logs.display())))?;
+    let log = log_file(&cache, &format!("{}.docker.log", plan.archive))?;
     progress.note(&format!("docker build of {}; full log: {}", plan.archive, log.display()));
     let built = docker::build(&plan, context_dir, output_dir, &log).map_err(PipelineError::DockerBuild)?;
     if crate::build::package::matches_checksum_file(&built.join(&plan.archive), &plan.archive) != Some(true) {
