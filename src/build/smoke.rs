@@ -272,7 +272,7 @@ pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) 
         std::fs::create_dir(dir).map_err(context(format!("cannot create {}", dir.display())))?;
     }
     let file = std::fs::File::open(archive).map_err(context(format!("cannot open {}", archive.display())))?;
-    crate::util::archive::extract(std::io::BufReader::new(flate2::read::GzDecoder::new(file)), &extracted)
+    crate::util::archive::extract(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(file)), &extracted)
         .map_err(|e| SmokeError::Layout(format!("{name}: {e}")))?;
     let prefix = extracted.join(stem);
     if !prefix.join("bin/postgres").is_file() {

@@ -38,12 +38,12 @@ struct Hashed {
 /// Runs the command.
 pub fn run(_ctx: &Context, args: Args) -> Result<(), Failure> {
     let scratch = std::env::temp_dir();
-    let opened = tree::open(&args.path, &scratch)?;
-    let digest = nar::hash_path(&opened.root)?;
+    let hashed = tree::hash(&args.path, &scratch)?;
+    let digest = hashed.digest;
     if args.json {
         print_json(&Hashed {
             path: args.path,
-            format: opened.format,
+            format: hashed.format,
             sri: nar::sri(&digest),
             base16: nar::base16(&digest),
             base32: nar::base32(&digest),

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::compare::tree::{self, Format, Member, Tree};
+use crate::compare::tree::{self, Contents, Format, Member, Node, Tree};
 
 /// What kind of difference a finding is: a stable reason code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -211,29 +211,55 @@ pub enum DiffError {
     Io(String),
 }
 
-/// Compares `a` and `b`, extracting archives under `scratch`.
+/// Compares `a` and `b`; archives too large for memory are extracted under
+/// `scratch`.
 pub fn diff(a: &Path, b: &Path, scratch: &Path, options: Options) -> Result<Report, DiffError> {
-    let (tree_a, tree_b) = std::thread::scope(|s| {
+    // Each side is opened in its own thread, so that both decompress at
+    // once; A, read into memory, is hashed in its thread too.
+    let (opened_a, tree_b) = std::thread::scope(|s| {
         let b_thread = s.spawn(|| tree::open(b, scratch));
-        let a_tree = tree::open(a, scratch);
+        let a_tree = tree::open(a, scratch).map_err(DiffError::from).and_then(|tree| {
+            let hash = match tree.contents {
+                Contents::Memory(_) => Some(tree.nar_hash()?),
+                Contents::Disk(_) => None,
+            };
+            Ok((tree, hash))
+        });
         (a_tree, b_thread.join().expect("opening does not panic"))
     });
-    let (tree_a, tree_b) = (tree_a?, tree_b?);
+    let ((tree_a, hash_a), tree_b) = (opened_a?, tree_b?);
+    // B in memory with A's serialisation has A's hash: comparing the bytes
+    // is much cheaper than hashing them.
+    let hash_b = match (&tree_a.contents, &tree_b.contents, hash_a) {
+        (Contents::Memory(mine), Contents::Memory(theirs), Some(hash)) if mine.same_nar(theirs) => Some(hash),
+        (_, Contents::Memory(_), _) => Some(tree_b.nar_hash()?),
+        _ => None,
+    };
     let mut findings = Vec::new();
-    let archives_differ = tree_a.format.is_tar() && tree_b.format.is_tar() && !same_bytes(a, b)?;
+    let archives_differ = tree_a.format.is_tar() && tree_b.format.is_tar() && !same_file_bytes(a, b)?;
     if archives_differ {
         findings.extend(compare_archives(&tree_a, &tree_b)?);
     }
-    // One pass hashes A and compares B with it (names, types, modes,
-    // symlinks, bytes): when they agree, B's NAR hash is A's and nothing
-    // else needs reading. Otherwise B is hashed and every path explained.
     let modes = tree_a.keeps_modes() && tree_b.keeps_modes();
-    let (hash_a, same) = crate::nix::nar::hash_comparing(&tree_a.root, Some(&tree_b.root), modes)?;
-    let hash_b = if same { hash_a } else { crate::nix::nar::hash_path(&tree_b.root)? };
+    let (hash_a, hash_b, same) = match (tree_a.disk_root(), tree_b.disk_root(), hash_a, hash_b) {
+        // Two trees on disk: one pass hashes A and compares B with it
+        // (names, types, modes, symlinks, bytes): when they agree, B's NAR
+        // hash is A's and nothing else needs reading.
+        (Some(root_a), Some(root_b), _, _) => {
+            let (hash_a, same) = crate::nix::nar::hash_comparing(root_a, Some(root_b), modes)?;
+            let hash_b = if same { hash_a } else { crate::nix::nar::hash_path(root_b)? };
+            (hash_a, hash_b, same)
+        }
+        (_, _, hash_a, hash_b) => {
+            let hash_a = hash_a.map_or_else(|| tree_a.nar_hash(), Ok)?;
+            let hash_b = hash_b.map_or_else(|| tree_b.nar_hash(), Ok)?;
+            (hash_a, hash_b, false)
+        }
+    };
     if !same {
         // Equal NAR hashes mean equal contents and executable bits; other
         // permission bits are still compared (they end up in archives).
-        findings.extend(compare_trees(&tree_a.root, &tree_b.root, options, hash_a != hash_b, modes)?);
+        findings.extend(compare_trees(&tree_a, &tree_b, options, hash_a != hash_b, modes)?);
     }
     // Compressed bytes are compared only between archives of one format: a
     // .tar.gz and the .tar inside it hold the same members.
@@ -275,10 +301,33 @@ fn cap(findings: Vec<Finding>, max: usize) -> (Vec<Finding>, usize) {
     (kept, omitted)
 }
 
-fn same_bytes(a: &Path, b: &Path) -> Result<bool, DiffError> {
-    let digest = |p: &Path| crate::util::digest::digest_file(p).map_err(|e| DiffError::Io(e.to_string()));
-    let (da, db) = (digest(a)?, digest(b)?);
-    Ok(da.sha256 == db.sha256 && da.size == db.size)
+/// Whether two files hold the same bytes: sizes first, then the bytes in
+/// blocks until the first difference.
+fn same_file_bytes(a: &Path, b: &Path) -> Result<bool, DiffError> {
+    fn io(p: &Path) -> impl Fn(std::io::Error) -> DiffError + '_ {
+        move |e| DiffError::Io(format!("{}: {e}", p.display()))
+    }
+    let (size_a, size_b) = (std::fs::metadata(a).map_err(io(a))?.len(), std::fs::metadata(b).map_err(io(b))?.len());
+    if size_a != size_b {
+        return Ok(false);
+    }
+    let (mut fa, mut fb) = (std::fs::File::open(a).map_err(io(a))?, std::fs::File::open(b).map_err(io(b))?);
+    same_stream(&mut fa, &mut fb)
+}
+
+/// Whether two readers yield the same bytes, read in blocks.
+fn same_stream(a: &mut impl Read, b: &mut impl Read) -> Result<bool, DiffError> {
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let na = read_full(a, &mut ba)?;
+        let nb = read_full(b, &mut bb)?;
+        if na != nb || ba[..na] != bb[..nb] {
+            return Ok(false);
+        }
+        if na == 0 {
+            return Ok(true);
+        }
+    }
 }
 
 // ------------------------------------------------------------------ archives
@@ -367,48 +416,6 @@ fn compare_archives(a: &Tree, b: &Tree) -> Result<Vec<Finding>, DiffError> {
 
 // --------------------------------------------------------------------- trees
 
-/// What a path is, without its content.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Node {
-    Directory { mode: u32 },
-    File { mode: u32, size: u64 },
-    Symlink { target: PathBuf },
-    Other,
-}
-
-/// Every path under `root` by its exact relative name (`.` for the root):
-/// names that are not UTF-8 are read back by these bytes, and shown lossily
-/// only in findings.
-fn index(root: &Path, modes: bool) -> Result<BTreeMap<PathBuf, Node>, DiffError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut nodes = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(root).follow_links(false) {
-        let entry = entry.map_err(|e| DiffError::Io(e.to_string()))?;
-        let relative = entry.path().strip_prefix(root).expect("under root");
-        let relative = if relative.as_os_str().is_empty() { PathBuf::from(".") } else { relative.to_path_buf() };
-        let meta = entry.path().symlink_metadata().map_err(|e| DiffError::Io(e.to_string()))?;
-        let mask = if modes {
-            0o7777
-        } else if meta.is_file() {
-            0o100
-        } else {
-            0
-        };
-        let mode = meta.permissions().mode() & mask;
-        let node = if meta.file_type().is_symlink() {
-            Node::Symlink { target: std::fs::read_link(entry.path()).map_err(|e| DiffError::Io(e.to_string()))? }
-        } else if meta.is_dir() {
-            Node::Directory { mode }
-        } else if meta.is_file() {
-            Node::File { mode, size: meta.len() }
-        } else {
-            Node::Other
-        };
-        nodes.insert(relative, node);
-    }
-    Ok(nodes)
-}
-
 fn kind(node: &Node) -> &'static str {
     match node {
         Node::Directory { .. } => "directory",
@@ -420,10 +427,10 @@ fn kind(node: &Node) -> &'static str {
 
 /// Compares paths, types and symlinks; permission bits when `modes` is set
 /// (else only the executable bit); file contents when `contents` is set.
-fn compare_trees(a: &Path, b: &Path, options: Options, contents: bool, modes: bool) -> Result<Vec<Finding>, DiffError> {
+fn compare_trees(a: &Tree, b: &Tree, options: Options, contents: bool, modes: bool) -> Result<Vec<Finding>, DiffError> {
     let (index_a, index_b) = std::thread::scope(|s| {
-        let b_thread = s.spawn(|| index(b, modes));
-        (index(a, modes), b_thread.join().expect("indexing does not panic"))
+        let b_thread = s.spawn(|| b.nodes(modes));
+        (a.nodes(modes), b_thread.join().expect("indexing does not panic"))
     });
     let (index_a, index_b) = (index_a?, index_b?);
     let mut findings = Vec::new();
@@ -498,16 +505,10 @@ fn mode_finding(path: &str, a: u32, b: u32) -> Finding {
     Finding::new(path, Code::Mode, Cause::Permissions, format!("mode {a:o} vs {b:o}"))
 }
 
-/// The file at `relative` (as [`index`] names it) under `root`; `.` is
-/// the root itself, which is a file when two files are compared.
-fn under(root: &Path, relative: &Path) -> PathBuf {
-    if relative == Path::new(".") { root.to_path_buf() } else { root.join(relative) }
-}
-
 /// Compares file contents on all cores; explains each differing file.
 fn compare_contents(
-    a: &Path,
-    b: &Path,
+    a: &Tree,
+    b: &Tree,
     files: &[(PathBuf, bool)],
     options: Options,
 ) -> Result<Vec<Finding>, DiffError> {
@@ -521,7 +522,7 @@ fn compare_contents(
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some((path, same_size)) = files.get(i) else { break };
-                    match explain_file(&under(a, path), &under(b, path), &shown(path), *same_size, options) {
+                    match explain_file(a, b, path, *same_size, options) {
                         Ok(Some(finding)) => results.lock().expect("not poisoned").push(finding),
                         Ok(None) => {}
                         Err(e) => {
@@ -539,24 +540,20 @@ fn compare_contents(
     Ok(results.into_inner().expect("not poisoned"))
 }
 
-/// Whether two files have the same bytes, read in blocks.
-fn same_content(a: &Path, b: &Path) -> Result<bool, DiffError> {
-    let open = |p: &Path| std::fs::File::open(p).map_err(|e| DiffError::Io(format!("{}: {e}", p.display())));
-    let (mut fa, mut fb) = (open(a)?, open(b)?);
-    let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
-    loop {
-        let na = read_full(&mut fa, &mut ba)?;
-        let nb = read_full(&mut fb, &mut bb)?;
-        if na != nb || ba[..na] != bb[..nb] {
-            return Ok(false);
+/// Whether the file `relative` has the same bytes in both trees: on disk
+/// read in blocks until the first difference, in memory compared at once.
+fn same_content(a: &Tree, b: &Tree, relative: &Path) -> Result<bool, DiffError> {
+    match (a.disk_root(), b.disk_root()) {
+        (Some(root_a), Some(root_b)) => {
+            let under = |root: &Path| if relative == Path::new(".") { root.to_path_buf() } else { root.join(relative) };
+            let open = |p: PathBuf| std::fs::File::open(&p).map_err(|e| DiffError::Io(format!("{}: {e}", p.display())));
+            same_stream(&mut open(under(root_a))?, &mut open(under(root_b))?)
         }
-        if na == 0 {
-            return Ok(true);
-        }
+        _ => Ok(a.read(relative)? == b.read(relative)?),
     }
 }
 
-fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> Result<usize, DiffError> {
+fn read_full(file: &mut impl Read, buffer: &mut [u8]) -> Result<usize, DiffError> {
     let mut filled = 0;
     while filled < buffer.len() {
         match file.read(&mut buffer[filled..]).map_err(|e| DiffError::Io(e.to_string()))? {
@@ -568,17 +565,17 @@ fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> Result<usize, DiffE
 }
 
 fn explain_file(
-    a: &Path,
-    b: &Path,
-    path: &str,
+    a: &Tree,
+    b: &Tree,
+    relative: &Path,
     same_size: bool,
     options: Options,
 ) -> Result<Option<Finding>, DiffError> {
-    if same_size && same_content(a, b)? {
+    if same_size && same_content(a, b, relative)? {
         return Ok(None);
     }
-    let read = |p: &Path| std::fs::read(p).map_err(|e| DiffError::Io(format!("{}: {e}", p.display())));
-    let (bytes_a, bytes_b) = (read(a)?, read(b)?);
+    let path = &shown(relative);
+    let (bytes_a, bytes_b) = (a.read(relative)?, b.read(relative)?);
     if crate::build::elf::is_elf(&bytes_a) && crate::build::elf::is_elf(&bytes_b) {
         return Ok(Some(explain_elf(path, &bytes_a, &bytes_b)));
     }

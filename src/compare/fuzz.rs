@@ -1,13 +1,15 @@
 //! Fuzz target of [`super::tree::open`] on arbitrary bytes written to a
 //! file: tar, gzip and zstd tar, NAR and plain files, each built from a
 //! generated tree and then mutated, so that detection, decompression and
-//! extraction all see hostile input.
+//! extraction all see hostile input. It is also a differential test: an
+//! archive read into memory and the same archive extracted to disk are
+//! accepted or refused alike, with the same NAR hash and members.
 
 use std::io::Write;
 
 use proptest::prelude::*;
 
-use super::tree::{Format, open};
+use super::tree::{Contents, Format, open, open_on_disk};
 use crate::nix::nar;
 use crate::util::fuzz;
 
@@ -100,6 +102,22 @@ fn a_tar_member_named_with_a_newline_and_a_bad_checksum_is_an_error() {
     assert!(fuzz::one_line(&error), "{error}");
 }
 
+/// Found by this target: the streaming path stopped at the tar's end and
+/// never read the gzip trailer, so a wrong checksum went unnoticed there
+/// while the in-memory path refused it. Both now read to the end.
+#[test]
+fn a_gzip_archive_with_a_wrong_checksum_is_refused_in_memory_and_on_disk() {
+    let mut bytes = gzip(&tar(&[Member::File("top/bin/tool".into(), b"contents".to_vec(), 0o755)]));
+    let crc = bytes.len() - 8;
+    bytes[crc] ^= 1;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("input.tar.gz");
+    std::fs::write(&path, &bytes).unwrap();
+    for error in [open(&path, dir.path()).unwrap_err(), open_on_disk(&path, dir.path()).unwrap_err()] {
+        assert!(error.to_string().contains("checksum"), "{error}");
+    }
+}
+
 proptest! {
     #![proptest_config(fuzz::config(768))]
 
@@ -111,16 +129,23 @@ proptest! {
         std::fs::write(&path, &bytes).unwrap();
         let scratch = dir.path().join("scratch");
         std::fs::create_dir(&scratch).unwrap();
-        match open(&path, &scratch) {
-            Ok(tree) => {
-                prop_assert!(tree.root.starts_with(&scratch) || tree.format == Format::File);
-                if tree.format == Format::Nar && tree.root.ends_with("root") {
+        match (open(&path, &scratch), open_on_disk(&path, &scratch)) {
+            (Ok(tree), Ok(on_disk)) => {
+                let root = on_disk.disk_root().unwrap();
+                prop_assert!(root.starts_with(&scratch) || on_disk.format == Format::File);
+                if tree.format.is_tar() {
+                    prop_assert!(matches!(tree.contents, Contents::Memory(_)), "a small archive is read into memory");
+                    prop_assert_eq!(tree.nar_hash().unwrap(), on_disk.nar_hash().unwrap(), "memory and disk agree");
+                    prop_assert_eq!(&tree.members, &on_disk.members);
+                }
+                if on_disk.format == Format::Nar && root.ends_with("root") {
                     use sha2::Digest;
-                    let digest = nar::hash_path(&tree.root).unwrap();
+                    let digest = nar::hash_path(root).unwrap();
                     prop_assert_eq!(digest, <[u8; 32]>::from(sha2::Sha256::digest(&bytes)), "NAR hash of a NAR");
                 }
             }
-            Err(error) => prop_assert!(fuzz::one_line(&error.to_string()), "{}", error),
+            (Err(error), Err(_)) => prop_assert!(fuzz::one_line(&error.to_string()), "{}", error),
+            (memory, disk) => prop_assert!(false, "memory {:?} but disk {:?}", memory.map(|t| t.format), disk.map(|t| t.format)),
         }
     }
 }

@@ -252,8 +252,8 @@ fn runs_here(path: &Path) -> bool {
 }
 
 fn take_inventory(path: &Path, scratch: &Path) -> Result<Inventory, CompareBuildsError> {
-    let opened = crate::compare::tree::open(path, scratch)?;
-    Ok(inventory(&opened.root)?)
+    let opened = crate::compare::tree::open_on_disk(path, scratch)?;
+    Ok(inventory(opened.disk_root().expect("opened on disk"))?)
 }
 
 fn smoke_checks(archive: &Path, scratch: &Path) -> Result<BTreeMap<String, bool>, CompareBuildsError> {

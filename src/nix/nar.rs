@@ -25,6 +25,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use base64::Engine;
+
+use crate::util::archive::memory::{MemoryEntry, MemoryTree};
 use sha2::{Digest, Sha256};
 
 /// Why a NAR hash could not be computed.
@@ -448,6 +450,90 @@ fn write_node(path: &Path, other: Option<&Path>, out: &mut impl Sink, state: &mu
         return Err(std::io::Error::other(format!("{} is not a file, directory or symlink", path.display())));
     }
     token(out, b")")
+}
+
+/// The NAR hash of a tree read into memory: the serialisation goes
+/// straight into SHA-256, file contents included without a copy. Equal to
+/// [`hash_path`] of the same tree on disk (a test checks both).
+pub fn hash_memory(tree: &MemoryTree) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    serialise_memory(tree, &mut |bytes: &[u8]| hasher.update(bytes));
+    hasher.finalize().into()
+}
+
+/// Writes the NAR serialisation of an in-memory tree to `out`.
+pub fn write_memory_nar(tree: &MemoryTree, out: &mut impl Write) -> std::io::Result<()> {
+    let mut result = Ok(());
+    serialise_memory(tree, &mut |bytes: &[u8]| {
+        if result.is_ok() {
+            result = out.write_all(bytes);
+        }
+    });
+    result
+}
+
+/// Serialises `tree` into `out`. The tree's paths are in NAR order (each
+/// directory's entries sorted by name, a directory before its contents),
+/// so one pass over them, with the directories still open on a stack, is
+/// the whole serialisation.
+fn serialise_memory(tree: &MemoryTree, out: &mut impl FnMut(&[u8])) {
+    use std::os::unix::ffi::OsStrExt;
+    let mut put = |bytes: &[u8]| {
+        out(&(bytes.len() as u64).to_le_bytes());
+        out(bytes);
+        out(&[0u8; 8][..(8 - bytes.len() % 8) % 8]);
+    };
+    put(b"nix-archive-1");
+    let mut open: Vec<&Path> = Vec::new();
+    for (path, entry) in tree.entries() {
+        let root = path.as_os_str().is_empty();
+        if !root {
+            let parent = path.parent().expect("a path under the root has a parent");
+            while open.last().is_some_and(|dir| *dir != parent) {
+                open.pop();
+                put(b")");
+                put(b")");
+            }
+            put(b"entry");
+            put(b"(");
+            put(b"name");
+            put(path.file_name().expect("a path under the root has a name").as_bytes());
+            put(b"node");
+        }
+        put(b"(");
+        put(b"type");
+        match entry {
+            MemoryEntry::Directory { .. } => {
+                put(b"directory");
+                open.push(path);
+                continue;
+            }
+            MemoryEntry::File { mode, .. } => {
+                put(b"regular");
+                if mode & 0o100 != 0 {
+                    put(b"executable");
+                    put(b"");
+                }
+                put(b"contents");
+                put(tree.contents(entry));
+            }
+            MemoryEntry::Symlink { target } => {
+                put(b"symlink");
+                put(b"target");
+                put(target.as_os_str().as_bytes());
+            }
+        }
+        put(b")");
+        if !root {
+            put(b")");
+        }
+    }
+    while let Some(dir) = open.pop() {
+        put(b")");
+        if !dir.as_os_str().is_empty() {
+            put(b")");
+        }
+    }
 }
 
 /// `sha256-<base64>`, as `nix hash path` prints by default.
@@ -1041,6 +1127,32 @@ crate::util::error::usage_errors!(NarError, NarFormatError);
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_tree_in_memory_serialises_as_the_same_tree_on_disk() {
+        use crate::util::archive::tests::tar_of;
+        use tar::EntryType::{Directory, Link, Regular, Symlink};
+        let bytes = tar_of(&[
+            (b"top/", Directory, b"", b""),
+            (b"top/bin/tool", Regular, b"", b"#!/bin/sh\n"),
+            (b"top/lib/a-c", Regular, b"", b"dash sorts before slash in a path, not in a directory"),
+            (b"top/lib/a/b.so", Regular, b"", &[0u8; 1000]),
+            (b"top/lib/a.so", Symlink, b"a/b.so", b""),
+            (b"top/lib/hard", Link, b"top/lib/a-c", b""),
+            (b"top/empty/", Directory, b"", b""),
+            (b"top/share/z", Regular, b"", b""),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        crate::util::archive::extract(&bytes[..], dir.path()).unwrap();
+        let (tree, _) = crate::util::archive::memory::read(bytes).unwrap();
+        let (mut from_memory, mut from_disk) = (Vec::new(), Vec::new());
+        write_memory_nar(&tree, &mut from_memory).unwrap();
+        write_nar(dir.path(), &mut from_disk).unwrap();
+        assert!(from_memory == from_disk, "the two serialisations differ");
+        assert_eq!(hash_memory(&tree), hash_path(dir.path()).unwrap());
+        let top = tree.rooted_at_single_directory();
+        assert_eq!(hash_memory(&top), hash_path(&dir.path().join("top")).unwrap());
+    }
+
     use super::*;
 
     #[test]

@@ -1,21 +1,30 @@
-//! Extracting untrusted tar archives. This is the one place pgbin turns an
-//! archive it did not make into files, and it refuses (with one line naming
-//! the member) anything that could reach outside the extraction directory:
-//! absolute names, `..` components, symbolic links whose target is absolute
-//! or climbs out, hard links to anything but a regular file it already
-//! extracted, device nodes, FIFOs and other special members, and a member
-//! path that passes through a link. Files are created new (never opened
-//! through an existing name), contents are streamed, and the number of
-//! members, the length of names and the bytes written are bounded.
+//! Reading untrusted tar archives. This is the one place pgbin turns an
+//! archive it did not make into a tree, and one walk ([`walk`]) applies the
+//! rules whichever the tree's home: it refuses (with one line naming the
+//! member) anything that could reach outside the tree: absolute names, `..`
+//! components, symbolic links whose target is absolute or climbs out, hard
+//! links to anything but a regular file already read, device nodes, FIFOs
+//! and other special members, and a member path that passes through a link.
+//! The number of members, the length of names and the bytes held are bounded.
+//!
+//! Two homes: [`extract`] writes files into a directory pgbin made (created
+//! new, never opened through an existing name, contents streamed), and
+//! [`memory::read`] keeps the tree in memory, file contents being ranges of
+//! the decompressed archive ([`decompress`]), so that `hash` and `diff`
+//! never write an archive they were given to disk.
 
-use std::fs::OpenOptions;
-use std::io::{Read, Write};
+pub mod decompress;
+mod extract;
+pub mod memory;
+
+pub use extract::extract;
+
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::util::fs::link_stays_inside;
-use crate::util::io::{IoError, context};
+use crate::util::io::IoError;
 
 /// Most members an archive may have.
 pub const MAX_MEMBERS: usize = 1_000_000;
@@ -74,12 +83,12 @@ fn one_line(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
-fn refused(member: &[u8], reason: impl Into<String>) -> ArchiveError {
+pub(crate) fn refused(member: &[u8], reason: impl Into<String>) -> ArchiveError {
     ArchiveError::Refused { member: shown(member), reason: reason.into() }
 }
 
-/// The member's name as a path of normal components under the root, or
-/// why it cannot be one.
+/// The member's name as a path of normal components under the root (empty
+/// for the root itself, as in `./`), or why it cannot be one.
 fn confined_path(name: &[u8]) -> Result<PathBuf, ArchiveError> {
     if name.len() > MAX_NAME_BYTES {
         return Err(refused(&name[..64], format!("has a name longer than {MAX_NAME_BYTES} bytes")));
@@ -99,92 +108,113 @@ fn confined_path(name: &[u8]) -> Result<PathBuf, ArchiveError> {
             Component::ParentDir => return Err(refused(name, "has a '..' component")),
         }
     }
-    if confined.as_os_str().is_empty() {
-        return Err(refused(name, "has an empty name"));
-    }
     Ok(confined)
 }
 
-/// Creates the directories leading to `relative` under `root`, refusing a
-/// path that passes through anything but a real directory (such as a link
-/// an earlier member made).
-fn make_parents(root: &Path, relative: &Path, member: &[u8]) -> Result<(), ArchiveError> {
-    let mut current = root.to_path_buf();
+/// The error for a tree whose files together exceed [`MAX_TOTAL_BYTES`].
+pub(crate) fn too_large() -> ArchiveError {
+    ArchiveError::TooLarge(format!("{} GiB of contents", MAX_TOTAL_BYTES >> 30))
+}
+
+/// What a path under the tree's root currently is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Existing {
+    /// Nothing yet.
+    Nothing,
+    /// A directory.
+    Directory,
+    /// A regular file.
+    File,
+    /// A symbolic link.
+    Symlink,
+}
+
+/// Where a walk puts the members it accepts. The walk has already checked
+/// every rule: a target only records what it is told.
+pub(crate) trait Home<R: Read> {
+    /// What `relative` is now.
+    fn existing(&self, relative: &Path) -> Result<Existing, ArchiveError>;
+    /// Makes the directory `relative` (its parent exists), or records the
+    /// mode of one that exists; `mode` is `None` for a parent no member named.
+    fn directory(&mut self, relative: &Path, mode: Option<u32>) -> Result<(), ArchiveError>;
+    /// Removes the non-directory at `relative`, which a later member replaces.
+    fn remove(&mut self, relative: &Path) -> Result<(), ArchiveError>;
+    /// Stores the regular file `relative` from `entry`, whose size the
+    /// header announces; `left` is what all files may still hold.
+    fn file(
+        &mut self,
+        relative: &Path,
+        mode: u32,
+        entry: &mut tar::Entry<R>,
+        name: &[u8],
+        left: &mut u64,
+    ) -> Result<(), ArchiveError>;
+    /// Makes the symbolic link `relative` pointing to `target`.
+    fn symlink(&mut self, relative: &Path, target: &[u8]) -> Result<(), ArchiveError>;
+    /// Makes `relative` another name of the regular file `source`.
+    fn hard_link(&mut self, relative: &Path, source: &Path) -> Result<(), ArchiveError>;
+    /// Called once after the last member.
+    fn finish(&mut self) -> Result<(), ArchiveError>;
+}
+
+/// Turns a read error into [`ArchiveError::Unreadable`], naming a truncation.
+pub(crate) fn unreadable(e: std::io::Error) -> ArchiveError {
+    let text = crate::util::io::explain(&e);
+    let eof = e.kind() == std::io::ErrorKind::UnexpectedEof || text.contains("unexpected EOF");
+    let text = if eof && !text.contains("unexpected end of file") {
+        format!("unexpected end of file ({text}); the archive is truncated")
+    } else {
+        text
+    };
+    ArchiveError::Unreadable(format!("cannot read the archive: {}", one_line(&text)))
+}
+
+/// The error for a member whose contents end before its announced size.
+pub(crate) fn truncated_member(name: &[u8], got: u64, announced: u64) -> ArchiveError {
+    ArchiveError::Unreadable(format!(
+        "cannot read the archive: unexpected end of file in member '{}' ({got} of {announced} bytes); the archive is truncated",
+        shown(name)
+    ))
+}
+
+/// Makes the directories leading to `relative`, refusing a path that
+/// passes through anything but a directory (such as a link an earlier
+/// member made).
+fn make_parents<R: Read>(home: &mut impl Home<R>, relative: &Path, member: &[u8]) -> Result<(), ArchiveError> {
+    let mut current = PathBuf::new();
     let parents: Vec<_> = relative.components().collect();
     for part in &parents[..parents.len().saturating_sub(1)] {
         current.push(part);
-        match std::fs::symlink_metadata(&current) {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => return Err(refused(member, "passes through a member that is not a directory")),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir(&current).map_err(context(format!("cannot create {}", current.display())))?;
+        match home.existing(&current)? {
+            Existing::Directory => {}
+            Existing::Nothing => home.directory(&current, None)?,
+            Existing::File | Existing::Symlink => {
+                return Err(refused(member, "passes through a member that is not a directory"));
             }
-            Err(e) => return Err(context(format!("cannot inspect {}", current.display()))(e).into()),
         }
     }
     Ok(())
 }
 
-/// Removes an earlier member at `path` (a later member of the same name
-/// replaces it, as tar does); a directory is kept for a directory member.
-fn clear(path: &Path, member: &[u8], keep_directory: bool) -> Result<(), ArchiveError> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => {
-            if keep_directory {
-                Ok(())
-            } else {
-                Err(refused(member, "replaces a directory"))
-            }
-        }
-        Ok(_) => {
-            std::fs::remove_file(path).map_err(|e| context(format!("cannot replace {}", path.display()))(e).into())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(context(format!("cannot inspect {}", path.display()))(e).into()),
+/// Clears the way for a non-directory member at `relative`: an earlier
+/// file or link of that name is replaced, as tar does; a directory is not.
+fn clear<R: Read>(home: &mut impl Home<R>, relative: &Path, member: &[u8]) -> Result<(), ArchiveError> {
+    match home.existing(relative)? {
+        Existing::Nothing => Ok(()),
+        Existing::Directory => Err(refused(member, "replaces a directory")),
+        Existing::File | Existing::Symlink => home.remove(relative),
     }
 }
 
-/// A reader that fails once more than `left` bytes have passed.
-struct Bounded<'a, R> {
-    inner: R,
-    left: &'a mut u64,
-}
-
-impl<R: Read> Read for Bounded<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n as u64 > *self.left {
-            return Err(std::io::Error::other(format!("the archive exceeds {} of contents", bytes(MAX_TOTAL_BYTES))));
-        }
-        *self.left -= n as u64;
-        Ok(n)
-    }
-}
-
-fn bytes(n: u64) -> String {
-    format!("{} GiB", n >> 30)
-}
-
-/// Extracts the tar stream `reader` into `root` (an existing, empty
-/// directory that pgbin made) and returns every member with its header, in
-/// archive order. Directory modes are applied at the end, as tar does;
-/// set-id and sticky bits are never applied.
-pub fn extract(reader: impl Read, root: &Path) -> Result<Vec<Extracted>, ArchiveError> {
-    let unreadable = |e: std::io::Error| {
-        let text = crate::util::io::explain(&e);
-        let eof = e.kind() == std::io::ErrorKind::UnexpectedEof || text.contains("unexpected EOF");
-        let text = if eof && !text.contains("unexpected end of file") {
-            format!("unexpected end of file ({text}); the archive is truncated")
-        } else {
-            text
-        };
-        ArchiveError::Unreadable(format!("cannot read the archive: {}", one_line(&text)))
-    };
-    let mut archive = tar::Archive::new(reader);
+/// Reads every member of `entries` into `home` under the rules above and
+/// returns each with its header, in archive order.
+pub(crate) fn walk<R: Read>(
+    entries: tar::Entries<'_, R>,
+    home: &mut impl Home<R>,
+) -> Result<Vec<Extracted>, ArchiveError> {
     let mut extracted = Vec::new();
-    let mut directories = Vec::new();
     let mut left = MAX_TOTAL_BYTES;
-    for entry in archive.entries().map_err(unreadable)? {
+    for entry in entries {
         let mut entry = entry.map_err(unreadable)?;
         if extracted.len() >= MAX_MEMBERS {
             return Err(ArchiveError::TooLarge(format!("{MAX_MEMBERS} members")));
@@ -195,6 +225,9 @@ pub fn extract(reader: impl Read, root: &Path) -> Result<Vec<Extracted>, Archive
             continue;
         }
         let relative = confined_path(&name)?;
+        if relative.as_os_str().is_empty() && !kind.is_dir() {
+            return Err(refused(&name, "has an empty name"));
+        }
         let pax = match entry.pax_extensions().map_err(unreadable)? {
             Some(records) => records
                 .filter_map(Result::ok)
@@ -204,41 +237,15 @@ pub fn extract(reader: impl Read, root: &Path) -> Result<Vec<Extracted>, Archive
         };
         let header = entry.header().clone();
         let mode = header.mode().unwrap_or(0o644) & 0o777;
-        make_parents(root, &relative, &name)?;
-        let target = root.join(&relative);
+        make_parents(home, &relative, &name)?;
         if kind.is_dir() {
-            clear(&target, &name, true)?;
-            if !target.is_dir() {
-                std::fs::create_dir(&target).map_err(context(format!("cannot create {}", target.display())))?;
+            if matches!(home.existing(&relative)?, Existing::File | Existing::Symlink) {
+                home.remove(&relative)?;
             }
-            directories.push((target, mode));
+            home.directory(&relative, Some(mode))?;
         } else if kind.is_file() || kind == tar::EntryType::Continuous {
-            clear(&target, &name, false)?;
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&target)
-                .map_err(context(format!("cannot create {}", target.display())))?;
-            let announced = header.size().unwrap_or(0);
-            let mut bounded = Bounded { inner: &mut entry, left: &mut left };
-            let written = std::io::copy(&mut bounded, &mut file).map_err(|e| match e.kind() {
-                std::io::ErrorKind::Other if e.to_string().contains("exceeds") => {
-                    ArchiveError::TooLarge(bytes(MAX_TOTAL_BYTES) + " of contents")
-                }
-                _ if e.raw_os_error().is_some() => context(format!("cannot write {}", target.display()))(e).into(),
-                _ => unreadable(e),
-            })?;
-            if written != announced {
-                return Err(ArchiveError::Unreadable(format!(
-                    "cannot read the archive: unexpected end of file in member '{}' ({written} of {announced} bytes); the archive is truncated",
-                    shown(&name)
-                )));
-            }
-            file.flush().map_err(context(format!("cannot write {}", target.display())))?;
-            std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(mode))
-                .map_err(context(format!("cannot chmod {}", target.display())))?;
+            clear(home, &relative, &name)?;
+            home.file(&relative, mode, &mut entry, &name, &mut left)?;
         } else if kind.is_symlink() {
             let link = entry.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default();
             if link.len() > MAX_NAME_BYTES
@@ -246,20 +253,19 @@ pub fn extract(reader: impl Read, root: &Path) -> Result<Vec<Extracted>, Archive
             {
                 return Err(refused(&name, format!("is a link to '{}', outside the archive", shown(&link))));
             }
-            clear(&target, &name, false)?;
-            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&link), &target)
-                .map_err(context(format!("cannot create {}", target.display())))?;
+            clear(home, &relative, &name)?;
+            home.symlink(&relative, &link)?;
         } else if kind.is_hard_link() {
             let link = entry.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default();
             let source = confined_path(&link)
-                .map_err(|_| refused(&name, format!("is a hard link to '{}', outside the archive", shown(&link))))?;
-            let source = root.join(source);
-            let is_file = std::fs::symlink_metadata(&source).is_ok_and(|m| m.is_file());
-            if !is_file {
+                .ok()
+                .filter(|p| !p.as_os_str().is_empty())
+                .ok_or_else(|| refused(&name, format!("is a hard link to '{}', outside the archive", shown(&link))))?;
+            if home.existing(&source)? != Existing::File {
                 return Err(refused(&name, format!("is a hard link to '{}', not an earlier file", shown(&link))));
             }
-            clear(&target, &name, false)?;
-            std::fs::hard_link(&source, &target).map_err(context(format!("cannot create {}", target.display())))?;
+            clear(home, &relative, &name)?;
+            home.hard_link(&relative, &source)?;
         } else {
             let what = match kind {
                 tar::EntryType::Char => "a character device",
@@ -271,22 +277,19 @@ pub fn extract(reader: impl Read, root: &Path) -> Result<Vec<Extracted>, Archive
         }
         extracted.push(Extracted { path: relative, name: shown(&name), header, pax });
     }
-    for (directory, mode) in directories.into_iter().rev() {
-        std::fs::set_permissions(&directory, std::os::unix::fs::PermissionsExt::from_mode(mode))
-            .map_err(context(format!("cannot chmod {}", directory.display())))?;
-    }
+    home.finish()?;
     Ok(extracted)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// One raw member: name, type, link target, contents.
-    type RawMember<'a> = (&'a [u8], tar::EntryType, &'a [u8], &'a [u8]);
+    pub(crate) type RawMember<'a> = (&'a [u8], tar::EntryType, &'a [u8], &'a [u8]);
 
     /// A tar stream with one member of each given (name, type, link, data).
-    fn tar_of(members: &[RawMember]) -> Vec<u8> {
+    pub(crate) fn tar_of(members: &[RawMember]) -> Vec<u8> {
         let mut out = Vec::new();
         for (name, kind, link, data) in members {
             let mut header = tar::Header::new_ustar();
@@ -350,6 +353,8 @@ mod tests {
             let (_dir, result) = extract_bytes(&bytes);
             let error = result.unwrap_err().to_string();
             assert!(error.contains(needle) && error.contains(&shown(name)), "{error}");
+            let in_memory = memory::read(bytes).unwrap_err().to_string();
+            assert_eq!(in_memory, error, "memory and disk refuse alike");
         }
     }
 
@@ -363,6 +368,7 @@ mod tests {
         ]);
         let (dir, result) = extract_bytes(&bytes);
         assert!(result.unwrap_err().to_string().contains("not a directory"));
+        assert!(memory::read(bytes).unwrap_err().to_string().contains("not a directory"));
         assert!(!dir.path().join("root/top/bin/libssl.so").exists());
         let bytes = tar_of(&[(b"top/x", tar::EntryType::Symlink, link.as_bytes(), b"")]);
         let (_dir, result) = extract_bytes(&bytes);
@@ -376,6 +382,8 @@ mod tests {
         bytes.truncate(1500);
         let (_dir, result) = extract_bytes(&bytes);
         let error = result.unwrap_err().to_string();
+        assert!(error.contains("unexpected end of file") && error.contains("truncated"), "{error}");
+        let error = memory::read(bytes).unwrap_err().to_string();
         assert!(error.contains("unexpected end of file") && error.contains("truncated"), "{error}");
     }
 }
