@@ -59,7 +59,7 @@ pub enum BuildError {
     /// The installed packages could not be recorded, or do not cover what
     /// was bundled.
     #[error(transparent)]
-    Inputs(#[from] inputs::InputsError),
+    Inputs(Box<inputs::InputsError>),
     /// A build failed and its work directory was kept for inspection.
     #[error("{error} (work directory kept: {work})")]
     Kept {
@@ -68,6 +68,12 @@ pub enum BuildError {
         /// The kept directory.
         work: String,
     },
+}
+
+impl From<inputs::InputsError> for BuildError {
+    fn from(error: inputs::InputsError) -> BuildError {
+        BuildError::Inputs(Box::new(error))
+    }
 }
 
 /// Everything a host build is made from.
