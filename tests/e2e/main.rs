@@ -15,6 +15,7 @@ mod hostile_parsers;
 mod hostile_paths;
 mod hostile_process;
 mod hostile_publish;
+mod inputs;
 mod nix;
 mod nix_backend;
 mod parity;
