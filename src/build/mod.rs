@@ -70,6 +70,19 @@ pub enum BuildError {
     },
 }
 
+impl BuildError {
+    /// Whether the machine's packages stopped the build (not recordable, not
+    /// covering a bundled library, or changed during the build): a problem of
+    /// the machine, not a failed check of the build.
+    pub fn is_inputs(&self) -> bool {
+        match self {
+            BuildError::Inputs(_) => true,
+            BuildError::Kept { error, .. } => error.is_inputs(),
+            _ => false,
+        }
+    }
+}
+
 impl From<inputs::InputsError> for BuildError {
     fn from(error: inputs::InputsError) -> BuildError {
         BuildError::Inputs(Box::new(error))
@@ -377,5 +390,15 @@ mod tests {
         let before = key_with(record("3.0.19-1~deb12u2"));
         assert_eq!(before, key_with(record("3.0.19-1~deb12u2")), "the same inputs give the same key");
         assert_ne!(before, key_with(record("3.0.22-1~deb12u2")), "an upgraded libssl3 gives another key");
+    }
+
+    #[test]
+    fn a_build_stopped_by_the_machines_packages_says_so_even_when_kept() {
+        let uncovered =
+            || BuildError::from(inputs::InputsError::Unpackaged { library: "libx.so.1".into(), origin: "/opt".into() });
+        assert!(uncovered().is_inputs());
+        assert!(BuildError::Kept { error: Box::new(uncovered()), work: "w".into() }.is_inputs());
+        let io = BuildError::Io(IoError::new("x", std::io::Error::from(std::io::ErrorKind::NotFound)));
+        assert!(!io.is_inputs());
     }
 }

@@ -168,6 +168,7 @@ impl Classify for PipelineError {
             PipelineError::Seed(e) => e.kind(),
             PipelineError::Documents(e) => e.kind(),
             PipelineError::Smoke(e) => e.kind(),
+            PipelineError::Build { error, .. } if error.is_inputs() => FailureKind::Usage,
             PipelineError::Build { .. }
             | PipelineError::NixOutput { .. }
             | PipelineError::DockerBuild(_)

@@ -111,6 +111,7 @@ impl Classify for ReproError {
     fn kind(&self) -> FailureKind {
         match self {
             ReproError::Pipeline(e) => e.kind(),
+            ReproError::Build { error, .. } if error.is_inputs() => FailureKind::Usage,
             ReproError::Build { .. } => FailureKind::Check,
             _ => FailureKind::Usage,
         }
