@@ -7,6 +7,7 @@ mod util;
 mod attest;
 mod audit;
 mod build;
+mod cache_key;
 mod cli;
 mod diff;
 mod docker;
