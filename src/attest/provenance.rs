@@ -180,9 +180,12 @@ fn purl_encode(text: &str) -> String {
     out
 }
 
-/// The package URL of a Debian binary package.
+/// The package URL of a Debian binary package: `package` is `name` (of the
+/// target's architecture) or `name:arch`, as the toolchain record names
+/// another architecture's package.
 pub fn debian_purl(package: &str, version: &str, triple: &str) -> String {
-    format!("pkg:deb/debian/{}@{}?arch={}", purl_encode(package), purl_encode(version), debian_arch(triple))
+    let (name, arch) = package.split_once(':').unwrap_or((package, debian_arch(triple)));
+    format!("pkg:deb/debian/{}@{}?arch={}", purl_encode(name), purl_encode(version), purl_encode(arch))
 }
 
 /// The `resolvedDependencies` entry of the source tarball.
@@ -414,6 +417,11 @@ mod tests {
         assert_eq!(bison.uri.as_deref(), Some("pkg:deb/debian/bison@2:3.8.2%2Bdfsg-1%2Bb1?arch=amd64"));
         let pgbin = deps.iter().find(|d| d.name.as_deref() == Some("pgbin")).unwrap();
         assert_eq!(pgbin.digest["gitCommit"], "a".repeat(40));
+        assert_eq!(
+            debian_purl("libssl3:arm64", "3.0.19-1~deb12u2", "x86_64-unknown-linux-gnu"),
+            "pkg:deb/debian/libssl3@3.0.19-1~deb12u2?arch=arm64",
+            "another architecture's package keeps its own"
+        );
         assert!(s.predicate.build_definition.external_parameters.get("flakeAttribute").is_none());
     }
 

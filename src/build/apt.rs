@@ -35,25 +35,14 @@ pub fn owning_package(path: &Path) -> (Option<String>, Option<String>) {
     (None, None)
 }
 
-/// Installed versions of the given Debian packages (absent ones are omitted).
+/// Installed versions of the given Debian packages (absent ones are
+/// omitted), read from the status file [`crate::build::inputs`] reads, so
+/// that the versions a manifest records agree with the cache key's record.
 pub fn installed_versions(packages: &[String]) -> BTreeMap<String, String> {
-    let mut versions = BTreeMap::new();
     if packages.is_empty() {
-        return versions;
+        return BTreeMap::new();
     }
-    let output = std::process::Command::new("dpkg-query")
-        .args(["-W", "-f", "${Package} ${db:Status-Status} ${Version}\n"])
-        .args(packages)
-        .output();
-    if let Ok(output) = output {
-        for line in String::from_utf8_lossy(&output.stdout).lines() {
-            let mut parts = line.split_whitespace();
-            if let (Some(name), Some("installed"), Some(version)) = (parts.next(), parts.next(), parts.next()) {
-                versions.insert(name.to_string(), version.to_string());
-            }
-        }
-    }
-    versions
+    crate::build::inputs::read_status().map(|database| database.installed_versions(packages)).unwrap_or_default()
 }
 
 /// The packages of `wanted` that are not installed.

@@ -13,6 +13,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// The `PATH` every build step runs with.
+pub const BUILD_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
 /// Prefix under which PostgreSQL is configured (its path contains
 /// "postgresql", so modules land in `lib/` and data in `share/`).
 pub fn install_prefix(archive_stem: &str) -> String {
@@ -169,7 +172,7 @@ impl HostBuild {
         command
             .current_dir(dir)
             .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("PATH", BUILD_PATH)
             .env("LC_ALL", variation.locale.as_deref().unwrap_or("C"))
             .env("TZ", variation.time_zone.as_deref().unwrap_or("UTC"))
             .env("SOURCE_DATE_EPOCH", self.source_date_epoch.to_string())

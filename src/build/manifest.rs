@@ -38,7 +38,10 @@ pub struct Toolchain {
     /// The compiler: `cc --version`, first line (host), or the name of
     /// nixpkgs' compiler derivation (nix).
     pub compiler: String,
-    /// Debian package name → version, for every build package (host).
+    /// Debian package name (`name:arch` for another architecture's) →
+    /// version, for every build package, the Essential and required sets,
+    /// and every package those depend on, transitively (host; see
+    /// [`crate::build::inputs`]).
     pub packages: BTreeMap<String, String>,
     /// The pinned nixpkgs every tool and library came from (nix).
     #[serde(default, skip_serializing_if = "Option::is_none")]

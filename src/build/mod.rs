@@ -4,7 +4,10 @@
 //! [`crate::build::package`], writes the manifest, and runs [`crate::build::smoke`] on the
 //! result before anything is published. Results are cached under a key over
 //! every input (source hash, target, configure and compiler flags, backend,
-//! toolchain identity, recipe version): the same inputs are never built twice.
+//! toolchain identity with every installed package the build can read, see
+//! [`crate::build::inputs`], recipe version): the same inputs are never built
+//! twice, and a host build whose bundled libraries the key does not cover is
+//! refused.
 //! Publishing copies the archive, its `.sha256` and its manifest atomically.
 
 pub mod apt;
@@ -12,6 +15,7 @@ pub mod cache;
 pub mod docker;
 pub mod elf;
 pub mod host;
+pub mod inputs;
 pub mod manifest;
 pub mod package;
 pub mod prebuilt;
@@ -52,6 +56,10 @@ pub enum BuildError {
     /// The smoke test could not run.
     #[error(transparent)]
     Smoke(#[from] smoke::SmokeError),
+    /// The installed packages could not be recorded, or do not cover what
+    /// was bundled.
+    #[error(transparent)]
+    Inputs(Box<inputs::InputsError>),
     /// A build failed and its work directory was kept for inspection.
     #[error("{error} (work directory kept: {work})")]
     Kept {
@@ -60,6 +68,25 @@ pub enum BuildError {
         /// The kept directory.
         work: String,
     },
+}
+
+impl BuildError {
+    /// Whether the machine's packages stopped the build (not recordable, not
+    /// covering a bundled library, or changed during the build): a problem of
+    /// the machine, not a failed check of the build.
+    pub fn is_inputs(&self) -> bool {
+        match self {
+            BuildError::Inputs(_) => true,
+            BuildError::Kept { error, .. } => error.is_inputs(),
+            _ => false,
+        }
+    }
+}
+
+impl From<inputs::InputsError> for BuildError {
+    fn from(error: inputs::InputsError) -> BuildError {
+        BuildError::Inputs(Box::new(error))
+    }
 }
 
 /// Everything a host build is made from.
@@ -140,6 +167,9 @@ pub fn assemble(
 ) -> Result<Assembled, BuildError> {
     on_phase("relocate");
     let relocation = relocate::relocate(prefix, policy)?;
+    if inputs.backend == Backend::Host {
+        inputs::check_covered(&relocation.bundled, &inputs.toolchain.packages)?;
+    }
     on_phase("package");
     let stem = inputs.stem();
     let mtime = u64::try_from(inputs.source_date_epoch).unwrap_or(0);
@@ -293,11 +323,17 @@ pub fn build_and_assemble(
     Ok(assembled)
 }
 
-/// The host's toolchain identity: compiler version and Debian package versions.
+/// The host's toolchain identity: the compiler's version line (of the `cc`
+/// the build's pinned `PATH` finds) and the record of every installed
+/// package the build can read ([`inputs::Database::closure`] of `packages`).
 pub fn host_toolchain(packages: &[String]) -> Result<Toolchain, BuildError> {
-    let output = Command::new("cc").arg("--version").output().map_err(context("cannot run cc --version"))?;
+    let output = Command::new("cc")
+        .arg("--version")
+        .env("PATH", host::BUILD_PATH)
+        .output()
+        .map_err(context("cannot run cc --version"))?;
     let compiler = String::from_utf8_lossy(&output.stdout).lines().next().unwrap_or("").to_string();
-    Ok(Toolchain { compiler, packages: crate::build::apt::installed_versions(packages), nixpkgs: None })
+    Ok(Toolchain { compiler, packages: inputs::read_status()?.closure(packages), nixpkgs: None })
 }
 
 /// The machine's own target triple, if pgbin knows it.
@@ -314,3 +350,55 @@ pub fn host_triple() -> Option<&'static str> {
 }
 
 crate::util::error::usage_errors!(BuildError);
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::data::lock::SourceLock;
+    use crate::data::repo::Repo;
+    use crate::source::verify::Level;
+
+    fn key_with(packages: BTreeMap<String, String>) -> String {
+        let repo = Repo::discover(Some(Path::new(env!("CARGO_MANIFEST_DIR")))).unwrap();
+        let (matrix, lock) = (Matrix::load(&repo).unwrap(), SourceLock::load(&repo).unwrap());
+        let version: Version = "18.6".parse().unwrap();
+        let assessment = Assessment { level: Level::Signed, evidence: Vec::new() };
+        let toolchain = Toolchain { compiler: "cc (Debian 12.2.0-14+deb12u1) 12.2.0".into(), packages, nixpkgs: None };
+        let inputs = AssemblyInputs {
+            version,
+            entry: lock.get(version).unwrap(),
+            assessment: &assessment,
+            target: matrix.target("x86_64-unknown-linux-gnu").unwrap(),
+            matrix: &matrix,
+            source_date_epoch: 1_700_000_000,
+            toolchain: &toolchain,
+            backend: Backend::Host,
+        };
+        inputs.cache_key()
+    }
+
+    #[test]
+    fn a_bundled_librarys_package_version_is_part_of_the_cache_key() {
+        let record = |libssl3: &str| {
+            BTreeMap::from([
+                ("libssl-dev".to_string(), "3.0.19-1~deb12u2".to_string()),
+                ("libssl3".to_string(), libssl3.to_string()),
+            ])
+        };
+        let before = key_with(record("3.0.19-1~deb12u2"));
+        assert_eq!(before, key_with(record("3.0.19-1~deb12u2")), "the same inputs give the same key");
+        assert_ne!(before, key_with(record("3.0.22-1~deb12u2")), "an upgraded libssl3 gives another key");
+    }
+
+    #[test]
+    fn a_build_stopped_by_the_machines_packages_says_so_even_when_kept() {
+        let uncovered =
+            || BuildError::from(inputs::InputsError::Unpackaged { library: "libx.so.1".into(), origin: "/opt".into() });
+        assert!(uncovered().is_inputs());
+        assert!(BuildError::Kept { error: Box::new(uncovered()), work: "w".into() }.is_inputs());
+        let io = BuildError::Io(IoError::new("x", std::io::Error::from(std::io::ErrorKind::NotFound)));
+        assert!(!io.is_inputs());
+    }
+}

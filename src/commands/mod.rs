@@ -36,7 +36,8 @@ use pgbin::util::error::Classify;
 /// A command's failure: one line for stderr and the exit code.
 #[derive(Debug)]
 pub struct Failure {
-    /// 1: a check failed; 2: usage or I/O error.
+    /// 1: a check failed; 2: usage or I/O error; 3 and 4: the verdicts of
+    /// `diff` and `repro` that are neither (the inputs differed; inconclusive).
     pub code: u8,
     /// What is wrong and what to do, in one line.
     pub message: String,
@@ -51,6 +52,11 @@ impl Failure {
     /// A check failed and the output already said why (exit 1, nothing more printed).
     pub fn silent_check() -> Failure {
         Failure { code: 1, message: String::new() }
+    }
+
+    /// A verdict with its own exit code that the output already explained.
+    pub fn silent(code: u8) -> Failure {
+        Failure { code, message: String::new() }
     }
 
     /// Bad usage, bad input data or I/O trouble (exit 2).

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use pgbin::compare::inputs::Verdict;
 use pgbin::pipeline::repro::{self, Repro, ReproBackend};
 
 use super::progress::TerminalProgress;
@@ -35,7 +36,7 @@ pub struct Args {
     /// Cache directory for the verified source (as for `pgbin fetch`)
     #[arg(long, value_name = "DIR")]
     cache: Option<PathBuf>,
-    /// Machine-readable output (the diff report)
+    /// Machine-readable output (the verdict and the diff report)
     #[arg(long)]
     json: bool,
 }
@@ -60,18 +61,30 @@ fn print_outcome(summary: &Repro, out: &Path, json: bool) -> Result<(), Failure>
     if json {
         print_json(summary)?;
     } else {
-        let verdict = if summary.identical { "REPRODUCIBLE" } else { "NOT REPRODUCIBLE" };
+        let verdict = match summary.verdict {
+            Verdict::Identical => "REPRODUCIBLE",
+            Verdict::Inconclusive => "INCONCLUSIVE (the machine changed during the run)",
+            other => super::diff::headline(other),
+        };
         println!(
             "{verdict}: PostgreSQL {} for {}, two builds in {:.0}s",
             summary.version, summary.target, summary.seconds
         );
+        for change in &summary.report.machine_changes {
+            println!("  changed on this machine: {change}");
+        }
         let sha = |s: &Option<String>| s.clone().unwrap_or_else(|| "(none: the install tree differs)".into());
         println!("archive sha256: {} / {}", sha(&summary.archive_sha256[0]), sha(&summary.archive_sha256[1]));
-        println!("{} contents (NAR): {} / {}", summary.compared, summary.report.a.nar_hash, summary.report.b.nar_hash);
-        for finding in &summary.report.findings {
+        let report = &summary.report.report;
+        println!("{} contents (NAR): {} / {}", summary.compared, report.a.nar_hash, report.b.nar_hash);
+        super::diff::print_input_changes(&summary.report);
+        for finding in &report.findings {
             println!("  {}: {}", if finding.path.is_empty() { "(archive)" } else { &finding.path }, finding.detail);
         }
         println!("outputs and report.json kept in {}", out.display());
     }
-    if summary.identical { Ok(()) } else { Err(Failure::silent_check()) }
+    match summary.verdict {
+        Verdict::Identical => Ok(()),
+        verdict => Err(Failure::silent(verdict.exit_code())),
+    }
 }

@@ -86,6 +86,9 @@ pub enum Cause {
     Permissions,
     /// A file is missing or of another type.
     FileSet,
+    /// A recorded input differs (a bundled library's package version):
+    /// set by [`crate::compare::inputs::explain`] from the manifests.
+    InputChanged,
     /// Not recognised.
     Unknown,
 }
@@ -112,6 +115,9 @@ impl Cause {
             }
             Cause::Permissions => "build with a fixed umask (022) or normalise modes when archiving",
             Cause::FileSet => "a step was skipped or added: compare the two build logs",
+            Cause::InputChanged => {
+                "not a reproducibility problem: the builds were made from different inputs; rebuild both from the same package versions to test reproducibility"
+            }
             Cause::Unknown => "inspect the bytes around the first difference (diffoscope shows them in full)",
         }
     }

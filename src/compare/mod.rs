@@ -1,7 +1,9 @@
 //! Comparing outputs: opening trees and archives, explaining every
-//! difference, and parity between two backends' builds.
+//! difference (with the builds' recorded inputs where they say why), and
+//! parity between two backends' builds.
 
 pub mod diff;
+pub mod inputs;
 pub mod parity;
 pub mod tree;
 

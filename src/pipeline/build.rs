@@ -168,6 +168,7 @@ impl Classify for PipelineError {
             PipelineError::Seed(e) => e.kind(),
             PipelineError::Documents(e) => e.kind(),
             PipelineError::Smoke(e) => e.kind(),
+            PipelineError::Build { error, .. } if error.is_inputs() => FailureKind::Usage,
             PipelineError::Build { .. }
             | PipelineError::NixOutput { .. }
             | PipelineError::DockerBuild(_)
@@ -197,6 +198,7 @@ pub struct HostPlan {
     version: Version,
     tarball: PathBuf,
     assessment: Assessment,
+    packages: Vec<String>,
     toolchain: Toolchain,
     source_date_epoch: i64,
 }
@@ -227,9 +229,27 @@ impl HostPlan {
             version,
             tarball: obtained.path,
             assessment,
+            packages,
             toolchain,
             source_date_epoch: release.source_date_epoch(),
         })
+    }
+
+    /// The toolchain identity recorded for the next build: the compiler and
+    /// every installed package it can read (what the cache key covers).
+    pub fn toolchain(&self) -> &Toolchain {
+        &self.toolchain
+    }
+
+    /// The machine's toolchain identity now, recorded afresh.
+    pub fn record_toolchain(&self) -> Result<Toolchain, PipelineError> {
+        host::host_toolchain(&self.packages).map_err(PipelineError::Prepare)
+    }
+
+    /// Records the toolchain identity afresh for the builds that follow.
+    pub fn rerecord(&mut self) -> Result<(), PipelineError> {
+        self.toolchain = self.record_toolchain()?;
+        Ok(())
     }
 
     /// The build's inputs; `jobs` defaults to the number of CPUs.

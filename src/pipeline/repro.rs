@@ -11,6 +11,14 @@
 //! of the archive's, and a diff against the `.check` output when Nix reports
 //! a difference. Both outputs and `report.json` are kept in `out` (with the
 //! Nix backend, the report and logs; the outputs stay in the store).
+//!
+//! The host backend records the machine's inputs (the toolchain identity the
+//! cache key covers) before the first build, again before the second (which
+//! is made from, and records, what is installed then) and after the second.
+//! The two archives are compared with their manifests, so a bundled library
+//! from another package version is named as such; and when the machine's
+//! packages changed during the run the verdict is `inconclusive`, naming
+//! each change, instead of "not reproducible".
 
 use std::path::Path;
 use std::time::Instant;
@@ -18,7 +26,10 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::build::host::Variation;
-use crate::compare::diff::{self, DiffError, Options, Report};
+use crate::build::inputs::{PackageChange, changes};
+use crate::build::manifest::Toolchain;
+use crate::compare::diff::{self, DiffError, Options};
+use crate::compare::inputs::{Comparison, Verdict, explain, same_inputs};
 use crate::data::matrix::Target;
 use crate::data::version::Version;
 use crate::nix::build::{NixBuildError, nix_build, nix_rebuild};
@@ -48,6 +59,10 @@ pub struct Repro {
     pub target: String,
     /// Whether both builds are identical.
     pub identical: bool,
+    /// What the run concludes: identical, not reproducible (the same inputs
+    /// gave different bytes), inputs differed, or inconclusive (the
+    /// machine's packages changed during the run).
+    pub verdict: Verdict,
     /// What `report` compares: `archive`, `install tree` (Nix: the
     /// PostgreSQL derivation's rebuild differed) or `output` (Nix: the
     /// archive derivation's rebuild differed elsewhere than the archive).
@@ -59,8 +74,9 @@ pub struct Repro {
     pub variations: [Variation; 2],
     /// Seconds for the whole run.
     pub seconds: f64,
-    /// The diff of the two outputs.
-    pub report: Report,
+    /// The diff of the two outputs, with the recorded inputs and what
+    /// changed on the machine.
+    pub report: Comparison,
 }
 
 /// Why a reproducibility run did not reach a verdict.
@@ -95,6 +111,7 @@ impl Classify for ReproError {
     fn kind(&self) -> FailureKind {
         match self {
             ReproError::Pipeline(e) => e.kind(),
+            ReproError::Build { error, .. } if error.is_inputs() => FailureKind::Usage,
             ReproError::Build { .. } => FailureKind::Check,
             _ => FailureKind::Usage,
         }
@@ -155,12 +172,19 @@ fn host_repro(
     progress: &mut dyn Progress,
 ) -> Result<Repro, ReproError> {
     let started = Instant::now();
-    let plan = HostPlan::prepare(project, version, target, cache, progress)?;
+    let mut plan = HostPlan::prepare(project, version, target, cache, progress)?;
+    let before = plan.toolchain().clone();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let variations = [Variation::default(), varied()];
     let works = [out.join("build-1"), out.join("second-build-at-a-longer-path").join("build-2")];
-    let mut archives = Vec::new();
+    let mut builds = Vec::new();
+    let mut between = before.clone();
     for (i, (variation, work)) in variations.iter().zip(&works).enumerate() {
+        if i == 1 {
+            // The second build is made from, and records, what is installed now.
+            plan.rerecord()?;
+            between = plan.toolchain().clone();
+        }
         let inputs = plan.inputs(project, target, Some(cpus + i));
         std::fs::create_dir_all(work).map_err(context(work.display().to_string()))?;
         let log = work.join("build.log");
@@ -170,19 +194,45 @@ fn host_repro(
             progress.phase(&format!("build {}: {phase}", i + 1))
         })
         .map_err(|error| ReproError::Build { number: i + 1, error })?;
-        archives.push(assembled.packaged);
+        builds.push(assembled);
     }
-    let report = diff::diff(&archives[0].archive, &archives[1].archive, &std::env::temp_dir(), Options::default())?;
+    let after = plan.record_toolchain()?;
+    let (a, b) = (&builds[0], &builds[1]);
+    let report = diff::diff(&a.packaged.archive, &b.packaged.archive, &std::env::temp_dir(), Options::default())?;
+    let comparison = explain(report, Some(&a.manifest), Some(&b.manifest))
+        .machine_changed(machine_changes(&before, &between, &after));
     Ok(Repro {
         version,
         target: target.triple.clone(),
-        identical: report.identical,
+        identical: comparison.report.identical,
+        verdict: comparison.verdict,
         compared: "archive",
-        archive_sha256: [Some(archives[0].sha256.clone()), Some(archives[1].sha256.clone())],
+        archive_sha256: [Some(a.packaged.sha256.clone()), Some(b.packaged.sha256.clone())],
         variations,
         seconds: started.elapsed().as_secs_f64(),
-        report,
+        report: comparison,
     })
+}
+
+/// What changed on the machine between the record taken `before` the first
+/// build and the one taken `after` the second, including a change seen only
+/// `between` the builds (and reverted by the end): each package (or the
+/// compiler, as `cc --version`) with its version before and the other one.
+fn machine_changes(before: &Toolchain, between: &Toolchain, after: &Toolchain) -> Vec<PackageChange> {
+    let with_compiler = |t: &Toolchain| {
+        let mut record = t.packages.clone();
+        record.insert("cc --version".into(), t.compiler.clone());
+        record
+    };
+    let (before, between, after) = (with_compiler(before), with_compiler(between), with_compiler(after));
+    let mut changed = changes(&before, &after);
+    for change in changes(&before, &between) {
+        if !changed.iter().any(|c| c.package == change.package) {
+            changed.push(change);
+        }
+    }
+    changed.sort_by(|x, y| x.package.cmp(&y.package));
+    changed
 }
 
 /// The Nix backend: builds the archive, then rebuilds with `nix build
@@ -231,14 +281,52 @@ fn nix_repro(
         (None, None) => ("archive", first.join(&archive), first.join(&archive), Some(first_sha.clone())),
     };
     let report = diff::diff(&a, &b, &std::env::temp_dir(), Options::default())?;
+    let identical = report.identical && tree_check.is_none() && archive_check.is_none();
+    let mut report = same_inputs(report);
+    if !identical {
+        report.verdict = Verdict::NotReproducible;
+    }
     Ok(Repro {
         version,
         target: target.triple.clone(),
-        identical: report.identical && tree_check.is_none() && archive_check.is_none(),
+        identical,
+        verdict: report.verdict,
         compared,
         archive_sha256: [Some(first_sha), second_sha],
         variations: [Variation::default(), Variation::default()],
         seconds: started.elapsed().as_secs_f64(),
         report,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn toolchain(libssl3: &str, zlib: &str) -> Toolchain {
+        Toolchain {
+            compiler: "cc (Debian 12.2.0-14+deb12u1) 12.2.0".into(),
+            packages: BTreeMap::from([("libssl3".into(), libssl3.into()), ("zlib1g".into(), zlib.into())]),
+            nixpkgs: None,
+        }
+    }
+
+    #[test]
+    fn a_machine_that_changed_during_the_run_names_each_package_old_and_new() {
+        let before = toolchain("3.0.19-1~deb12u2", "1:1.2.13.dfsg-1");
+        assert!(machine_changes(&before, &before, &before).is_empty(), "nothing changed");
+        let after = toolchain("3.0.22-1~deb12u2", "1:1.2.13.dfsg-1");
+        let changed = machine_changes(&before, &after, &after);
+        let shown: Vec<String> = changed.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["libssl3 3.0.19-1~deb12u2 → 3.0.22-1~deb12u2"]);
+        let reverted = toolchain("3.0.19-1~deb12u2", "1:1.2.13.dfsg-2");
+        let changed = machine_changes(&before, &reverted, &before);
+        let shown: Vec<String> = changed.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["zlib1g 1:1.2.13.dfsg-1 → 1:1.2.13.dfsg-2"], "a change seen between the builds counts");
+        let mut compiler = before.clone();
+        compiler.compiler = "cc (Debian 12.2.0-14+deb12u2) 12.2.0".into();
+        assert_eq!(machine_changes(&before, &before, &compiler)[0].package, "cc --version");
+    }
 }

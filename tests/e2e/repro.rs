@@ -11,6 +11,9 @@ fn two_host_builds_of_18_6_under_varied_conditions_are_identical() {
     let output = pgbin().args(["repro", "18.6", "--backend", "host", "--json", "--out"]).arg(&repro).output().unwrap();
     let summary = json(&output);
     assert_eq!(summary["identical"], true, "{}", serde_json::to_string_pretty(&summary["report"]).unwrap());
+    assert_eq!(summary["verdict"], "identical");
+    assert_eq!(summary["report"]["inputs_recorded"], true, "both builds' manifests were compared");
+    assert!(summary["report"]["machine_changes"].is_null(), "the machine did not change during the run");
     assert_eq!(summary["archive_sha256"][0], summary["archive_sha256"][1]);
     assert_eq!(summary["report"]["a"]["nar_hash"], summary["report"]["b"]["nar_hash"]);
     let varied = &summary["variations"][1];
