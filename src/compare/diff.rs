@@ -318,12 +318,13 @@ fn same_file_bytes(a: &Path, b: &Path) -> Result<bool, DiffError> {
         return Ok(false);
     }
     let (mut fa, mut fb) = (std::fs::File::open(a).map_err(io(a))?, std::fs::File::open(b).map_err(io(b))?);
-    same_stream(&mut fa, &mut fb)
+    same_stream(&mut fa, &mut fb, 1 << 20)
 }
 
-/// Whether two readers yield the same bytes, read in blocks.
-fn same_stream(a: &mut impl Read, b: &mut impl Read) -> Result<bool, DiffError> {
-    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+/// Whether two readers yield the same bytes, read in blocks of `block`
+/// bytes (small for the many files of a tree, large for two archives).
+fn same_stream(a: &mut impl Read, b: &mut impl Read, block: usize) -> Result<bool, DiffError> {
+    let (mut ba, mut bb) = (vec![0u8; block], vec![0u8; block]);
     loop {
         let na = read_full(a, &mut ba)?;
         let nb = read_full(b, &mut bb)?;
@@ -553,7 +554,7 @@ fn same_content(a: &Tree, b: &Tree, relative: &Path) -> Result<bool, DiffError> 
         (Some(root_a), Some(root_b)) => {
             let under = |root: &Path| if relative == Path::new(".") { root.to_path_buf() } else { root.join(relative) };
             let open = |p: PathBuf| std::fs::File::open(&p).map_err(|e| DiffError::Io(format!("{}: {e}", p.display())));
-            same_stream(&mut open(under(root_a))?, &mut open(under(root_b))?)
+            same_stream(&mut open(under(root_a))?, &mut open(under(root_b))?, 1 << 16)
         }
         _ => Ok(a.read(relative)? == b.read(relative)?),
     }
