@@ -47,10 +47,33 @@ pub fn check_flake_lock(file: &SourceFile) -> Vec<Finding> {
     out
 }
 
-/// Byte offset just past the `{ … }` starting at `open`, or the text's end.
+/// The most text a fetch's argument set or a read's argument is looked for
+/// in: real ones are a few lines. Bounding each look keeps a hostile file
+/// with many unclosed calls linear, not quadratic.
+const ARGUMENT_WINDOW: usize = 16 << 10;
+
+/// Most calls of one builtin examined in a file; a file with more gets a
+/// finding instead of an unbounded audit.
+const MAX_CALLS_EXAMINED: usize = 10_000;
+
+/// At most [`ARGUMENT_WINDOW`] bytes of `text` from `at` (on a character boundary).
+fn window(text: &str, at: usize) -> &str {
+    let mut end = (at + ARGUMENT_WINDOW).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[at..end]
+}
+
+/// Most findings of one rule in one file; the rest are counted in one more.
+const MAX_FINDINGS_PER_RULE: usize = 100;
+
+/// Byte offset just past the `{ … }` starting at `open`, or the end of the
+/// window (an argument set that long is not a pinned fetch).
 fn matching_brace(text: &str, open: usize) -> usize {
     let mut depth = 0usize;
-    for (i, c) in text[open..].char_indices() {
+    let within = window(text, open);
+    for (i, c) in within.char_indices() {
         match c {
             '{' => depth += 1,
             '}' => {
@@ -62,7 +85,7 @@ fn matching_brace(text: &str, open: usize) -> usize {
             _ => {}
         }
     }
-    text.len()
+    open + within.len()
 }
 
 /// Whether `word` occurs at `at` as a whole identifier (not `x.word`,
@@ -135,8 +158,8 @@ const DERIVATION_MAKERS: [&str; 10] = [
 /// The argument expression after `at`: a parenthesised group, an
 /// interpolated string, or one word.
 fn argument(text: &str, at: usize) -> &str {
-    let rest = text[at..].trim_start();
-    let start = text.len() - rest.len();
+    let rest = window(text, at).trim_start();
+    let start = at + (window(text, at).len() - rest.len());
     let end = match rest.chars().next() {
         Some('(') => {
             let mut depth = 0usize;
@@ -157,71 +180,167 @@ fn argument(text: &str, at: usize) -> &str {
     &text[start..start + end]
 }
 
+/// Whether `c` can be part of a Nix identifier.
+fn identifier_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '-' || c == '\''
+}
+
+/// Every `name = value;` binding in the file, the first of each name: one
+/// pass over the text, so that resolving many arguments stays linear.
+fn bindings(text: &str) -> std::collections::HashMap<&str, &str> {
+    let mut found = std::collections::HashMap::new();
+    let mut start = None;
+    for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        match (start, identifier_char(c)) {
+            (None, true) if whole_word_start(text, i) && (c.is_alphabetic() || c == '_') => start = Some(i),
+            (Some(_), true) => {}
+            (Some(from), false) => {
+                start = None;
+                let name = &text[from..i];
+                let rest = text[i..].trim_start();
+                if let Some(value) = rest.strip_prefix('=').filter(|v| !v.starts_with('=')) {
+                    let value_start = text.len() - value.len();
+                    let value = window(text, value_start);
+                    found.entry(name).or_insert(&value[..value.find(';').unwrap_or(value.len())]);
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Whether an identifier may start at `at` (not inside another, nor after a dot).
+fn whole_word_start(text: &str, at: usize) -> bool {
+    !text[..at].chars().next_back().is_some_and(|c| identifier_char(c) || c == '.')
+}
+
 /// For an argument that is a bare name, the text bound to it in the same
 /// file (`name = …;`), so that `import generated` is judged by what
 /// `generated` is; any other argument as it is.
-fn resolve_binding<'a>(text: &'a str, argument: &'a str) -> &'a str {
+fn resolve_binding<'a>(bound: &std::collections::HashMap<&'a str, &'a str>, argument: &'a str) -> &'a str {
     let is_name = !argument.is_empty()
-        && argument.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '\'')
+        && argument.chars().all(identifier_char)
         && argument.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_');
     if !is_name {
         return argument;
     }
-    text.match_indices(argument)
-        .filter(|(at, _)| whole_word(text, *at, argument))
-        .find_map(|(at, _)| {
-            let rest = text[at + argument.len()..].trim_start();
-            let value = rest.strip_prefix('=').filter(|v| !v.starts_with('='))?;
-            let start = text.len() - value.len();
-            Some(&text[start..start + value.find(';').unwrap_or(value.len())])
-        })
-        .unwrap_or(argument)
+    bound.get(argument).copied().unwrap_or(argument)
+}
+
+/// The first [`MAX_CALLS_EXAMINED`] calls of `name`, each with a flag
+/// saying whether it is past the cap (only the first such is yielded).
+fn examined_calls<'a>(text: &'a str, name: &'a str, global: bool) -> impl Iterator<Item = (usize, bool)> + 'a {
+    builtin_calls(text, name, global)
+        .enumerate()
+        .take(MAX_CALLS_EXAMINED + 1)
+        .map(|(i, at)| (at, i == MAX_CALLS_EXAMINED))
+}
+
+/// The finding for a file with more than [`MAX_CALLS_EXAMINED`] calls of `name`.
+fn too_many_calls(name: &str) -> String {
+    format!("more than {MAX_CALLS_EXAMINED} calls of `{name}`: the rest of the file is not examined; split it")
+}
+
+/// Findings of one rule, at most [`MAX_FINDINGS_PER_RULE`] of them with
+/// their line, then one that counts the rest.
+struct Capped<'f> {
+    file: &'f SourceFile,
+    rule: RuleId,
+    kept: Vec<Finding>,
+    more: usize,
+}
+
+impl<'f> Capped<'f> {
+    fn new(file: &'f SourceFile, rule: RuleId) -> Self {
+        Capped { file, rule, kept: Vec::new(), more: 0 }
+    }
+
+    fn push(&mut self, at: usize, message: impl FnOnce() -> String) {
+        if self.kept.len() < MAX_FINDINGS_PER_RULE {
+            self.kept.push(Finding::new(self.rule, &self.file.path, self.file.line_of(at), message()));
+        } else {
+            self.more += 1;
+        }
+    }
+
+    /// A finding kept whatever the cap.
+    fn always(&mut self, at: usize, message: String) {
+        self.kept.push(Finding::new(self.rule, &self.file.path, self.file.line_of(at), message));
+    }
+
+    fn into_findings(mut self) -> Vec<Finding> {
+        if self.more > 0 {
+            let line = self.kept.last().map_or(1, |f| f.line);
+            let message = format!("and {} more like the ones above in this file", self.more);
+            self.kept.push(Finding::new(self.rule, &self.file.path, line, message));
+        }
+        self.kept
+    }
 }
 
 /// Every NIX002/NIX003 finding in a `.nix` file.
 pub fn check_nix_file(file: &SourceFile) -> Vec<Finding> {
     let text = without_comments(&file.text);
-    let mut out = Vec::new();
+    let mut unhashed = Capped::new(file, RuleId::UnhashedFetch);
     for (name, global, keys) in [
         ("fetchurl", false, &["sha256", "hash"][..]),
         ("fetchTarball", true, &["sha256", "hash"][..]),
         ("fetchGit", true, &["rev", "narHash"][..]),
     ] {
-        for after in builtin_calls(&text, name, global) {
-            let rest = text[after..].trim_start();
+        for (after, past_cap) in examined_calls(&text, name, global) {
+            if past_cap {
+                unhashed.always(after, too_many_calls(name));
+                break;
+            }
+            let rest = window(&text, after).trim_start();
             let pinned = rest.starts_with('{') && {
-                let open = text.len() - rest.len();
+                let open = after + (window(&text, after).len() - rest.len());
                 names_hash(&text[open..matching_brace(&text, open)], keys)
             };
             if !pinned {
-                out.push(Finding::new(
-                    RuleId::UnhashedFetch,
-                    &file.path,
-                    file.line_of(after),
-                    format!("`{name}` without {}: its result can change", keys.join(" or ")),
-                ));
+                unhashed.push(after, || format!("`{name}` without {}: its result can change", keys.join(" or ")));
             }
         }
     }
+    let bound = bindings(&text);
+    let mut from_derivation = Capped::new(file, RuleId::ImportFromDerivation);
     for (reader, global) in [("import", true), ("readFile", true), ("readDir", false), ("pathExists", false)] {
-        for after in builtin_calls(&text, reader, global) {
-            let argument = resolve_binding(&text, argument(&text, after));
+        for (after, past_cap) in examined_calls(&text, reader, global) {
+            if past_cap {
+                from_derivation.always(after, too_many_calls(reader));
+                break;
+            }
+            let argument = resolve_binding(&bound, argument(&text, after));
             if let Some(maker) = DERIVATION_MAKERS.iter().find(|m| argument.contains(*m)) {
-                out.push(Finding::new(
-                    RuleId::ImportFromDerivation,
-                    &file.path,
-                    file.line_of(after),
-                    format!("`{reader}` of a `{maker}` output runs a build during evaluation"),
-                ));
+                from_derivation
+                    .push(after, || format!("`{reader}` of a `{maker}` output runs a build during evaluation"));
             }
         }
     }
+    let mut out = unhashed.into_findings();
+    out.extend(from_derivation.into_findings());
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 4 MiB file of unclosed fetches and imports of one another: each
+    /// call used to scan the rest of the file (hours); now each looks at a
+    /// bounded window, and the findings are capped.
+    #[test]
+    fn a_hostile_file_of_unclosed_calls_is_audited_in_bounded_work() {
+        let unit = "x = fetchTarball { url = y; import x (fetchurl {\n";
+        let text = unit.repeat((4 << 20) / unit.len());
+        let findings = check_nix_file(&SourceFile { path: "evil.nix".into(), text });
+        let unhashed = findings.iter().filter(|f| f.rule == RuleId::UnhashedFetch).count();
+        // The cap, a finding per builtin past the call cap, one counting the rest.
+        assert!((MAX_FINDINGS_PER_RULE..MAX_FINDINGS_PER_RULE + 4).contains(&unhashed), "{unhashed}");
+        assert!(findings.iter().any(|f| f.message.contains("not examined")));
+        assert!(findings.iter().any(|f| f.message.contains("more like the ones above")));
+    }
 
     fn rules(text: &str) -> Vec<&'static str> {
         check_nix_file(&SourceFile { path: "x.nix".into(), text: text.into() })

@@ -92,8 +92,9 @@ pub fn rollbacks(base: &SourceLock, current: &SourceLock, current_text: &str) ->
 pub struct BaseLockError(pub String);
 
 fn git_show(root: &Path, revision: &str, path: &str) -> Result<String, BaseLockError> {
-    let bytes =
-        crate::data::repo::git(root, &["show", &format!("{revision}:{path}")]).map_err(|e| BaseLockError(e.0))?;
+    let spec = format!("{revision}:{path}");
+    let bound = crate::data::lock::LOCK_BOUND.bytes;
+    let bytes = crate::data::repo::git_limited(root, &["show", &spec], bound).map_err(|e| BaseLockError(e.0))?;
     String::from_utf8(bytes).map_err(|e| BaseLockError(e.to_string()))
 }
 

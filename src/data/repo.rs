@@ -92,14 +92,35 @@ pub struct GitError(pub String);
 /// Runs `git -C root ARGS` and returns its standard output, or one line
 /// saying why it failed (git missing, not a checkout, unknown revision).
 pub fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
-    let output = std::process::Command::new("git")
+    git_limited(root, args, u64::MAX)
+}
+
+/// Runs `git -C root args` and returns its standard output, refusing (and
+/// stopping git) once it passes `limit` bytes: for output whose size data
+/// decides, such as a file of another revision.
+pub fn git_limited(root: &Path, args: &[&str], limit: u64) -> Result<Vec<u8>, GitError> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new("git")
         .arg("-C")
         .arg(root)
         .args(args)
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| GitError(format!("cannot run git: {e}")))?;
+    let mut stdout = Vec::new();
+    let read = child.stdout.take().expect("piped").take(limit.saturating_add(1)).read_to_end(&mut stdout);
+    if read.is_ok() && stdout.len() as u64 > limit {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(GitError(format!("git {} printed more than {limit} bytes; refusing it", args.join(" "))));
+    }
+    let output = child.wait_with_output().map_err(|e| GitError(format!("cannot run git: {e}")))?;
+    read.map_err(|e| GitError(format!("cannot read git's output: {e}")))?;
     if output.status.success() {
-        Ok(output.stdout)
+        Ok(stdout)
     } else {
         let stderr = String::from_utf8_lossy(&output.stderr);
         Err(GitError(stderr.lines().next().unwrap_or("git failed").to_string()))
