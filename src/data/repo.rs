@@ -128,3 +128,24 @@ pub fn git_limited(root: &Path, args: &[&str], limit: u64) -> Result<Vec<u8>, Gi
 }
 
 crate::util::error::usage_errors!(GitError, RepoNotFound);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_output_past_its_bound_is_refused_and_git_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let run = |args: &[&str]| {
+            assert!(std::process::Command::new("git").arg("-C").arg(root).args(args).status().unwrap().success())
+        };
+        run(&["init", "-q"]);
+        std::fs::write(root.join("big"), vec![b'x'; 1 << 20]).unwrap();
+        run(&["add", "big"]);
+        run(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "big"]);
+        let error = git_limited(root, &["show", "HEAD:big"], 4096).unwrap_err();
+        assert!(error.0.contains("more than 4096 bytes"), "{}", error.0);
+        assert_eq!(git_limited(root, &["show", "HEAD:big"], 1 << 20).unwrap().len(), 1 << 20);
+    }
+}
