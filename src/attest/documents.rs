@@ -187,6 +187,7 @@ pub fn run_context(
         flake_attribute,
         cached,
         pgbin: pgbin_revision(project.repo.root()),
+        derivation: None,
     }
 }
 

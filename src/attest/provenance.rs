@@ -148,6 +148,8 @@ pub struct RunContext {
     pub cached: bool,
     /// pgbin's own revision.
     pub pgbin: PgbinRevision,
+    /// The derivation that built the archive and its closure (nix backend).
+    pub derivation: Option<crate::nix::closure::DerivationInputs>,
 }
 
 /// Why a statement could not be used.
@@ -238,6 +240,23 @@ fn toolchain_dependencies(manifest: &Manifest) -> Vec<ResourceDescriptor> {
     out
 }
 
+/// Annotation marking a resolved dependency as a store path of the
+/// archive derivation's closure.
+pub const STORE_PATH_ANNOTATION: &str = "nixStorePath";
+
+/// The entry of one store path of the derivation's closure: the path is its
+/// identity (its hash part digests how it was made).
+fn store_path_dependency(path: &str) -> ResourceDescriptor {
+    let mut annotations = serde_json::Map::new();
+    annotations.insert(STORE_PATH_ANNOTATION.into(), json!(true));
+    ResourceDescriptor {
+        name: path.rsplit('/').next().map(String::from),
+        uri: Some(path.to_string()),
+        annotations,
+        ..ResourceDescriptor::default()
+    }
+}
+
 /// The entry for pgbin itself.
 fn pgbin_dependency(manifest: &Manifest, revision: &PgbinRevision) -> ResourceDescriptor {
     let mut annotations = serde_json::Map::new();
@@ -271,7 +290,7 @@ pub fn statement(manifest: &Manifest, manifest_sha256: &str, urls: &[String], ru
     if let (Backend::Nix, Some(attribute)) = (manifest.backend, &run.flake_attribute) {
         external["flakeAttribute"] = json!(attribute);
     }
-    let internal = json!({
+    let mut internal = json!({
         "configureFlags": manifest.configure_flags,
         "features": manifest.features_enabled,
         "sourceDateEpoch": manifest.source_date_epoch,
@@ -282,6 +301,10 @@ pub fn statement(manifest: &Manifest, manifest_sha256: &str, urls: &[String], ru
     let mut dependencies = vec![source_dependency(manifest, urls)];
     dependencies.extend(toolchain_dependencies(manifest));
     dependencies.push(pgbin_dependency(manifest, &run.pgbin));
+    if let Some(inputs) = &run.derivation {
+        internal["derivation"] = json!(inputs.derivation);
+        dependencies.extend(inputs.closure.iter().map(|path| store_path_dependency(path)));
+    }
     Statement {
         statement_type: STATEMENT_TYPE.into(),
         subject: vec![ResourceDescriptor {
@@ -352,6 +375,20 @@ impl Statement {
         self.predicate.build_definition.resolved_dependencies.iter().find(|d| d.annotations.contains_key("trust"))
     }
 
+    /// The derivation and closure recorded for a Nix build, if any.
+    pub fn derivation_inputs(&self) -> Option<crate::nix::closure::DerivationInputs> {
+        let definition = &self.predicate.build_definition;
+        let derivation = definition.internal_parameters.get("derivation")?.as_str()?.to_string();
+        let mut closure: Vec<String> = definition
+            .resolved_dependencies
+            .iter()
+            .filter(|d| d.annotations.get(STORE_PATH_ANNOTATION) == Some(&json!(true)))
+            .filter_map(|d| d.uri.clone())
+            .collect();
+        closure.sort();
+        Some(crate::nix::closure::DerivationInputs { derivation, closure })
+    }
+
     /// The trust level the source reached, as recorded.
     pub fn source_trust(&self) -> Option<&str> {
         self.source()?.annotations.get("trust")?.as_str()
@@ -390,6 +427,7 @@ mod tests {
             finished_on: Some("2026-11-24T10:02:00Z".into()),
             flake_attribute: None,
             cached: false,
+            derivation: None,
             pgbin: PgbinRevision { repository: None, commit: Some("a".repeat(40)), dirty: false },
         }
     }

@@ -7,7 +7,8 @@
 use std::path::PathBuf;
 
 use pgbin::compare::diff::Options;
-use pgbin::compare::inputs::{self, Comparison, Manifests, Verdict};
+use pgbin::compare::inputs::{Comparison, Manifests, Verdict};
+use pgbin::pipeline::diff;
 
 use super::{Context, Failure, print_json};
 
@@ -40,7 +41,7 @@ pub fn run(_ctx: &Context, args: Args) -> Result<(), Failure> {
     let options = Options { max_report: args.max_report, ..Options::default() };
     let manifests =
         Manifests { a: args.manifest_a.as_deref(), b: args.manifest_b.as_deref(), ignore: args.no_manifests };
-    let comparison = inputs::diff_with_inputs(&args.a, &args.b, manifests, &std::env::temp_dir(), options)?;
+    let comparison = diff::diff_builds(&args.a, &args.b, manifests, &std::env::temp_dir(), options)?;
     if args.json {
         print_json(&comparison)?;
     } else {

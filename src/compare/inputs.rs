@@ -10,6 +10,10 @@
 //! A finding at `lib/<name>` of a bundled library whose package or version
 //! differs gets the cause [`Cause::InputChanged`], with both versions named.
 //!
+//! For Nix builds, [`Comparison::with_derivations`] adds the derivation
+//! each build's provenance records: one derivation is one set of inputs;
+//! two are different inputs, and their closures say which.
+//!
 //! Manifests are hostile input like the archives: each is read bounded, and
 //! one found beside an archive or named for it must describe exactly that
 //! file (name and SHA-256).
@@ -22,6 +26,7 @@ use serde::Serialize;
 use crate::build::inputs::{PackageChange, changes};
 use crate::build::manifest::Manifest;
 use crate::compare::diff::{self, Cause, DiffError, Options, Report};
+use crate::nix::closure::{DerivationInputs, changed_inputs};
 use crate::util::digest::digest_file;
 use crate::util::error::{Classify, FailureKind};
 use crate::util::io::{IoError, read_limited};
@@ -318,24 +323,34 @@ pub fn explain(mut report: Report, a: Option<&Manifest>, b: Option<&Manifest>) -
         if (la.is_none() && lb.is_none()) || la == lb || finding.cause == Cause::InputChanged {
             continue;
         }
-        if let Some(count) = report.causes.get_mut(&finding.cause) {
-            *count -= 1;
-            if *count == 0 {
-                report.causes.remove(&finding.cause);
-            }
-        }
-        *report.causes.entry(Cause::InputChanged).or_insert(0) += 1;
+        move_count(&mut report.causes, finding.cause, Cause::InputChanged);
         finding.cause = Cause::InputChanged;
         finding.fix = Cause::InputChanged.fix();
         finding.detail = bundled_detail(la, lb);
     }
-    let unexplained = report.causes.iter().filter(|(cause, _)| **cause != Cause::InputChanged).map(|(_, n)| n).sum();
+    let unexplained = unexplained(&report);
     let verdict = match (report.identical, input_changes.is_empty()) {
         (true, _) => Verdict::Identical,
         (false, true) => Verdict::NotReproducible,
         (false, false) => Verdict::InputsDiffered,
     };
     Comparison { verdict, report, inputs_recorded: true, input_changes, unexplained, machine_changes: Vec::new() }
+}
+
+/// Moves one finding's count from cause `from` to cause `to`.
+fn move_count(causes: &mut BTreeMap<Cause, usize>, from: Cause, to: Cause) {
+    if let Some(count) = causes.get_mut(&from) {
+        *count -= 1;
+        if *count == 0 {
+            causes.remove(&from);
+        }
+    }
+    *causes.entry(to).or_insert(0) += 1;
+}
+
+/// Findings (reported or omitted) not attributed to a changed input.
+fn unexplained(report: &Report) -> usize {
+    report.causes.iter().filter(|(cause, _)| **cause != Cause::InputChanged).map(|(_, n)| n).sum()
 }
 
 /// A comparison of two builds from one set of inputs by construction (Nix's
@@ -353,7 +368,60 @@ pub fn same_inputs(report: Report) -> Comparison {
     }
 }
 
+/// Most closure changes listed one by one; the rest are counted in one more.
+const MAX_CLOSURE_CHANGES: usize = 200;
+
 impl Comparison {
+    /// Adds what the two Nix builds' derivations say (both recorded in
+    /// their provenance): one derivation means one set of inputs, so a
+    /// difference is not reproducible; two derivations mean the inputs
+    /// differed, and the closures name which (paired by package name).
+    /// Findings caused by an embedded store path then become
+    /// [`Cause::InputChanged`].
+    pub fn with_derivations(mut self, a: Option<&DerivationInputs>, b: Option<&DerivationInputs>) -> Comparison {
+        let (Some(a), Some(b)) = (a, b) else { return self };
+        if a.derivation == b.derivation {
+            if self.verdict == Verdict::Different {
+                self.verdict = Verdict::NotReproducible;
+                self.inputs_recorded = true;
+            }
+            return self;
+        }
+        self.input_changes.push(InputChange {
+            input: "derivation".into(),
+            a: Some(a.derivation.clone()),
+            b: Some(b.derivation.clone()),
+        });
+        let changes = changed_inputs(a, b);
+        let listed = changes.len().min(MAX_CLOSURE_CHANGES);
+        let joined = |paths: &[String]| (!paths.is_empty()).then(|| paths.join(" "));
+        self.input_changes.extend(changes[..listed].iter().map(|change| InputChange {
+            input: format!("input {}", change.name),
+            a: joined(&change.a),
+            b: joined(&change.b),
+        }));
+        if changes.len() > listed {
+            self.input_changes.push(InputChange {
+                input: format!("{} more inputs", changes.len() - listed),
+                a: None,
+                b: None,
+            });
+        }
+        let report = &mut self.report;
+        for finding in report.findings.iter_mut().filter(|f| f.cause == Cause::StorePathHash) {
+            move_count(&mut report.causes, Cause::StorePathHash, Cause::InputChanged);
+            finding.cause = Cause::InputChanged;
+            finding.fix = Cause::InputChanged.fix();
+            finding.detail = format!("{}; the two builds' input derivations differ", finding.detail);
+        }
+        self.unexplained = unexplained(&self.report);
+        self.inputs_recorded = true;
+        if !self.report.identical {
+            self.verdict = Verdict::InputsDiffered;
+        }
+        self
+    }
+
     /// Marks a `pgbin repro` run inconclusive because the machine's
     /// packages changed under it (`changes` not empty).
     pub fn machine_changed(mut self, changes: Vec<PackageChange>) -> Comparison {
@@ -433,6 +501,31 @@ mod tests {
         assert!(inputs.contains(
             &"lib/libcrypto.so.3: libssl3 3.0.19-1~deb12u2 in A and libssl3 3.0.22-1~deb12u2 in B".to_string()
         ));
+    }
+
+    #[test]
+    fn two_derivations_are_differing_inputs_and_explain_embedded_store_paths() {
+        let store = crate::nix::store::store_dir();
+        let path = |hash: char, name: &str| format!("{store}/{}-{name}", hash.to_string().repeat(32));
+        let derivation = |hash: char, closure: &[String]| DerivationInputs {
+            derivation: path(hash, "archive.drv"),
+            closure: closure.to_vec(),
+        };
+        let (a, b) = (
+            derivation('x', &[path('a', "zlib-1.3.1.drv"), path('b', "openssl-3.0.13.drv")]),
+            derivation('y', &[path('a', "zlib-1.3.1.drv"), path('c', "openssl-3.0.14.drv")]),
+        );
+        let findings = [("lib/libssl.so.3", Cause::StorePathHash), ("bin/postgres", Cause::BuildPath)];
+        let compared = explain(report(&findings), None, None).with_derivations(Some(&a), Some(&b));
+        assert_eq!(compared.verdict, Verdict::InputsDiffered);
+        assert_eq!(compared.report.causes, BTreeMap::from([(Cause::BuildPath, 1), (Cause::InputChanged, 1)]));
+        assert_eq!(compared.unexplained, 1, "a build path is not explained by the inputs");
+        let inputs: Vec<&str> = compared.input_changes.iter().map(|c| c.input.as_str()).collect();
+        assert_eq!(inputs, ["derivation", "input openssl"]);
+        let same = explain(report(&findings), None, None).with_derivations(Some(&a), Some(&a));
+        assert_eq!((same.verdict, same.inputs_recorded), (Verdict::NotReproducible, true));
+        let unrecorded = explain(report(&findings), None, None).with_derivations(Some(&a), None);
+        assert_eq!(unrecorded.verdict, Verdict::Different);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod ci;
+pub mod closure;
 pub mod data;
 pub mod nar;
 pub mod seed;

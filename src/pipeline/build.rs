@@ -149,6 +149,9 @@ pub enum PipelineError {
     /// The smoke test could not run or failed.
     #[error(transparent)]
     Smoke(#[from] SmokeError),
+    /// The store could not say which derivation built the Nix output.
+    #[error(transparent)]
+    Closure(#[from] crate::nix::closure::ClosureError),
     /// The Docker plan or engine failed before building.
     #[error(transparent)]
     Docker(DockerError),
@@ -174,6 +177,7 @@ impl Classify for PipelineError {
             | PipelineError::DockerBuild(_)
             | PipelineError::DockerChecksum(_) => FailureKind::Check,
             PipelineError::Io(_)
+            | PipelineError::Closure(_)
             | PipelineError::NotHostTarget { .. }
             | PipelineError::Dependencies(_)
             | PipelineError::Prepare(_)
@@ -334,7 +338,16 @@ fn host_backend(
     } else {
         "built, relocated and smoke-tested".to_string()
     };
-    let outcome = Outcome { version, target: &target.triple, backend: Backend::Host, cached, log, summary, started_on };
+    let outcome = Outcome {
+        version,
+        target: &target.triple,
+        backend: Backend::Host,
+        cached,
+        log,
+        summary,
+        started_on,
+        derivation: None,
+    };
     publish(project, &artifacts, request.out, outcome, started)
 }
 
@@ -358,6 +371,8 @@ struct Outcome<'a> {
     summary: String,
     /// When the build started, RFC 3339.
     started_on: String,
+    /// The derivation that built the archive and its closure (nix backend).
+    derivation: Option<crate::nix::closure::DerivationInputs>,
 }
 
 /// Publishes the artifacts into `out` with their provenance and SBOM. Every
@@ -374,7 +389,8 @@ fn publish(
     std::fs::create_dir_all(out).map_err(context(format!("cannot create {}", out.display())))?;
     let staging = staging_dir(out)?;
     let staged = cache::publish(artifacts, staging.path())?;
-    let run = run_context(project, &staged.manifest, Some(outcome.started_on), Some(now()), None, outcome.cached);
+    let mut run = run_context(project, &staged.manifest, Some(outcome.started_on), Some(now()), None, outcome.cached);
+    run.derivation = outcome.derivation;
     let documents = write_documents(project, &staged, staging.path(), &run, Documents::Both)?;
     let mut files = vec![staged.archive.clone(), staged.manifest_file.clone()];
     files.extend(documents.iter().map(|d| d.path.clone()));
@@ -439,6 +455,9 @@ fn nix_backend(
     if Some(target.triple.as_str()) == host::host_triple() {
         smoke::smoke_passing(&artifacts.archive, &std::env::temp_dir(), None)?;
     }
+    // Recorded in the provenance, so that a later `pgbin diff` can tell
+    // differing inputs from non-determinism.
+    let derivation = Some(crate::nix::closure::derivation_inputs(&output)?);
     let summary = format!("built with Nix ({})", output.display());
     let outcome = Outcome {
         version,
@@ -448,6 +467,7 @@ fn nix_backend(
         log: Some(log),
         summary,
         started_on,
+        derivation,
     };
     publish(project, &artifacts, request.out, outcome, started)
 }

@@ -122,6 +122,24 @@ fn nix_backend_builds_smoke_tests_and_reproduces_18_6() {
     assert!(bundled.iter().all(|b| b["origin"].as_str().unwrap().starts_with("/nix/store/")), "{bundled:?}");
     let derivation = run(Command::new("nix-store").args(["--query", "--deriver"]).arg(&outputs[0]));
     assert_eq!(derivation, tree_drv, "the install tree came from the generic builder's derivation");
+    // The provenance records the archive's derivation and its whole closure,
+    // as the store has them, so that `pgbin diff` can compare inputs.
+    let statement: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dist.join(format!("{ARCHIVE}.intoto.json"))).unwrap()).unwrap();
+    let definition = &statement["predicate"]["buildDefinition"];
+    let archive_drv = run(Command::new("nix-store").args(["--query", "--deriver"]).arg(&outputs[1]));
+    assert_eq!(definition["internalParameters"]["derivation"], archive_drv.as_str());
+    let recorded: std::collections::BTreeSet<&str> = definition["resolvedDependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["annotations"]["nixStorePath"] == true)
+        .map(|d| d["uri"].as_str().unwrap())
+        .collect();
+    let requisites = run(Command::new("nix-store").args(["--query", "--requisites"]).arg(&archive_drv));
+    let expected: std::collections::BTreeSet<&str> = requisites.lines().filter(|p| *p != archive_drv).collect();
+    assert_eq!(recorded, expected);
+    assert!(recorded.contains(tree_drv.as_str()), "the install tree's derivation is an input of the archive's");
 
     // Repro: Nix rebuilds the install tree and the archive and compares.
     let repro = root.path().join("repro");
