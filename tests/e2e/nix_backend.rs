@@ -34,6 +34,10 @@ fn flake_with_host_nixpkgs(root: &Path) -> PathBuf {
     }
     run(Command::new("cp").arg("-r").arg(repo().join("tests/nix/host-nixpkgs")).arg(&stand_in));
     std::fs::copy(env!("CARGO_BIN_EXE_pgbin"), stand_in.join("pgbin-binary")).unwrap();
+    // Without debug information: with a debug build's 150 MB binary in it,
+    // Nix 2.8 records lastModified 0 for the path input and refuses the lock
+    // ("'lastModified' attribute mismatch"); the release binary is 12 MB.
+    run(Command::new("strip").arg("--strip-debug").arg(stand_in.join("pgbin-binary")));
     // A path input is locked by its NAR hash and its newest mtime.
     let mtime = 1_700_000_000;
     run(Command::new("find").arg(&stand_in).args(["-exec", "touch", "-h", "-d", &format!("@{mtime}"), "{}", "+"]));
