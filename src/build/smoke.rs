@@ -1,7 +1,9 @@
 //! The smoke test: does an archive run, anywhere, on its own?
 //!
 //! The archive is extracted into a fresh temporary directory (never the path
-//! it was built at), and every program runs with an empty environment (no
+//! it was built at). Before anything runs, every ELF file must declare the
+//! instruction set of the triple in the archive's name ([`crate::build::isa`]).
+//! Then every program runs with an empty environment (no
 //! `LD_LIBRARY_PATH`): `ldd` must resolve every library, `initdb` creates a
 //! UTF8 cluster, the server starts on a Unix socket in the temporary
 //! directory, and SQL checks the version, encoding, PL/pgSQL, pgcrypto,
@@ -86,6 +88,14 @@ impl Classify for SmokeError {
             _ => FailureKind::Usage,
         }
     }
+}
+
+/// The target triple an archive name claims
+/// (`postgresql-18.6.0-aarch64-unknown-linux-gnu` → `aarch64-unknown-linux-gnu`).
+pub fn triple_from_archive_name(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix("postgresql-")?;
+    let (_, triple) = rest.split_once('-')?;
+    (!triple.is_empty()).then_some(triple)
 }
 
 /// The PostgreSQL version an archive name claims (`postgresql-18.6.0-…` → `18.6`).
@@ -260,8 +270,11 @@ pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) 
     let stem = name
         .strip_suffix(crate::build::package::TAR_GZ)
         .ok_or_else(|| SmokeError::Layout(format!("{name} is not a .tar.gz")))?;
-    let expected_version = version_from_archive_name(stem)
-        .ok_or_else(|| SmokeError::Layout(format!("{name} does not follow postgresql-X.Y.0-<triple>.tar.gz")))?;
+    let unconventional = || SmokeError::Layout(format!("{name} does not follow postgresql-X.Y.0-<triple>.tar.gz"));
+    let expected_version = version_from_archive_name(stem).ok_or_else(unconventional)?;
+    let triple = triple_from_archive_name(stem).ok_or_else(unconventional)?;
+    let isa = crate::data::isa::for_triple(triple)
+        .ok_or_else(|| SmokeError::Layout(format!("{name}: no instruction set is known for target {triple}")))?;
     let scratch = crate::util::scratch::swept_dir(scratch_parent, "pgbin-smoke-")
         .map_err(context("cannot create a scratch directory"))?;
     // The archive is extracted into its own directory and the cluster runs
@@ -292,6 +305,15 @@ pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) 
     };
     let report = |checks: Vec<Check>| Report { archive: archive.display().to_string(), checks };
 
+    // Nothing runs before every ELF file is known to be the named target's.
+    let isa_check = match crate::build::isa::check_tree(&extracted, isa) {
+        Ok(record) => Ok(format!("{} ELF files are {} ({})", record.elf_files, record.elf, record.baseline)),
+        Err(crate::build::isa::IsaError::Io(e)) => return Err(SmokeError::Io(e)),
+        Err(e) => Err(CheckFailed(e.to_string())),
+    };
+    if !record("isa", isa_check) {
+        return Ok(report(checks));
+    }
     if let Some(interpreter) = interpreter
         && !record("interpreter", use_interpreter(&prefix, interpreter))
     {
@@ -485,5 +507,11 @@ mod tests {
         assert_eq!(version_from_archive_name("postgresql-18.6.0-x86_64-unknown-linux-gnu").as_deref(), Some("18.6"));
         assert_eq!(version_from_archive_name("postgresql-18.6-x86_64-unknown-linux-gnu"), None);
         assert_eq!(version_from_archive_name("mysql-8.0.0-x"), None);
+        assert_eq!(
+            triple_from_archive_name("postgresql-18.6.0-armv7-unknown-linux-gnueabihf"),
+            Some("armv7-unknown-linux-gnueabihf")
+        );
+        assert_eq!(triple_from_archive_name("postgresql-18.6.0-"), None);
+        assert_eq!(triple_from_archive_name("postgresql-18.6.0"), None);
     }
 }

@@ -176,14 +176,13 @@ impl Target {
     /// (the one distributions install), or `None` where the target is not
     /// ELF-based. Relocated executables must name exactly this one.
     pub fn standard_interpreter(&self) -> Option<&'static str> {
-        let arch = self.triple.split('-').next().unwrap_or("");
-        match (arch, self.libc.as_str()) {
-            ("x86_64", "glibc") => Some("/lib64/ld-linux-x86-64.so.2"),
-            ("aarch64", "glibc") => Some("/lib/ld-linux-aarch64.so.1"),
-            ("x86_64", "musl") => Some("/lib/ld-musl-x86_64.so.1"),
-            ("aarch64", "musl") => Some("/lib/ld-musl-aarch64.so.1"),
-            _ => None,
-        }
+        self.isa().map(|isa| isa.interpreter)
+    }
+
+    /// The instruction set every ELF file of this target declares, or
+    /// `None` where pgbin does not know one (non-ELF targets).
+    pub fn isa(&self) -> Option<&'static crate::data::isa::Isa> {
+        crate::data::isa::for_triple(&self.triple)
     }
 }
 
