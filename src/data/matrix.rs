@@ -225,6 +225,9 @@ impl Matrix {
             if target.builders.is_empty() {
                 return invalid(format!("target {} has no builders", target.triple));
             }
+            if target.os == "linux" && target.isa().is_none() {
+                return invalid(format!("Linux target {} has no known instruction set (data/isa.rs)", target.triple));
+            }
             let mut systems = BTreeSet::new();
             for builder in &target.builders {
                 if !systems.insert(builder.system.as_str()) {
@@ -319,11 +322,28 @@ mod tests {
             "aarch64-unknown-linux-gnu",
             "x86_64-unknown-linux-musl",
             "aarch64-unknown-linux-musl",
+            "armv7-unknown-linux-gnueabihf",
+            "armv5te-unknown-linux-gnueabi",
+            "i686-unknown-linux-gnu",
+            "powerpc64le-unknown-linux-gnu",
+            "s390x-unknown-linux-gnu",
+            "mips64el-unknown-linux-gnuabi64",
             "aarch64-apple-darwin",
             "x86_64-apple-darwin",
         ] {
             assert!(triples.contains(&triple), "{triple} missing");
         }
+        for target in m.targets.iter().filter(|t| t.os == "linux") {
+            let isa = target.isa().unwrap_or_else(|| panic!("{} has no ISA", target.triple));
+            assert_eq!(isa.triple, target.triple);
+        }
+    }
+
+    #[test]
+    fn a_linux_target_without_a_known_isa_is_refused() {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/targets.toml")).unwrap();
+        let bad = text.replacen("triple = \"s390x-unknown-linux-gnu\"", "triple = \"sparc64-unknown-linux-gnu\"", 1);
+        assert!(matches!(Matrix::parse(&bad, "x"), Err(MatrixError::Invalid(m)) if m.contains("sparc64")));
     }
 
     #[test]
