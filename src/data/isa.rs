@@ -64,6 +64,9 @@ pub struct Isa {
     /// The baseline the target's code is built for
     /// (`armv7-a+vfpv3-d16, hard float`).
     pub baseline: &'static str,
+    /// The architecture in the name of Debian's qemu-user emulator for it
+    /// (`qemu-aarch64`, `qemu-arm`).
+    pub qemu: &'static str,
 }
 
 const fn isa(
@@ -71,10 +74,22 @@ const fn isa(
     (machine, machine_name): (u16, &'static str),
     (class64, little_endian): (bool, bool),
     (abi_mask, abi_value, abi_name): (u32, u32, &'static str),
-    interpreter: &'static str,
+    (interpreter, qemu): (&'static str, &'static str),
     baseline: &'static str,
 ) -> Isa {
-    Isa { triple, machine, machine_name, class64, little_endian, abi_mask, abi_value, abi_name, interpreter, baseline }
+    Isa {
+        triple,
+        machine,
+        machine_name,
+        class64,
+        little_endian,
+        abi_mask,
+        abi_value,
+        abi_name,
+        interpreter,
+        baseline,
+        qemu,
+    }
 }
 
 const X86_64: (u16, &str) = (EM_X86_64, "x86-64");
@@ -96,35 +111,49 @@ const ARM_SOFT: (u32, u32, &str) = (
 
 /// Every Linux target whose ELF files pgbin can check.
 pub const ISAS: &[Isa] = &[
-    isa("x86_64-unknown-linux-gnu", X86_64, ELF64_LE, NO_ABI_BITS, "/lib64/ld-linux-x86-64.so.2", "x86-64"),
-    isa("x86_64-unknown-linux-musl", X86_64, ELF64_LE, NO_ABI_BITS, "/lib/ld-musl-x86_64.so.1", "x86-64"),
-    isa("aarch64-unknown-linux-gnu", AARCH64, ELF64_LE, NO_ABI_BITS, "/lib/ld-linux-aarch64.so.1", "armv8-a"),
-    isa("aarch64-unknown-linux-musl", AARCH64, ELF64_LE, NO_ABI_BITS, "/lib/ld-musl-aarch64.so.1", "armv8-a"),
+    isa("x86_64-unknown-linux-gnu", X86_64, ELF64_LE, NO_ABI_BITS, ("/lib64/ld-linux-x86-64.so.2", "x86_64"), "x86-64"),
+    isa("x86_64-unknown-linux-musl", X86_64, ELF64_LE, NO_ABI_BITS, ("/lib/ld-musl-x86_64.so.1", "x86_64"), "x86-64"),
+    isa(
+        "aarch64-unknown-linux-gnu",
+        AARCH64,
+        ELF64_LE,
+        NO_ABI_BITS,
+        ("/lib/ld-linux-aarch64.so.1", "aarch64"),
+        "armv8-a",
+    ),
+    isa(
+        "aarch64-unknown-linux-musl",
+        AARCH64,
+        ELF64_LE,
+        NO_ABI_BITS,
+        ("/lib/ld-musl-aarch64.so.1", "aarch64"),
+        "armv8-a",
+    ),
     isa(
         "armv7-unknown-linux-gnueabihf",
         ARM,
         ELF32_LE,
         ARM_HARD,
-        "/lib/ld-linux-armhf.so.3",
+        ("/lib/ld-linux-armhf.so.3", "arm"),
         "armv7-a+vfpv3-d16, hard float",
     ),
-    isa("armv5te-unknown-linux-gnueabi", ARM, ELF32_LE, ARM_SOFT, "/lib/ld-linux.so.3", "armv5te, soft float"),
-    isa("i686-unknown-linux-gnu", (EM_386, "i386"), ELF32_LE, NO_ABI_BITS, "/lib/ld-linux.so.2", "i686"),
+    isa("armv5te-unknown-linux-gnueabi", ARM, ELF32_LE, ARM_SOFT, ("/lib/ld-linux.so.3", "arm"), "armv5te, soft float"),
+    isa("i686-unknown-linux-gnu", (EM_386, "i386"), ELF32_LE, NO_ABI_BITS, ("/lib/ld-linux.so.2", "i386"), "i686"),
     isa(
         "powerpc64le-unknown-linux-gnu",
         (EM_PPC64, "PowerPC64"),
         ELF64_LE,
         (EF_PPC64_ABI, 2, "ELFv2"),
-        "/lib64/ld64.so.2",
+        ("/lib64/ld64.so.2", "ppc64le"),
         "power8, ELFv2",
     ),
-    isa("s390x-unknown-linux-gnu", (EM_S390, "s390x"), (true, false), NO_ABI_BITS, "/lib/ld64.so.1", "z196"),
+    isa("s390x-unknown-linux-gnu", (EM_S390, "s390x"), (true, false), NO_ABI_BITS, ("/lib/ld64.so.1", "s390x"), "z196"),
     isa(
         "mips64el-unknown-linux-gnuabi64",
         (EM_MIPS, "MIPS"),
         ELF64_LE,
         (EF_MIPS_ABI2 | EF_MIPS_ABI, 0, "n64"),
-        "/lib64/ld.so.1",
+        ("/lib64/ld.so.1", "mips64el"),
         "mips64r2, n64",
     ),
 ];

@@ -1,8 +1,10 @@
-//! The ISA check through the binary: an archive or tree whose ELF files are
+//! The ISA check and emulation through the binary: an archive or tree whose ELF files are
 //! built for another instruction set than its name says is refused by
 //! `pgbin smoke` (before anything runs) and by `pgbin package` (which
 //! assembles archives as `pgbin build` does), exit 1, with one line naming
-//! the file and what it really is; nothing is published.
+//! the file and what it really is; nothing is published. An archive of
+//! another architecture runs under qemu-user through wrappers, and without
+//! an emulator the smoke test stops naming the package to install.
 
 use std::io::Write;
 use std::path::Path;
@@ -15,11 +17,14 @@ fn fixture(triple: &str) -> Vec<u8> {
 }
 
 /// `postgresql-18.6.0-<triple>.tar.gz` in `dir` holding `bin/postgres`
-/// (executable) and a text file.
+/// (executable) and text files in `lib/` and `share/`.
 fn archive_named(dir: &Path, triple: &str, postgres: &[u8]) -> std::path::PathBuf {
     let stem = format!("postgresql-18.6.0-{triple}");
     let mut builder = tar::Builder::new(Vec::new());
-    for (name, data, mode) in [("bin/postgres", postgres, 0o755), ("share/README", b"text".as_slice(), 0o644)] {
+    let text = b"text".as_slice();
+    for (name, data, mode) in
+        [("bin/postgres", postgres, 0o755), ("lib/README", text, 0o644), ("share/README", text, 0o644)]
+    {
         let mut header = tar::Header::new_ustar();
         header.set_size(data.len() as u64);
         header.set_mode(mode);
@@ -96,4 +101,45 @@ fn package_refuses_an_x86_64_tree_as_aarch64_and_publishes_nothing() {
     let line = one_line_error(&output);
     assert!(line.contains("bin/postgres is x86-64, ELF64, little-endian, not AArch64"), "{line}");
     assert!(std::fs::read_dir(out.path()).unwrap().next().is_none(), "nothing published");
+}
+
+#[test]
+fn smoke_without_an_emulator_names_the_qemu_user_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = archive_named(dir.path(), "aarch64-unknown-linux-gnu", &fixture("aarch64-unknown-linux-gnu"));
+    let output = pgbin().arg("smoke").arg(&archive).env("PATH", "/nonexistent").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let line = one_line_error(&output);
+    assert!(
+        line.contains("qemu-aarch64 is not on PATH: install the qemu-user package, or pass --emulator PATH"),
+        "{line}"
+    );
+    let output = pgbin().arg("smoke").arg(&archive).args(["--emulator", "/nonexistent/qemu"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(one_line_error(&output).contains("/nonexistent/qemu is not an executable file"));
+}
+
+#[test]
+fn smoke_runs_an_aarch64_archive_under_qemu_through_wrappers() {
+    // bin/postgres is tests/fixtures/isa/aarch64-argv0.elf, which prints its
+    // argv[0]: it passes the ISA check, is wrapped and runs emulated (as
+    // pg_config it prints no configure flags), and the smoke test then stops
+    // at initdb, which the archive lacks.
+    let dir = tempfile::tempdir().unwrap();
+    let archive = archive_named(dir.path(), "aarch64-unknown-linux-gnu", &fixture("aarch64-argv0"));
+    let qemu = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join("qemu-aarch64"))
+        .find(|p| p.is_file())
+        .expect("qemu-aarch64 (package qemu-user, scripts/setup.sh)");
+    for extra in [&[][..], &["--emulator".as_ref(), qemu.as_os_str()]] {
+        let output = pgbin().args(["smoke", "--json"]).args(extra).arg(&archive).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let checks = report["checks"].as_array().unwrap();
+        let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["isa", "emulator", "ldd", "pg_config"], "{checks:?}");
+        assert!(checks[..3].iter().all(|c| c["passed"] == true), "{checks:?}");
+        assert_eq!(checks[1]["detail"], format!("1 executables run under {}", qemu.display()));
+        assert!(checks[3]["detail"].as_str().unwrap().contains("cannot run pg_config"), "{checks:?}");
+    }
 }
