@@ -135,7 +135,8 @@ pub fn check_bytes(bytes: &[u8], path: &str, isa: &Isa) -> Result<(), IsaError> 
     let matches = header.e_machine == isa.machine
         && (header.e_ident[EI_CLASS] == ELFCLASS64) == isa.class64
         && (header.e_ident[EI_DATA] == ELFDATA2LSB) == isa.little_endian
-        && header.e_flags & isa.abi_mask == isa.abi_value;
+        && (header.e_flags & isa.abi_mask == isa.abi_value
+            || isa.abi_unmarked_ok && header.e_flags & isa.abi_mask == 0);
     let mismatch = |found: String, expected: String| IsaError::Mismatch {
         path: path.to_string(),
         found,
@@ -208,6 +209,9 @@ mod tests {
         "armv7-unknown-linux-gnueabihf",
         "armv5te-unknown-linux-gnueabi",
         "mips64el-unknown-linux-gnuabi64",
+        "i686-unknown-linux-gnu",
+        "powerpc64le-unknown-linux-gnu",
+        "s390x-unknown-linux-gnu",
     ];
 
     #[test]
@@ -242,6 +246,22 @@ mod tests {
         assert!(loader.contains("interpreter /lib64/ld-linux-x86-64.so.2"), "{loader}");
         let mips = refusal("mips64el-unknown-linux-gnuabi64", "powerpc64le-unknown-linux-gnu");
         assert!(mips.starts_with("bin/postgres is MIPS, ELF64, little-endian, n64"), "{mips}");
+    }
+
+    #[test]
+    fn powerpc64_accepts_elfv2_and_unmarked_and_refuses_elfv1() {
+        let isa = for_triple("powerpc64le-unknown-linux-gnu").unwrap();
+        let mut bytes = fixture("powerpc64le-unknown-linux-gnu");
+        // e_flags of an ELF64 file: bytes 48..52, in its byte order.
+        assert_eq!(bytes[48..52], [2, 0, 0, 0]);
+        for (flags, accepted) in [(0u8, true), (1, false), (2, true)] {
+            bytes[48] = flags;
+            let result = check_bytes(&bytes, "lib/libpq.so.5", isa);
+            assert_eq!(result.is_ok(), accepted, "e_flags {flags}: {result:?}");
+        }
+        bytes[48] = 1;
+        let error = check_bytes(&bytes, "lib/libpq.so.5", isa).unwrap_err().to_string();
+        assert!(error.starts_with("lib/libpq.so.5 is PowerPC64, ELF64, little-endian, ELFv1, not"), "{error}");
     }
 
     #[test]

@@ -57,6 +57,10 @@ pub struct Isa {
     pub abi_mask: u32,
     /// Their required value.
     pub abi_value: u32,
+    /// Whether a file that marks no ABI in those bits is accepted too
+    /// (PowerPC64: an object assembled without `.abiversion` says 0; the
+    /// ABI it must not say is ELFv1).
+    pub abi_unmarked_ok: bool,
     /// The ABI those bits name, in words (`EABI5, hard float`).
     pub abi_name: &'static str,
     /// The program interpreter of every executable.
@@ -73,7 +77,7 @@ const fn isa(
     triple: &'static str,
     (machine, machine_name): (u16, &'static str),
     (class64, little_endian): (bool, bool),
-    (abi_mask, abi_value, abi_name): (u32, u32, &'static str),
+    (abi_mask, abi_value, abi_name, abi_unmarked_ok): (u32, u32, &'static str, bool),
     (interpreter, qemu): (&'static str, &'static str),
     baseline: &'static str,
 ) -> Isa {
@@ -85,6 +89,7 @@ const fn isa(
         little_endian,
         abi_mask,
         abi_value,
+        abi_unmarked_ok,
         abi_name,
         interpreter,
         baseline,
@@ -97,16 +102,18 @@ const AARCH64: (u16, &str) = (EM_AARCH64, "AArch64");
 const ARM: (u16, &str) = (EM_ARM, "ARM");
 const ELF64_LE: (bool, bool) = (true, true);
 const ELF32_LE: (bool, bool) = (false, true);
-const NO_ABI_BITS: (u32, u32, &str) = (0, 0, "");
-const ARM_HARD: (u32, u32, &str) = (
+const NO_ABI_BITS: (u32, u32, &str, bool) = (0, 0, "", false);
+const ARM_HARD: (u32, u32, &str, bool) = (
     EF_ARM_EABIMASK | EF_ARM_ABI_FLOAT_SOFT | EF_ARM_ABI_FLOAT_HARD,
     EF_ARM_EABI_VER5 | EF_ARM_ABI_FLOAT_HARD,
     "EABI5, hard float",
+    false,
 );
-const ARM_SOFT: (u32, u32, &str) = (
+const ARM_SOFT: (u32, u32, &str, bool) = (
     EF_ARM_EABIMASK | EF_ARM_ABI_FLOAT_SOFT | EF_ARM_ABI_FLOAT_HARD,
     EF_ARM_EABI_VER5 | EF_ARM_ABI_FLOAT_SOFT,
     "EABI5, soft float",
+    false,
 );
 
 /// Every Linux target whose ELF files pgbin can check.
@@ -143,7 +150,7 @@ pub const ISAS: &[Isa] = &[
         "powerpc64le-unknown-linux-gnu",
         (EM_PPC64, "PowerPC64"),
         ELF64_LE,
-        (EF_PPC64_ABI, 2, "ELFv2"),
+        (EF_PPC64_ABI, 2, "ELFv2", true),
         ("/lib64/ld64.so.2", "ppc64le"),
         "power8, ELFv2",
     ),
@@ -152,7 +159,7 @@ pub const ISAS: &[Isa] = &[
         "mips64el-unknown-linux-gnuabi64",
         (EM_MIPS, "MIPS"),
         ELF64_LE,
-        (EF_MIPS_ABI2 | EF_MIPS_ABI, 0, "n64"),
+        (EF_MIPS_ABI2 | EF_MIPS_ABI, 0, "n64", false),
         ("/lib64/ld.so.1", "mips64el"),
         "mips64r2, n64",
     ),
