@@ -19,6 +19,8 @@ packages=(
   strace
   # the venv of Python checkers the tests run (scripts/python-tools.txt)
   python3-venv
+  # smoke tests of other architectures' archives (qemu-aarch64, qemu-arm, ...)
+  qemu-user
 )
 
 missing=()

@@ -10,7 +10,7 @@ use crate::data::matrix::FeatureState;
 use crate::data::version::Version;
 
 /// Bump when the recipe changes in a way the key does not otherwise see.
-pub const RECIPE_VERSION: u32 = 2;
+pub const RECIPE_VERSION: u32 = 3;
 
 /// How a build is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +111,10 @@ pub struct Manifest {
     pub scrubbed_store_references: Vec<String>,
     /// Highest `GLIBC_x.y` required (the glibc floor).
     pub glibc_floor: Option<String>,
+    /// The instruction set every ELF file was checked to declare, with the
+    /// target's baseline (absent for targets without a known one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isa: Option<crate::build::isa::IsaRecord>,
     /// Regular files and symlinks in the archive.
     pub file_count: usize,
     /// The verified source.

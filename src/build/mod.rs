@@ -1,7 +1,7 @@
 //! `build`: from a verified source to a tested, relocatable archive.
 //!
-//! The host backend runs [`crate::build::host`], [`crate::build::relocate`] and
-//! [`crate::build::package`], writes the manifest, and runs [`crate::build::smoke`] on the
+//! The host backend runs [`crate::build::host`], [`crate::build::relocate`],
+//! the ISA check [`crate::build::isa`] and [`crate::build::package`], writes the manifest, and runs [`crate::build::smoke`] on the
 //! result before anything is published. Results are cached under a key over
 //! every input (source hash, target, configure and compiler flags, backend,
 //! toolchain identity with every installed package the build can read, see
@@ -16,6 +16,7 @@ pub mod docker;
 pub mod elf;
 pub mod host;
 pub mod inputs;
+pub mod isa;
 pub mod manifest;
 pub mod package;
 pub mod prebuilt;
@@ -50,6 +51,9 @@ pub enum BuildError {
     /// Relocation failed.
     #[error(transparent)]
     Relocate(#[from] relocate::RelocateError),
+    /// A file is built for another instruction set than the target's.
+    #[error(transparent)]
+    Isa(Box<isa::IsaError>),
     /// Packaging failed.
     #[error(transparent)]
     Package(#[from] package::PackageError),
@@ -80,6 +84,12 @@ impl BuildError {
             BuildError::Kept { error, .. } => error.is_inputs(),
             _ => false,
         }
+    }
+}
+
+impl From<isa::IsaError> for BuildError {
+    fn from(error: isa::IsaError) -> BuildError {
+        BuildError::Isa(Box::new(error))
     }
 }
 
@@ -170,6 +180,7 @@ pub fn assemble(
     if inputs.backend == Backend::Host {
         inputs::check_covered(&relocation.bundled, &inputs.toolchain.packages)?;
     }
+    let isa = inputs.target.isa().map(|target_isa| isa::check_tree(prefix, target_isa)).transpose()?;
     on_phase("package");
     let stem = inputs.stem();
     let mtime = u64::try_from(inputs.source_date_epoch).unwrap_or(0);
@@ -189,6 +200,7 @@ pub fn assemble(
         bundled_libraries: relocation.bundled.clone(),
         scrubbed_store_references: relocation.scrubbed_store_references.clone(),
         glibc_floor: relocation.glibc_floor.clone(),
+        isa,
         file_count: packaged.file_count,
         source: ManifestSource {
             name: inputs.entry.tarball.clone(),

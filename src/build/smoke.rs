@@ -1,7 +1,9 @@
 //! The smoke test: does an archive run, anywhere, on its own?
 //!
 //! The archive is extracted into a fresh temporary directory (never the path
-//! it was built at), and every program runs with an empty environment (no
+//! it was built at). Before anything runs, every ELF file must declare the
+//! instruction set of the triple in the archive's name ([`crate::build::isa`]).
+//! Then every program runs with an empty environment (no
 //! `LD_LIBRARY_PATH`): `ldd` must resolve every library, `initdb` creates a
 //! UTF8 cluster, the server starts on a Unix socket in the temporary
 //! directory, and SQL checks the version, encoding, PL/pgSQL, pgcrypto,
@@ -69,6 +71,9 @@ pub enum SmokeError {
     /// The archive is not in the expected shape.
     #[error("{0}")]
     Layout(String),
+    /// The archive's executables cannot run here: no emulator for them.
+    #[error("{0}")]
+    Emulator(String),
     /// A check failed (only from [`smoke_passing`]).
     #[error("smoke test failed at check '{check}': {detail}")]
     Failed {
@@ -86,6 +91,14 @@ impl Classify for SmokeError {
             _ => FailureKind::Usage,
         }
     }
+}
+
+/// The target triple an archive name claims
+/// (`postgresql-18.6.0-aarch64-unknown-linux-gnu` → `aarch64-unknown-linux-gnu`).
+pub fn triple_from_archive_name(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix("postgresql-")?;
+    let (_, triple) = rest.split_once('-')?;
+    (!triple.is_empty()).then_some(triple)
 }
 
 /// The PostgreSQL version an archive name claims (`postgresql-18.6.0-…` → `18.6`).
@@ -253,6 +266,27 @@ pub fn smoke_passing(archive: &Path, scratch_parent: &Path, interpreter: Option<
 /// pointed at that ELF interpreter (for build sandboxes such as Nix's, which
 /// lack the standard one); their libraries must still come from `lib/`.
 pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) -> Result<Report, SmokeError> {
+    smoke_with(archive, scratch_parent, &Run { interpreter, emulator: None })
+}
+
+/// How the smoke test runs the archive's executables.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Run<'a> {
+    /// Point the executables at this ELF interpreter for the test (see [`smoke`]).
+    pub interpreter: Option<&'a Path>,
+    /// The qemu-user emulator for executables of another architecture than
+    /// this machine's; by default `qemu-<arch>` found on `PATH`.
+    pub emulator: Option<&'a Path>,
+}
+
+/// [`smoke`] with every option. An archive for another architecture runs
+/// under qemu-user: each executable in `bin/` of the scratch copy is
+/// replaced by a wrapper that execs the emulator on the real one, so that a
+/// program executing another (initdb runs postgres) is emulated too, as
+/// qemu-user follows no `execve` itself. The emulator gets no `-L`: the
+/// target's loader is the multiarch one at its standard path.
+pub fn smoke_with(archive: &Path, scratch_parent: &Path, options: &Run) -> Result<Report, SmokeError> {
+    let interpreter = options.interpreter;
     let name = archive
         .file_name()
         .and_then(|n| n.to_str())
@@ -260,8 +294,11 @@ pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) 
     let stem = name
         .strip_suffix(crate::build::package::TAR_GZ)
         .ok_or_else(|| SmokeError::Layout(format!("{name} is not a .tar.gz")))?;
-    let expected_version = version_from_archive_name(stem)
-        .ok_or_else(|| SmokeError::Layout(format!("{name} does not follow postgresql-X.Y.0-<triple>.tar.gz")))?;
+    let unconventional = || SmokeError::Layout(format!("{name} does not follow postgresql-X.Y.0-<triple>.tar.gz"));
+    let expected_version = version_from_archive_name(stem).ok_or_else(unconventional)?;
+    let triple = triple_from_archive_name(stem).ok_or_else(unconventional)?;
+    let isa = crate::data::isa::for_triple(triple)
+        .ok_or_else(|| SmokeError::Layout(format!("{name}: no instruction set is known for target {triple}")))?;
     let scratch = crate::util::scratch::swept_dir(scratch_parent, "pgbin-smoke-")
         .map_err(context("cannot create a scratch directory"))?;
     // The archive is extracted into its own directory and the cluster runs
@@ -292,12 +329,31 @@ pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) 
     };
     let report = |checks: Vec<Check>| Report { archive: archive.display().to_string(), checks };
 
+    // Nothing runs before every ELF file is known to be the named target's.
+    let isa_check = match crate::build::isa::check_tree(&extracted, isa) {
+        Ok(record) => Ok(format!("{} ELF files are {} ({})", record.elf_files, record.elf, record.baseline)),
+        Err(crate::build::isa::IsaError::Io(e)) => return Err(SmokeError::Io(e)),
+        Err(e) => Err(CheckFailed(e.to_string())),
+    };
+    if !record("isa", isa_check) {
+        return Ok(report(checks));
+    }
+    let emulator = if is_foreign(isa) { Some(find_emulator(isa, options.emulator)?) } else { None };
+    if let Some(emulator) = &emulator {
+        if !record("emulator", wrap_executables(&prefix, emulator)) {
+            return Ok(report(checks));
+        }
+        if is_root {
+            chown_tree(&prefix, UNPRIVILEGED)?;
+        }
+    }
     if let Some(interpreter) = interpreter
         && !record("interpreter", use_interpreter(&prefix, interpreter))
     {
         return Ok(report(checks));
     }
-    if !record("ldd", check_ldd(&prefix)) {
+    let libraries = if emulator.is_some() { check_needed(&prefix) } else { check_ldd(&prefix) };
+    if !record("ldd", libraries) {
         return Ok(report(checks));
     }
     let mut cluster = Cluster {
@@ -435,6 +491,118 @@ fn use_interpreter(prefix: &Path, interpreter: &Path) -> Result<String, CheckFai
     Ok(format!("{} executables use {} for this test only", patched.len(), interpreter.display()))
 }
 
+/// Whether executables of `isa` need an emulator here: another machine,
+/// class or byte order than this process's own.
+fn is_foreign(isa: &crate::data::isa::Isa) -> bool {
+    let Ok(exe) = std::fs::read("/proc/self/exe") else { return true };
+    match goblin::elf::Elf::parse_header(&exe) {
+        Ok(header) => {
+            header.e_machine != isa.machine
+                || (header.e_ident[goblin::elf::header::EI_CLASS] == goblin::elf::header::ELFCLASS64) != isa.class64
+                || (header.e_ident[goblin::elf::header::EI_DATA] == goblin::elf::header::ELFDATA2LSB)
+                    != isa.little_endian
+        }
+        Err(_) => true,
+    }
+}
+
+/// The Debian package that provides the qemu-user emulators.
+pub const QEMU_PACKAGE: &str = "qemu-user";
+
+/// The emulator for `isa`: `explicit`, which must be an executable file,
+/// or `qemu-<arch>` on `PATH`.
+fn find_emulator(isa: &crate::data::isa::Isa, explicit: Option<&Path>) -> Result<PathBuf, SmokeError> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable =
+        |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if let Some(path) = explicit {
+        if !runnable(path) {
+            return Err(SmokeError::Emulator(format!("the emulator {} is not an executable file", path.display())));
+        }
+        return std::path::absolute(path).map_err(|e| SmokeError::Io(IoError::new("cannot resolve the emulator", e)));
+    }
+    let program = format!("qemu-{}", isa.qemu);
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(&program))
+        .find(|path| runnable(path))
+        .ok_or_else(|| {
+            SmokeError::Emulator(format!(
+                "{} executables need an emulator here, and {program} is not on PATH: install the {QEMU_PACKAGE} package, or pass --emulator PATH",
+                isa.triple
+            ))
+        })
+}
+
+/// The directory of the scratch copy that holds the real executables while
+/// `bin/` holds their wrappers: beside `bin/`, so that their `$ORIGIN/../lib`
+/// RUNPATH still names the archive's `lib/`.
+const EMULATED_DIR: &str = "bin.emulated";
+
+/// `text` quoted for the POSIX shell.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// Replaces each ELF executable in `bin/` (regular files with an execute
+/// bit, dynamic or static) by a shell
+/// wrapper that execs `emulator` on the real file, moved into
+/// [`EMULATED_DIR`]. `-0 "$0"` keeps the wrapper's path as the program's
+/// `argv[0]`, from which PostgreSQL finds its other programs and `share/`.
+fn wrap_executables(prefix: &Path, emulator: &Path) -> Result<String, CheckFailed> {
+    use std::os::unix::fs::PermissionsExt;
+    let real_dir = prefix.join(EMULATED_DIR);
+    std::fs::create_dir(&real_dir).map_err(|e| format!("cannot create {EMULATED_DIR}/: {e}"))?;
+    let emulator_text = emulator.to_str().ok_or_else(|| format!("{} is not a UTF-8 path", emulator.display()))?;
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(prefix.join("bin")).map_err(|e| format!("cannot list bin/: {e}"))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let executable =
+            std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+        if executable && crate::build::elf::file_is_elf(&path) {
+            names.push(path.file_name().expect("listed in bin/").to_owned());
+        }
+    }
+    names.sort();
+    for name in &names {
+        let (wrapper, real) = (prefix.join("bin").join(name), real_dir.join(name));
+        let real_text = real.to_str().ok_or_else(|| format!("{} is not a UTF-8 path", real.display()))?;
+        std::fs::rename(&wrapper, &real).map_err(|e| format!("cannot move {}: {e}", wrapper.display()))?;
+        let script =
+            format!("#!/bin/sh\nexec {} -0 \"$0\" {} \"$@\"\n", shell_quote(emulator_text), shell_quote(real_text));
+        std::fs::write(&wrapper, script).map_err(|e| format!("cannot write {}: {e}", wrapper.display()))?;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| format!("cannot chmod {}: {e}", wrapper.display()))?;
+    }
+    Ok(format!("{} executables run under {}", names.len(), emulator.display()))
+}
+
+/// For an archive that cannot run `ldd` here: every library an ELF file
+/// under `bin/` or `lib/` needs, outside the C library, is in the
+/// archive's `lib/`.
+fn check_needed(prefix: &Path) -> Result<String, CheckFailed> {
+    let lib = std::fs::canonicalize(prefix.join("lib")).map_err(|e| format!("the archive has no lib/: {e}"))?;
+    let mut count = 0;
+    for dir in ["bin", EMULATED_DIR, "lib"] {
+        for entry in walkdir::WalkDir::new(prefix.join(dir)).sort_by_file_name() {
+            let entry = entry.map_err(|e| e.to_string())?;
+            if !entry.file_type().is_file() || !crate::build::elf::file_is_elf(entry.path()) {
+                continue;
+            }
+            let relative = entry.path().strip_prefix(prefix).unwrap_or(entry.path());
+            let info = crate::build::elf::inspect(entry.path()).map_err(|e| e.to_string())?;
+            let inside = |needed: &str| std::fs::canonicalize(lib.join(needed)).is_ok_and(|p| p.starts_with(&lib));
+            if let Some(missing) = info.needed.iter().find(|n| !crate::build::relocate::is_libc(n) && !inside(n)) {
+                return Err(CheckFailed(format!("{}: {missing} is not in the archive's lib/", relative.display())));
+            }
+            count += 1;
+        }
+    }
+    Ok(format!("{count} ELF files; every library but libc is in the archive's lib/"))
+}
+
 /// Every ELF file under `bin/` and `lib/` must have all libraries found by
 /// `ldd`, with an empty environment, and every library outside the C
 /// library must resolve into the archive's own `lib/`.
@@ -480,10 +648,60 @@ fn check_ldd(prefix: &Path) -> Result<String, CheckFailed> {
 mod tests {
     use super::*;
 
+    /// Debian's qemu-aarch64 (package qemu-user, installed by scripts/setup.sh).
+    fn qemu_aarch64() -> PathBuf {
+        let isa = crate::data::isa::for_triple("aarch64-unknown-linux-gnu").unwrap();
+        find_emulator(isa, None).unwrap_or_else(|e| panic!("{e} (scripts/setup.sh installs it)"))
+    }
+
+    #[test]
+    fn wrapped_executables_run_emulated_with_the_wrapper_as_argv0_and_their_origin_beside_bin() {
+        use std::os::unix::fs::PermissionsExt;
+        let emulator = qemu_aarch64();
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("it's here");
+        std::fs::create_dir_all(prefix.join("bin")).unwrap();
+        // tests/fixtures/isa/README.md: a static AArch64 program that prints
+        // its argv[0] and /proc/self/exe.
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/isa/aarch64-argv0.elf");
+        std::fs::copy(&fixture, prefix.join("bin/prog")).unwrap();
+        std::fs::set_permissions(prefix.join("bin/prog"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(prefix.join("bin/script"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(prefix.join("bin/script"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            wrap_executables(&prefix, &emulator).unwrap(),
+            format!("1 executables run under {}", emulator.display())
+        );
+        let output = Command::new(prefix.join("bin/prog")).env_clear().output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let text = String::from_utf8(output.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [prefix.join("bin/prog").to_str().unwrap(), prefix.join("bin.emulated/prog").to_str().unwrap()]
+        );
+        assert_eq!(std::fs::read_to_string(prefix.join("bin/script")).unwrap(), "#!/bin/sh\n", "scripts stay");
+    }
+
+    #[test]
+    fn an_explicit_emulator_must_be_an_executable_file() {
+        let isa = crate::data::isa::for_triple("armv7-unknown-linux-gnueabihf").unwrap();
+        let error = find_emulator(isa, Some(Path::new("/nonexistent/qemu-arm"))).unwrap_err();
+        assert_eq!(error.to_string(), "the emulator /nonexistent/qemu-arm is not an executable file");
+        assert_eq!(error.kind(), FailureKind::Usage);
+        assert_eq!(shell_quote("a'b"), "'a'\\''b'");
+    }
+
     #[test]
     fn archive_names_give_the_version() {
         assert_eq!(version_from_archive_name("postgresql-18.6.0-x86_64-unknown-linux-gnu").as_deref(), Some("18.6"));
         assert_eq!(version_from_archive_name("postgresql-18.6-x86_64-unknown-linux-gnu"), None);
         assert_eq!(version_from_archive_name("mysql-8.0.0-x"), None);
+        assert_eq!(
+            triple_from_archive_name("postgresql-18.6.0-armv7-unknown-linux-gnueabihf"),
+            Some("armv7-unknown-linux-gnueabihf")
+        );
+        assert_eq!(triple_from_archive_name("postgresql-18.6.0-"), None);
+        assert_eq!(triple_from_archive_name("postgresql-18.6.0"), None);
     }
 }

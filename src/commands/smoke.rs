@@ -13,6 +13,10 @@ pub struct Args {
     /// standard one (for sandboxes without it, such as Nix builds)
     #[arg(long, value_name = "PATH")]
     interpreter: Option<PathBuf>,
+    /// The qemu-user emulator for an archive of another architecture
+    /// (default: qemu-<arch> on PATH, from Debian's qemu-user package)
+    #[arg(long, value_name = "PATH")]
+    emulator: Option<PathBuf>,
     /// Machine-readable output
     #[arg(long)]
     json: bool,
@@ -20,7 +24,8 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(_ctx: &Context, args: Args) -> Result<(), Failure> {
-    let report = pgbin::build::smoke::smoke(&args.archive, &std::env::temp_dir(), args.interpreter.as_deref())?;
+    let run = pgbin::build::smoke::Run { interpreter: args.interpreter.as_deref(), emulator: args.emulator.as_deref() };
+    let report = pgbin::build::smoke::smoke_with(&args.archive, &std::env::temp_dir(), &run)?;
     if args.json {
         print_json(&report)?;
     } else {

@@ -30,6 +30,16 @@ struct TargetView<'a> {
     configure_flags: Vec<String>,
     archive_name: String,
     attr_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    isa: Option<IsaView>,
+}
+
+/// What every ELF file of a target declares (`pgbin::data::isa`).
+#[derive(Debug, Serialize)]
+struct IsaView {
+    baseline: &'static str,
+    elf: String,
+    interpreter: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -75,6 +85,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
             configure_flags: matrix.configure_flags(t, version),
             archive_name: t.archive_name(version),
             attr_name: t.attr_name(version),
+            isa: t.isa().map(|isa| IsaView {
+                baseline: isa.baseline,
+                elf: isa.describe(),
+                interpreter: isa.interpreter,
+            }),
         })
         .collect();
     if args.json {
@@ -91,6 +106,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         println!("  features on:  {}", on.join(" "));
         println!("  features off: {}", off.join(" "));
         println!("  archive: {}", t.archive_name);
+        if let Some(isa) = &t.isa {
+            println!("  isa: {} ({}; {})", isa.baseline, isa.elf, isa.interpreter);
+        }
     }
     println!("\nWhy features are off: pgbin targets --json");
     Ok(())

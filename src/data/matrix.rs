@@ -176,14 +176,13 @@ impl Target {
     /// (the one distributions install), or `None` where the target is not
     /// ELF-based. Relocated executables must name exactly this one.
     pub fn standard_interpreter(&self) -> Option<&'static str> {
-        let arch = self.triple.split('-').next().unwrap_or("");
-        match (arch, self.libc.as_str()) {
-            ("x86_64", "glibc") => Some("/lib64/ld-linux-x86-64.so.2"),
-            ("aarch64", "glibc") => Some("/lib/ld-linux-aarch64.so.1"),
-            ("x86_64", "musl") => Some("/lib/ld-musl-x86_64.so.1"),
-            ("aarch64", "musl") => Some("/lib/ld-musl-aarch64.so.1"),
-            _ => None,
-        }
+        self.isa().map(|isa| isa.interpreter)
+    }
+
+    /// The instruction set every ELF file of this target declares, or
+    /// `None` where pgbin does not know one (non-ELF targets).
+    pub fn isa(&self) -> Option<&'static crate::data::isa::Isa> {
+        crate::data::isa::for_triple(&self.triple)
     }
 }
 
@@ -225,6 +224,9 @@ impl Matrix {
             }
             if target.builders.is_empty() {
                 return invalid(format!("target {} has no builders", target.triple));
+            }
+            if target.os == "linux" && target.isa().is_none() {
+                return invalid(format!("Linux target {} has no known instruction set (data/isa.rs)", target.triple));
             }
             let mut systems = BTreeSet::new();
             for builder in &target.builders {
@@ -320,11 +322,28 @@ mod tests {
             "aarch64-unknown-linux-gnu",
             "x86_64-unknown-linux-musl",
             "aarch64-unknown-linux-musl",
+            "armv7-unknown-linux-gnueabihf",
+            "armv5te-unknown-linux-gnueabi",
+            "i686-unknown-linux-gnu",
+            "powerpc64le-unknown-linux-gnu",
+            "s390x-unknown-linux-gnu",
+            "mips64el-unknown-linux-gnuabi64",
             "aarch64-apple-darwin",
             "x86_64-apple-darwin",
         ] {
             assert!(triples.contains(&triple), "{triple} missing");
         }
+        for target in m.targets.iter().filter(|t| t.os == "linux") {
+            let isa = target.isa().unwrap_or_else(|| panic!("{} has no ISA", target.triple));
+            assert_eq!(isa.triple, target.triple);
+        }
+    }
+
+    #[test]
+    fn a_linux_target_without_a_known_isa_is_refused() {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/targets.toml")).unwrap();
+        let bad = text.replacen("triple = \"s390x-unknown-linux-gnu\"", "triple = \"sparc64-unknown-linux-gnu\"", 1);
+        assert!(matches!(Matrix::parse(&bad, "x"), Err(MatrixError::Invalid(m)) if m.contains("sparc64")));
     }
 
     #[test]

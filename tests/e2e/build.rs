@@ -62,6 +62,10 @@ fn builds_18_6_relocatable_self_contained_and_smoke_tested() {
     let floor = manifest["glibc_floor"].as_str().unwrap();
     assert!(floor.starts_with("2."), "{floor}");
     assert!(manifest["file_count"].as_u64().unwrap() > 1500);
+    assert_eq!(manifest["isa"]["elf"], "x86-64, ELF64, little-endian");
+    assert_eq!(manifest["isa"]["baseline"], "x86-64");
+    assert_eq!(manifest["isa"]["interpreter"], "/lib64/ld-linux-x86-64.so.2");
+    assert!(manifest["isa"]["elf_files"].as_u64().unwrap() > 100);
     let hardening = manifest["hardening"].as_array().unwrap();
     assert!(hardening.len() > 100);
     let postgres = hardening.iter().find(|h| h["path"] == "bin/postgres").unwrap();
@@ -78,6 +82,7 @@ fn builds_18_6_relocatable_self_contained_and_smoke_tested() {
     let report = json(&smoke);
     let names: Vec<&str> = report["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     for check in [
+        "isa",
         "ldd",
         "initdb",
         "server_version",
@@ -331,7 +336,8 @@ fn packages_a_tree_that_depends_on_the_nix_store() {
     assert!(smoke.status.success(), "{}", String::from_utf8_lossy(&smoke.stdout));
     let smoke = pgbin().args(["smoke", "--json", "--interpreter", &loader]).arg(&archive).output().unwrap();
     let report = json(&smoke);
-    assert_eq!(report["checks"][0]["name"], "interpreter");
+    assert_eq!(report["checks"][0]["name"], "isa");
+    assert_eq!(report["checks"][1]["name"], "interpreter");
     assert!(report["checks"].as_array().unwrap().iter().all(|c| c["passed"] == true));
 
     let _ = Command::new("nix-store").args(["--delete", &tree_store, &icu_store, &bundle_store]).output();

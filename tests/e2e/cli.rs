@@ -80,7 +80,7 @@ fn versions_lists_every_release_with_its_level() {
 fn targets_json_describes_the_matrix() {
     let listing = json(&pgbin().args(["targets", "--json", "--version", "17.6"]).output().unwrap());
     let targets = listing["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 6);
+    assert_eq!(targets.len(), 12);
     let arm = targets.iter().find(|t| t["triple"] == "aarch64-unknown-linux-gnu").unwrap();
     assert_eq!(arm["attr_name"], "postgresql-17_6-aarch64-linux");
     assert_eq!(arm["archive_name"], "postgresql-17.6.0-aarch64-unknown-linux-gnu.tar.gz");
@@ -88,6 +88,12 @@ fn targets_json_describes_the_matrix() {
     assert_eq!(cross["package_set"], "pkgsCross.aarch64-multiplatform");
     assert_eq!(cross["cross"], true);
     assert_eq!(arm["features"]["llvm-jit"]["enabled"], false);
+    let armhf = targets.iter().find(|t| t["triple"] == "armv7-unknown-linux-gnueabihf").unwrap();
+    assert_eq!(armhf["isa"]["baseline"], "armv7-a+vfpv3-d16, hard float");
+    assert_eq!(armhf["isa"]["elf"], "ARM, ELF32, little-endian, EABI5, hard float");
+    assert_eq!(armhf["isa"]["interpreter"], "/lib/ld-linux-armhf.so.3");
+    let darwin = targets.iter().find(|t| t["triple"] == "aarch64-apple-darwin").unwrap();
+    assert!(darwin.get("isa").is_none());
     assert!(arm["features"]["llvm-jit"]["reason"].as_str().unwrap().contains("cross"));
     let musl = targets.iter().find(|t| t["triple"] == "x86_64-unknown-linux-musl").unwrap();
     assert_eq!(musl["attr_name"], "postgresql-17_6-x86_64-linux-musl");

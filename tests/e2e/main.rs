@@ -17,6 +17,7 @@ mod hostile_paths;
 mod hostile_process;
 mod hostile_publish;
 mod inputs;
+mod isa;
 mod nix;
 mod nix_backend;
 mod parity;

@@ -94,7 +94,10 @@
           "-c"
           ''
             mkdir -p "$out/lib"
-            libdir=$(dirname "$(readlink -f /usr/lib/*-linux-gnu/libz.so)")
+            # The build machine's own multiarch directory: with another
+            # architecture's -dev packages installed, /usr/lib/*-linux-gnu
+            # names several.
+            libdir=$(dirname "$(readlink -f "/usr/lib/$(gcc -dumpmachine)/libz.so")")
             keep() { case "$1" in libc.so.*|libm.so.*|ld-linux*|linux-vdso*) return 1;; esac; }
             for dev in libssl libcrypto libicui18n libicuuc libicudata libxml2 libxslt liblz4 libzstd libz libuuid; do
               real=$(readlink -f "$libdir/$dev.so")

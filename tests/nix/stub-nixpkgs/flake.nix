@@ -79,6 +79,12 @@
               aarch64-multiplatform = pkgs;
               musl64 = pkgs;
               aarch64-multiplatform-musl = pkgs;
+              armv7l-hf-multiplatform = pkgs;
+              sheevaplug = pkgs;
+              gnu32 = pkgs;
+              powernv = pkgs;
+              s390x = pkgs;
+              mips64el-linux-gnuabi64 = pkgs;
             };
           };
         in
