@@ -45,6 +45,8 @@ enum Command {
     Seed(commands::seed::Args),
     /// Build, relocate, package and smoke-test one release for one target
     Build(commands::build::Args),
+    /// List (and with --install, install) the Debian packages a host build needs here, native or cross
+    Deps(commands::deps::Args),
     /// Relocate and archive an install tree built elsewhere (the Nix builder's output)
     Package(commands::package::Args),
     /// Extract an archive into a fresh directory and check that PostgreSQL runs
@@ -105,6 +107,7 @@ fn main() -> ExitCode {
         Command::Build(args) => commands::build::run(&ctx, args),
         Command::Package(args) => commands::package::run(&ctx, args),
         Command::Smoke(args) => commands::smoke::run(&ctx, args),
+        Command::Deps(args) => commands::deps::run(&ctx, args),
         Command::Verify(args) => commands::verify::run(&ctx, args),
         Command::Repro(args) => commands::repro::run(&ctx, args),
         Command::Diff(args) => commands::diff::run(&ctx, args),

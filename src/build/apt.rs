@@ -28,11 +28,46 @@ pub fn owning_package(path: &Path) -> (Option<String>, Option<String>) {
             continue;
         }
         let text = String::from_utf8_lossy(&output.stdout);
-        let Some(package) = text.lines().next().and_then(|l| l.split(':').next()) else { continue };
-        let version = installed_versions(&[package.to_string()]).into_values().next();
-        return (Some(package.to_string()), version);
+        let Some(package) = text.lines().find_map(owner_of_search_line) else { continue };
+        let version = installed_versions(std::slice::from_ref(&package)).into_values().next();
+        return (Some(package), version);
     }
     (None, None)
+}
+
+/// The package of one `dpkg -S` line (`libssl3:arm64: /usr/lib/…`), named
+/// as the build's package record names it: by name when it is of the build
+/// machine's architecture (or has none), as `name:arch` otherwise. A
+/// diversion line (`diversion by dash from: /bin/sh`) names no owner.
+fn owner_of_search_line(line: &str) -> Option<String> {
+    if line.starts_with("diversion by ") {
+        return None;
+    }
+    let (owner, _path) = line.split_once(": ")?;
+    let owner = owner.split(", ").next()?;
+    Some(match owner.split_once(':') {
+        Some((name, arch)) if arch == crate::build::inputs::native_arch() => name.to_string(),
+        Some((name, arch)) => format!("{name}:{arch}"),
+        None => owner.to_string(),
+    })
+}
+
+/// The foreign Debian architectures `packages` name (`libssl-dev:arm64`)
+/// that dpkg is not yet configured for.
+pub fn missing_architectures(packages: &[String]) -> Vec<String> {
+    let configured = std::process::Command::new("dpkg")
+        .arg("--print-foreign-architectures")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let mut missing: Vec<String> = packages
+        .iter()
+        .filter_map(|p| p.split_once(':').map(|(_, arch)| arch.to_string()))
+        .filter(|arch| arch != crate::build::inputs::native_arch() && !configured.contains(arch))
+        .collect();
+    missing.sort();
+    missing.dedup();
+    missing
 }
 
 /// Installed versions of the given Debian packages (absent ones are
@@ -59,7 +94,7 @@ const DPKG_LOCK_WAIT: [&str; 2] = ["-o", "DPkg::Lock::Timeout=600"];
 /// apt-get waits up to ten minutes for the dpkg lock, so that concurrent
 /// pgbin runs (or the machine's own apt) install one after the other
 /// instead of failing.
-pub fn install_packages(packages: &[String]) -> bool {
+pub fn install_packages(packages: &[String], update_first: bool) -> bool {
     let install = |update: bool| {
         if update {
             let _ = std::process::Command::new("apt-get").args(["update", "-qq"]).args(DPKG_LOCK_WAIT).status();
@@ -73,7 +108,7 @@ pub fn install_packages(packages: &[String]) -> bool {
             .status()
             .is_ok_and(|s| s.success())
     };
-    install(false) || install(true)
+    (!update_first && install(false)) || install(true)
 }
 
 /// Build dependencies that are missing and cannot be installed here.
@@ -88,18 +123,36 @@ pub enum AptError {
 }
 
 /// Installs the packages of `packages` that are missing (as root; otherwise
-/// the error names the command to run).
+/// the error names the commands to run). A package of another architecture
+/// (`libssl-dev:arm64`, for a cross build) first has dpkg configured for
+/// that architecture and the package lists refreshed.
 pub fn ensure_installed(packages: &[String], progress: &mut dyn Progress) -> Result<(), AptError> {
     let missing = missing_packages(packages);
     if missing.is_empty() {
         return Ok(());
     }
-    let command = format!("apt-get install -y {}", missing.join(" "));
+    let architectures = missing_architectures(&missing);
+    let mut commands: Vec<String> = architectures.iter().map(|a| format!("dpkg --add-architecture {a}")).collect();
+    if !architectures.is_empty() {
+        commands.push("apt-get update".to_string());
+    }
+    commands.push(format!("apt-get install -y {}", missing.join(" ")));
     if !running_as_root() {
-        return Err(AptError::NotRoot(command));
+        return Err(AptError::NotRoot(commands.join(" && sudo ")));
+    }
+    for arch in &architectures {
+        progress.note(&format!("adding the Debian architecture {arch} for a cross build"));
+        let added = std::process::Command::new("dpkg").args(["--add-architecture", arch]).status();
+        if !added.is_ok_and(|s| s.success()) {
+            return Err(AptError::Failed(commands.join(" && ")));
+        }
     }
     progress.note(&format!("installing build dependencies: {}", missing.join(" ")));
-    if install_packages(&missing) { Ok(()) } else { Err(AptError::Failed(command)) }
+    if install_packages(&missing, !architectures.is_empty()) {
+        Ok(())
+    } else {
+        Err(AptError::Failed(commands.join(" && ")))
+    }
 }
 
 crate::util::error::usage_errors!(AptError);
@@ -116,5 +169,17 @@ mod tests {
             assert!(version.is_some());
         }
         assert_eq!(missing_packages(&["libc6".into(), "no-such-package-pgbin".into()]), vec!["no-such-package-pgbin"]);
+    }
+
+    #[test]
+    fn a_foreign_owner_keeps_its_architecture() {
+        let native = crate::build::inputs::native_arch();
+        assert_eq!(owner_of_search_line(&format!("libssl3:{native}: /usr/lib/x/libssl.so.3")).unwrap(), "libssl3");
+        assert_eq!(owner_of_search_line("libssl3:sparc64: /usr/lib/y/libssl.so.3").unwrap(), "libssl3:sparc64");
+        assert_eq!(owner_of_search_line("libc-bin: /sbin/ldconfig").unwrap(), "libc-bin");
+        assert_eq!(owner_of_search_line("diversion by dash from: /bin/sh"), None);
+        assert_eq!(owner_of_search_line("libx1:sparc64, libx1:s390x: /usr/share/doc/x").unwrap(), "libx1:sparc64");
+        assert!(missing_architectures(&["zlib1g-dev".into(), format!("libc6:{native}")]).is_empty());
+        assert_eq!(missing_architectures(&["a:sparc64".into(), "b:sparc64".into()]), vec!["sparc64"]);
     }
 }

@@ -8,7 +8,9 @@
 //! up in the output. The environment is cleared and pinned (locale, time
 //! zone, `SOURCE_DATE_EPOCH`), and every line of output goes to a log file.
 
+use crate::build::cross::{CrossBuild, CrossError};
 use crate::util::io::{IoError, context};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -47,6 +49,21 @@ pub struct HostBuild {
     pub log: PathBuf,
     /// Deliberate changes to the build conditions (`pgbin repro`).
     pub variation: Variation,
+    /// The cross toolchain, when the target is another architecture.
+    pub cross: Option<CrossBuild>,
+    /// configure cache variables whose values the build records (the run
+    /// tests a cross build answers), where this release's configure has
+    /// them; see [`crate::build::cross::configure_results`].
+    pub recorded_checks: Vec<String>,
+}
+
+/// What a finished host build leaves.
+#[derive(Debug, Clone)]
+pub struct HostOutput {
+    /// The staged install prefix.
+    pub prefix: PathBuf,
+    /// The values configure settled on for [`HostBuild::recorded_checks`].
+    pub configure_checks: BTreeMap<String, String>,
 }
 
 /// Build conditions `pgbin repro` varies between its two builds. The
@@ -95,6 +112,9 @@ pub enum HostBuildError {
     /// Local I/O.
     #[error(transparent)]
     Io(#[from] IoError),
+    /// The cross build cannot be configured.
+    #[error(transparent)]
+    Cross(#[from] CrossError),
     /// A build step exited non-zero.
     #[error("{phase} failed (exit status {status}); see {log}")]
     Step {
@@ -121,8 +141,9 @@ impl HostBuild {
         self.work_dir.join("src").join(&self.source_dir_name)
     }
 
-    /// Runs every phase, calling `on_phase` as each starts; returns the staged prefix.
-    pub fn run(&self, on_phase: &mut dyn FnMut(Phase)) -> Result<PathBuf, HostBuildError> {
+    /// Runs every phase, calling `on_phase` as each starts; returns the
+    /// staged prefix and the recorded configure results.
+    pub fn run(&self, on_phase: &mut dyn FnMut(Phase)) -> Result<HostOutput, HostBuildError> {
         on_phase(Phase::Unpack);
         self.unpack()?;
         let src = self.source_path();
@@ -134,7 +155,14 @@ impl HostBuild {
             .args(&self.configure_flags)
             .env("CFLAGS", self.cflags.join(" "))
             .env("LDFLAGS", self.ldflags.join(" "));
+        let guesses = crate::build::cross::configure_guesses(&src)?;
+        if let Some(cross) = &self.cross {
+            cross.check_configure(&src, &guesses)?;
+            configure.args(cross.configure_args()).envs(cross.configure_env(&guesses));
+        }
         self.step(Phase::Configure, configure)?;
+        let recorded: Vec<&String> = self.recorded_checks.iter().filter(|v| guesses.contains(v)).collect();
+        let configure_checks = crate::build::cross::configure_results(&src.join("config.log"), &recorded)?;
 
         on_phase(Phase::Compile);
         let mut make = self.command(&src, "make");
@@ -145,8 +173,12 @@ impl HostBuild {
         let mut install = self.command(&src, "make");
         install.arg("install-world-bin").arg(format!("DESTDIR={}", self.stage_root().display()));
         self.step(Phase::Install, install)?;
-        neutralize_paths(&self.staged_prefix(), &src, &neutral_source_dir(&self.source_dir_name))?;
-        Ok(self.staged_prefix())
+        let mut rewrites = vec![(src.display().to_string(), neutral_source_dir(&self.source_dir_name))];
+        if let Some(cross) = &self.cross {
+            rewrites.extend(cross.installed_text_rewrites());
+        }
+        rewrite_installed_text(&self.staged_prefix(), &rewrites)?;
+        Ok(HostOutput { prefix: self.staged_prefix(), configure_checks })
     }
 
     fn unpack(&self) -> Result<(), HostBuildError> {
@@ -220,22 +252,26 @@ pub fn neutral_source_dir(source_dir_name: &str) -> String {
     format!("/usr/src/{source_dir_name}")
 }
 
-/// Replaces `src` by `neutral` in every installed text (non-ELF) file, so the
-/// build directory leaves no trace; ELF files are left to the leak scan.
-fn neutralize_paths(prefix: &Path, src: &Path, neutral: &str) -> Result<(), HostBuildError> {
-    let needle = src.display().to_string();
-    let finder = memchr::memmem::Finder::new(needle.as_bytes());
+/// Applies each (`needle`, `replacement`) to every installed text (non-ELF)
+/// file: the source directory becomes a neutral path, so the build
+/// directory leaves no trace (ELF files are left to the leak scan), and a
+/// cross build's own settings become a native build's.
+fn rewrite_installed_text(prefix: &Path, rewrites: &[(String, String)]) -> Result<(), HostBuildError> {
+    let finders: Vec<_> = rewrites.iter().map(|(needle, _)| memchr::memmem::Finder::new(needle.as_bytes())).collect();
     for entry in walkdir::WalkDir::new(prefix) {
         let entry = entry.map_err(|e| IoError::new("cannot walk the install tree", e))?;
         if !entry.file_type().is_file() {
             continue;
         }
         let bytes = std::fs::read(entry.path()).map_err(context(format!("cannot read {}", entry.path().display())))?;
-        if crate::build::elf::is_elf(&bytes) || finder.find(&bytes).is_none() {
+        if crate::build::elf::is_elf(&bytes) || finders.iter().all(|f| f.find(&bytes).is_none()) {
             continue;
         }
         let permissions = entry.metadata().map_err(|e| IoError::new("cannot stat", e))?.permissions();
-        let text = String::from_utf8_lossy(&bytes).replace(&needle, neutral);
+        let mut text = String::from_utf8_lossy(&bytes).into_owned();
+        for (needle, replacement) in rewrites {
+            text = text.replace(needle, replacement);
+        }
         crate::util::fs::write_atomic(entry.path(), text.as_bytes())
             .map_err(context(format!("cannot rewrite {}", entry.path().display())))?;
         std::fs::set_permissions(entry.path(), permissions)
@@ -271,6 +307,8 @@ mod tests {
             work_dir: dir.to_path_buf(),
             log: dir.join("build.log"),
             variation,
+            cross: None,
+            recorded_checks: Vec::new(),
         }
     }
 

@@ -248,11 +248,18 @@ impl Database {
         let mut versions = BTreeMap::new();
         for package in packages {
             let wanted = qualified(package);
+            // An explicit architecture (`pkgconf:arm64`) must be installed
+            // for that architecture: the build machine's own does not count.
+            let arch_ok = |e: &Entry| match wanted.arch.as_deref() {
+                None | Some("any") => true,
+                Some("native") => e.arch == self.native || e.arch == "all",
+                Some(arch) => e.arch == arch || e.arch == "all",
+            };
             let found = self
                 .resolve(&wanted, &self.native)
                 .into_iter()
                 .map(|i| &self.entries[i])
-                .find(|e| e.name == wanted.name && e.configured());
+                .find(|e| e.name == wanted.name && e.configured() && arch_ok(e));
             if let Some(entry) = found {
                 versions.insert(package.clone(), entry.version.clone());
             }
@@ -501,6 +508,12 @@ Architecture: amd64
     fn installed_versions_are_read_from_the_status_file() {
         let versions = database().installed_versions(&["libssl3".into(), "perl-base".into(), "nothing".into()]);
         assert_eq!(versions, BTreeMap::from([("libssl3".to_string(), "3.0.19-1~deb12u2".to_string())]));
+    }
+
+    #[test]
+    fn a_package_asked_for_another_architecture_is_not_the_build_machines() {
+        let versions = database().installed_versions(&["libssl3:arm64".into(), "libssl-dev:arm64".into()]);
+        assert_eq!(versions.keys().collect::<Vec<_>>(), vec!["libssl3:arm64"], "libssl-dev is amd64 only");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::data::matrix::FeatureState;
 use crate::data::version::Version;
 
 /// Bump when the recipe changes in a way the key does not otherwise see.
-pub const RECIPE_VERSION: u32 = 3;
+pub const RECIPE_VERSION: u32 = 4;
 
 /// How a build is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +115,15 @@ pub struct Manifest {
     /// target's baseline (absent for targets without a known one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isa: Option<crate::build::isa::IsaRecord>,
+    /// The build machine's GNU type when the archive was cross-compiled
+    /// (`x86_64-linux-gnu`; absent for native builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_compiled_on: Option<String>,
+    /// configure's results for the run tests a cross build cannot run
+    /// (cache variable → value): what a native host build's configure
+    /// found, or the answers a cross build gave (absent for other backends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configure_checks: Option<BTreeMap<String, String>>,
     /// Regular files and symlinks in the archive.
     pub file_count: usize,
     /// The verified source.

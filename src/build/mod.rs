@@ -12,6 +12,7 @@
 
 pub mod apt;
 pub mod cache;
+pub mod cross;
 pub mod docker;
 pub mod elf;
 pub mod host;
@@ -23,6 +24,7 @@ pub mod prebuilt;
 pub mod relocate;
 pub mod smoke;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -110,6 +112,13 @@ pub struct HostInputs<'a> {
     pub jobs: usize,
 }
 
+impl HostInputs<'_> {
+    /// The cross toolchain of the build, when it is a cross build.
+    pub fn cross(&self) -> Option<&cross::CrossBuild> {
+        self.assembly.cross
+    }
+}
+
 /// Everything that goes into an archive and its manifest besides the
 /// install tree itself, whichever backend built that tree.
 #[derive(Debug, Clone)]
@@ -130,6 +139,8 @@ pub struct AssemblyInputs<'a> {
     pub toolchain: &'a Toolchain,
     /// The backend that built the tree.
     pub backend: Backend,
+    /// The cross toolchain, when the host backend cross-compiles.
+    pub cross: Option<&'a cross::CrossBuild>,
 }
 
 impl AssemblyInputs<'_> {
@@ -140,7 +151,7 @@ impl AssemblyInputs<'_> {
 
     /// SHA-256 over a canonical JSON of every input.
     pub fn cache_key(&self) -> String {
-        let inputs = serde_json::json!({
+        let mut inputs = serde_json::json!({
             "recipe": RECIPE_VERSION,
             "backend": self.backend.as_str(),
             "source_sha256": self.entry.sha256,
@@ -151,6 +162,14 @@ impl AssemblyInputs<'_> {
             "source_date_epoch": self.source_date_epoch,
             "toolchain": self.toolchain,
         });
+        if let Some(cross) = self.cross {
+            inputs["cross"] = serde_json::json!({
+                "build": cross.build_gnu_type,
+                "host": cross.debian,
+                "emulator": cross.emulator,
+                "configure_answers": cross.answers,
+            });
+        }
         hex::encode(Sha256::digest(serde_json::to_vec(&inputs).expect("inputs serialize")))
     }
 }
@@ -167,12 +186,14 @@ pub struct Assembled {
 }
 
 /// Relocates the install tree at `prefix` under `policy`, writes the archive,
-/// its `.sha256` and its manifest into `out_dir`, and returns them.
+/// its `.sha256` and its manifest (with `configure_checks`, what a host
+/// build's configure settled on) into `out_dir`, and returns them.
 pub fn assemble(
     prefix: &Path,
     inputs: &AssemblyInputs,
     policy: &relocate::Policy,
     out_dir: &Path,
+    configure_checks: Option<BTreeMap<String, String>>,
     on_phase: &mut dyn FnMut(&str),
 ) -> Result<Assembled, BuildError> {
     on_phase("relocate");
@@ -201,6 +222,8 @@ pub fn assemble(
         scrubbed_store_references: relocation.scrubbed_store_references.clone(),
         glibc_floor: relocation.glibc_floor.clone(),
         isa,
+        cross_compiled_on: inputs.cross.map(|c| c.build_gnu_type.clone()),
+        configure_checks,
         file_count: packaged.file_count,
         source: ManifestSource {
             name: inputs.entry.tarball.clone(),
@@ -319,31 +342,38 @@ pub fn build_and_assemble(
         work_dir: work.join("build"),
         log: log.to_path_buf(),
         variation: variation.clone(),
+        cross: inputs.cross().cloned(),
+        recorded_checks: assembly.matrix.host.cross.configure_answers.keys().cloned().collect(),
     };
-    let prefix = host.run(&mut |phase: Phase| on_phase(phase.name()))?;
+    let output = host.run(&mut |phase: Phase| on_phase(phase.name()))?;
+    let prefix = output.prefix;
     // The source and object tree (tens of thousands of files) is no longer
     // needed: remove it while relocation and packaging run.
     let source_tree = work.join("build/src");
     let cleanup = std::thread::spawn(move || std::fs::remove_dir_all(source_tree));
 
-    let system = relocate::system_libraries()?;
+    let system = match inputs.cross() {
+        Some(cross) => cross.libraries().map_err(host::HostBuildError::from)?,
+        None => relocate::system_libraries()?,
+    };
     let mut forbidden_paths = vec![work.display().to_string()];
     forbidden_paths.extend(forbidden.iter().cloned());
     let policy = relocate::Policy::host(&system, assembly.target, forbidden_paths);
-    let assembled = assemble(&prefix, assembly, &policy, &work.join("out"), on_phase)?;
+    let assembled = assemble(&prefix, assembly, &policy, &work.join("out"), Some(output.configure_checks), on_phase)?;
     cleanup.join().expect("the cleanup thread does not panic").map_err(context("cannot remove the build tree"))?;
     Ok(assembled)
 }
 
-/// The host's toolchain identity: the compiler's version line (of the `cc`
-/// the build's pinned `PATH` finds) and the record of every installed
-/// package the build can read ([`inputs::Database::closure`] of `packages`).
-pub fn host_toolchain(packages: &[String]) -> Result<Toolchain, BuildError> {
-    let output = Command::new("cc")
+/// The host's toolchain identity: the compiler's version line (of
+/// `compiler`, `cc` or the cross compiler, as the build's pinned `PATH`
+/// finds it) and the record of every installed package the build can read
+/// ([`inputs::Database::closure`] of `packages`).
+pub fn host_toolchain(packages: &[String], compiler: &str) -> Result<Toolchain, BuildError> {
+    let output = Command::new(compiler)
         .arg("--version")
         .env("PATH", host::BUILD_PATH)
         .output()
-        .map_err(context("cannot run cc --version"))?;
+        .map_err(context(format!("cannot run {compiler} --version")))?;
     let compiler = String::from_utf8_lossy(&output.stdout).lines().next().unwrap_or("").to_string();
     Ok(Toolchain { compiler, packages: inputs::read_status()?.closure(packages), nixpkgs: None })
 }
@@ -365,8 +395,6 @@ crate::util::error::usage_errors!(BuildError);
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
     use crate::data::lock::SourceLock;
     use crate::data::repo::Repo;
@@ -387,6 +415,7 @@ mod tests {
             source_date_epoch: 1_700_000_000,
             toolchain: &toolchain,
             backend: Backend::Host,
+            cross: None,
         };
         inputs.cache_key()
     }

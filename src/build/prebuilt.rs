@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use crate::build::inputs::native_arch;
 use crate::build::manifest::{Backend, Toolchain};
 use crate::build::relocate::{self, LibrarySearch};
 use crate::build::{Assembled, AssemblyInputs, BuildError, assemble, host_toolchain};
@@ -98,8 +99,10 @@ pub fn package_tree(project: &Project, request: &TreeRequest) -> Result<Assemble
             nixpkgs: store::nixpkgs_pin(project.repo.root()),
         },
         Backend::Host => {
-            let packages = project.matrix.host_packages(target, version);
-            let mut toolchain = host_toolchain(&packages).map_err(TreeError::Setup)?;
+            let packages = project.matrix.host_packages(target, version, native_arch());
+            let compiler =
+                target.cross_arch(native_arch()).map_or_else(|| "cc".to_string(), |d| format!("{}-gcc", d.gnu_type));
+            let mut toolchain = host_toolchain(&packages, &compiler).map_err(TreeError::Setup)?;
             if let Some(compiler) = request.compiler {
                 toolchain.compiler = compiler.to_string();
             }
@@ -115,6 +118,7 @@ pub fn package_tree(project: &Project, request: &TreeRequest) -> Result<Assemble
         source_date_epoch: release.source_date_epoch(),
         toolchain: &toolchain,
         backend: request.built_by,
+        cross: None,
     };
 
     let work = swept_dir(&std::env::temp_dir(), "pgbin-package-").map_err(context("cannot create a work directory"))?;
@@ -139,7 +143,13 @@ pub fn package_tree(project: &Project, request: &TreeRequest) -> Result<Assemble
             describe: &describe_store,
         },
         Backend::Host => {
-            system = relocate::system_libraries().map_err(|e| TreeError::Setup(e.into()))?;
+            system = match target.cross_arch(native_arch()) {
+                Some(debian) => {
+                    crate::build::cross::target_libraries(&crate::build::cross::library_directories(&debian.multiarch))
+                        .map_err(|e| TreeError::Setup(crate::build::host::HostBuildError::from(e).into()))?
+                }
+                None => relocate::system_libraries().map_err(|e| TreeError::Setup(e.into()))?,
+            };
             relocate::Policy::host(&system, target, forbidden)
         }
     };
@@ -147,7 +157,7 @@ pub fn package_tree(project: &Project, request: &TreeRequest) -> Result<Assemble
     std::fs::create_dir_all(out).map_err(context(format!("cannot create {}", out.display())))?;
     let staging = swept_dir(out, STAGING_PREFIX).map_err(context(format!("cannot stage into {}", out.display())))?;
     let mut assembled =
-        assemble(&prefix, &inputs, &policy, staging.path(), &mut |_| ()).map_err(TreeError::Packaging)?;
+        assemble(&prefix, &inputs, &policy, staging.path(), None, &mut |_| ()).map_err(TreeError::Packaging)?;
     let staged =
         [assembled.packaged.archive.clone(), assembled.manifest_file.clone(), assembled.packaged.checksum_file.clone()];
     let [archive, manifest_file, checksum_file]: [std::path::PathBuf; 3] =

@@ -32,6 +32,10 @@ struct TargetView<'a> {
     attr_name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     isa: Option<IsaView>,
+    /// The Debian architecture the host backend builds it with (natively
+    /// or with Debian's cross toolchain), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    debian: Option<&'a pgbin::data::matrix::DebianArch>,
 }
 
 /// What every ELF file of a target declares (`pgbin::data::isa`).
@@ -90,6 +94,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
                 elf: isa.describe(),
                 interpreter: isa.interpreter,
             }),
+            debian: t.debian.as_ref(),
         })
         .collect();
     if args.json {
@@ -108,6 +113,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         println!("  archive: {}", t.archive_name);
         if let Some(isa) = &t.isa {
             println!("  isa: {} ({}; {})", isa.baseline, isa.elf, isa.interpreter);
+        }
+        if let Some(debian) = t.debian {
+            println!("  host backend: Debian {} ({}-gcc)", debian.arch, debian.gnu_type);
         }
     }
     println!("\nWhy features are off: pgbin targets --json");

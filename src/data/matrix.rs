@@ -36,12 +36,45 @@ pub struct Matrix {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostRecipe {
-    /// Debian packages every host build needs.
+    /// Debian packages every host build runs on the build machine.
     pub build_packages: Vec<String>,
+    /// Debian packages of the target's libraries every host build needs
+    /// (installed for the target's architecture when cross-compiling).
+    pub library_packages: Vec<String>,
     /// C compiler flags.
     pub cflags: Vec<String>,
     /// Linker flags.
     pub ldflags: Vec<String>,
+    /// What a cross build adds.
+    pub cross: CrossRecipe,
+}
+
+/// What a host build for another Debian architecture adds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossRecipe {
+    /// Build-machine packages; `{arch}` is the target's Debian architecture.
+    pub build_packages: Vec<String>,
+    /// Target-architecture packages besides the libraries.
+    pub library_packages: Vec<String>,
+    /// Answers to the configure run tests that cannot run under cross,
+    /// as configure cache variables.
+    pub configure_answers: BTreeMap<String, String>,
+    /// Run tests configure guesses under cross that a Linux build never
+    /// evaluates or whose feature is off, with the reason.
+    pub not_run_on_linux: BTreeMap<String, String>,
+}
+
+/// A target's Debian architecture, for the host backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebianArch {
+    /// dpkg's architecture name (`arm64`).
+    pub arch: String,
+    /// The multiarch directory name (`aarch64-linux-gnu`: `/usr/lib/aarch64-linux-gnu`).
+    pub multiarch: String,
+    /// The GNU type of Debian's toolchain for it (`i686-linux-gnu`: `i686-linux-gnu-gcc`).
+    pub gnu_type: String,
 }
 
 /// The part of the build recipe every backend shares.
@@ -104,6 +137,9 @@ pub struct Target {
     /// Features this target turns off, with the reason.
     #[serde(default)]
     pub disable: BTreeMap<String, String>,
+    /// Its Debian architecture, when the host backend can build it on Debian.
+    #[serde(default)]
+    pub debian: Option<DebianArch>,
 }
 
 /// A Nix system that can build a target, and the package set it uses.
@@ -179,6 +215,13 @@ impl Target {
         self.isa().map(|isa| isa.interpreter)
     }
 
+    /// The target's Debian architecture when a machine of Debian
+    /// architecture `build_arch` cross-compiles for it (`None`: a native
+    /// build, or a target without a Debian architecture).
+    pub fn cross_arch(&self, build_arch: &str) -> Option<&DebianArch> {
+        self.debian.as_ref().filter(|d| d.arch != build_arch)
+    }
+
     /// The instruction set every ELF file of this target declares, or
     /// `None` where pgbin does not know one (non-ELF targets).
     pub fn isa(&self) -> Option<&'static crate::data::isa::Isa> {
@@ -228,6 +271,12 @@ impl Matrix {
             if target.os == "linux" && target.isa().is_none() {
                 return invalid(format!("Linux target {} has no known instruction set (data/isa.rs)", target.triple));
             }
+            if target.debian.is_some() && (target.os != "linux" || target.libc != "glibc") {
+                return invalid(format!(
+                    "target {}: only Linux glibc targets have a Debian architecture",
+                    target.triple
+                ));
+            }
             let mut systems = BTreeSet::new();
             for builder in &target.builders {
                 if !systems.insert(builder.system.as_str()) {
@@ -239,6 +288,10 @@ impl Matrix {
                     return invalid(format!("target {} disables unknown feature {name}", target.triple));
                 }
             }
+        }
+        let cross = &self.host.cross;
+        if let Some(both) = cross.configure_answers.keys().find(|k| cross.not_run_on_linux.contains_key(*k)) {
+            return invalid(format!("{both} is both answered and listed as not run on Linux"));
         }
         Ok(())
     }
@@ -273,12 +326,26 @@ impl Matrix {
             .collect()
     }
 
-    /// Debian packages a host build of one release on one target needs, sorted.
-    pub fn host_packages(&self, target: &Target, version: Version) -> Vec<String> {
+    /// Debian packages a host build of one release on one target needs on
+    /// a machine of Debian architecture `build_arch`, sorted. When the
+    /// target's architecture is another, the build is a cross build: its
+    /// library packages are qualified with the target's architecture
+    /// (`libssl-dev:arm64`) and the cross recipe's packages are added.
+    pub fn host_packages(&self, target: &Target, version: Version, build_arch: &str) -> Vec<String> {
         let states = self.features_for(target, version);
-        let mut packages: BTreeSet<String> = self.host.build_packages.iter().cloned().collect();
+        let mut libraries: Vec<String> = self.host.library_packages.clone();
         for feature in self.features.iter().filter(|f| states[&f.name].enabled) {
-            packages.extend(feature.debian_packages.iter().cloned());
+            libraries.extend(feature.debian_packages.iter().cloned());
+        }
+        let mut packages: BTreeSet<String> = self.host.build_packages.iter().cloned().collect();
+        match target.cross_arch(build_arch) {
+            None => packages.extend(libraries),
+            Some(debian) => {
+                let cross = &self.host.cross;
+                packages.extend(cross.build_packages.iter().map(|p| p.replace("{arch}", &debian.arch)));
+                packages
+                    .extend(libraries.iter().chain(&cross.library_packages).map(|p| format!("{p}:{}", debian.arch)));
+            }
         }
         packages.into_iter().collect()
     }
@@ -344,6 +411,38 @@ mod tests {
         let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/targets.toml")).unwrap();
         let bad = text.replacen("triple = \"s390x-unknown-linux-gnu\"", "triple = \"sparc64-unknown-linux-gnu\"", 1);
         assert!(matches!(Matrix::parse(&bad, "x"), Err(MatrixError::Invalid(m)) if m.contains("sparc64")));
+    }
+
+    #[test]
+    fn a_cross_build_installs_the_targets_libraries_for_its_architecture() {
+        let m = matrix();
+        let version = Version::new(18, 6);
+        let native = m.host_packages(m.target("x86_64-unknown-linux-gnu").unwrap(), version, "amd64");
+        assert!(native.contains(&"zlib1g-dev".to_string()) && native.contains(&"libssl-dev".to_string()));
+        assert!(!native.iter().any(|p| p.contains(':') || p.starts_with("crossbuild")));
+        let arm64 = m.target("aarch64-unknown-linux-gnu").unwrap();
+        let cross = m.host_packages(arm64, version, "amd64");
+        for package in
+            ["crossbuild-essential-arm64", "qemu-user", "zlib1g-dev:arm64", "libssl-dev:arm64", "pkgconf:arm64"]
+        {
+            assert!(cross.contains(&package.to_string()), "{package} missing from {cross:?}");
+        }
+        assert!(!cross.contains(&"libssl-dev".to_string()), "the build machine's libssl is not the target's");
+        assert_eq!(m.host_packages(arm64, version, "arm64"), native, "on arm64 the same target builds natively");
+        let i686 = m.target("i686-unknown-linux-gnu").unwrap().debian.clone().unwrap();
+        assert_eq!((i686.multiarch.as_str(), i686.gnu_type.as_str()), ("i386-linux-gnu", "i686-linux-gnu"));
+        assert!(m.target("x86_64-unknown-linux-musl").unwrap().debian.is_none());
+    }
+
+    #[test]
+    fn an_answer_that_is_also_listed_as_not_run_is_refused() {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/targets.toml")).unwrap();
+        let bad = text.replacen(
+            "pgac_cv__libcurl_async_dns = \"libcurl (OAuth) is not built\"",
+            "pgac_cv__128bit_int_bug = \"x\"",
+            1,
+        );
+        assert!(matches!(Matrix::parse(&bad, "x"), Err(MatrixError::Invalid(m)) if m.contains("both answered")));
     }
 
     #[test]

@@ -11,11 +11,13 @@ use serde::Serialize;
 use crate::attest::documents::{DocumentError, Documents, run_context, write_documents};
 use crate::build::apt::{self, AptError};
 use crate::build::cache::{self, Artifacts};
+use crate::build::cross::{CrossBuild, CrossError};
 use crate::build::docker::{self, DockerError, DockerPlan};
+use crate::build::inputs::native_arch;
 use crate::build::manifest::{Backend, Toolchain};
 use crate::build::smoke::{self, SmokeError};
 use crate::build::{self as host, AssemblyInputs, BuildError, HostInputs};
-use crate::data::matrix::Target;
+use crate::data::matrix::{DebianArch, Target};
 use crate::data::version::Version;
 use crate::nix::build::{NixBuildError, nix_build};
 use crate::nix::seed::{SeedError, seed_store};
@@ -106,8 +108,10 @@ pub enum PipelineError {
     /// The provenance or SBOM could not be written.
     #[error(transparent)]
     Documents(#[from] DocumentError),
-    /// The host backend was asked for another machine's target.
-    #[error("the host backend builds only for this machine's target ({host}); {target} needs --backend nix")]
+    /// The host backend cannot build the target here.
+    #[error(
+        "the host backend builds Linux glibc targets with a Debian architecture, natively or with Debian's cross toolchains on a Debian {host} machine; {target} needs --backend nix"
+    )]
     NotHostTarget {
         /// This machine's triple.
         host: String,
@@ -117,6 +121,9 @@ pub enum PipelineError {
     /// Build dependencies are missing and cannot be installed.
     #[error(transparent)]
     Dependencies(#[from] AptError),
+    /// The cross build cannot be planned.
+    #[error(transparent)]
+    Cross(#[from] CrossError),
     /// The toolchain could not be identified, or the cache not locked.
     #[error(transparent)]
     Prepare(BuildError),
@@ -180,6 +187,7 @@ impl Classify for PipelineError {
             | PipelineError::Closure(_)
             | PipelineError::NotHostTarget { .. }
             | PipelineError::Dependencies(_)
+            | PipelineError::Cross(_)
             | PipelineError::Prepare(_)
             | PipelineError::Nix { .. }
             | PipelineError::Docker(_) => FailureKind::Usage,
@@ -196,6 +204,78 @@ impl Classify for PipelineError {
     }
 }
 
+/// One Debian package a host build needs, and whether it is installed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dependency {
+    /// The package (`libssl-dev`, or `libssl-dev:arm64` for a cross build).
+    pub package: String,
+    /// Its installed version, if installed.
+    pub installed: Option<String>,
+}
+
+/// The Debian packages a host build of one release for one target needs here.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dependencies {
+    /// The release.
+    pub version: Version,
+    /// The target triple.
+    pub target: String,
+    /// The target's Debian architecture, when the build is a cross build.
+    pub cross_arch: Option<String>,
+    /// Every package, sorted.
+    pub packages: Vec<Dependency>,
+    /// Whether this call installed the missing ones.
+    pub installed_now: bool,
+}
+
+impl Dependencies {
+    /// The packages not installed.
+    pub fn missing(&self) -> Vec<&str> {
+        self.packages.iter().filter(|d| d.installed.is_none()).map(|d| d.package.as_str()).collect()
+    }
+}
+
+/// The Debian packages a host build of `version` for `target` needs on
+/// this machine (native or cross), installing the missing ones first when
+/// `install` is set (as `pgbin build` does), so that a machine can be
+/// prepared before builds run in parallel.
+pub fn host_dependencies(
+    project: &Project,
+    version: Version,
+    target: &Target,
+    install: bool,
+    progress: &mut dyn Progress,
+) -> Result<Dependencies, PipelineError> {
+    let build_arch = native_arch();
+    let (_, build_debian) = host_machine(project, target)?;
+    let cross = CrossBuild::plan(&project.matrix, target, build_arch, &build_debian.gnu_type)?;
+    let packages = project.matrix.host_packages(target, version, build_arch);
+    if install {
+        apt::ensure_installed(&packages, progress)?;
+    }
+    let installed = apt::installed_versions(&packages);
+    Ok(Dependencies {
+        version,
+        target: target.triple.clone(),
+        cross_arch: cross.map(|c| c.debian.arch),
+        packages: packages
+            .iter()
+            .map(|p| Dependency { package: p.clone(), installed: installed.get(p).cloned() })
+            .collect(),
+        installed_now: install,
+    })
+}
+
+/// The build machine's target and Debian architecture, when the host
+/// backend can build `target` on it.
+fn host_machine<'a>(project: &'a Project, target: &Target) -> Result<(&'a Target, &'a DebianArch), PipelineError> {
+    let machine = host::host_triple().and_then(|triple| project.matrix.target(triple).ok());
+    match (machine, machine.and_then(|m| m.debian.as_ref()), &target.debian) {
+        (Some(machine), Some(debian), Some(_)) => Ok((machine, debian)),
+        _ => Err(PipelineError::NotHostTarget { host: native_arch().to_string(), target: target.triple.clone() }),
+    }
+}
+
 /// What a host build needs beyond the project data: the verified tarball,
 /// its evidence and the toolchain identity. Shared with `pgbin repro`.
 pub struct HostPlan {
@@ -205,11 +285,13 @@ pub struct HostPlan {
     packages: Vec<String>,
     toolchain: Toolchain,
     source_date_epoch: i64,
+    cross: Option<CrossBuild>,
 }
 
 impl HostPlan {
-    /// Checks that `target` is this machine's, installs build dependencies
-    /// and obtains the verified tarball.
+    /// Checks that the host backend can build `target` here (natively, or
+    /// with Debian's cross toolchain for the target's architecture),
+    /// installs build dependencies and obtains the verified tarball.
     pub fn prepare(
         project: &Project,
         version: Version,
@@ -217,18 +299,15 @@ impl HostPlan {
         cache: Option<&Path>,
         progress: &mut dyn Progress,
     ) -> Result<HostPlan, PipelineError> {
-        let host_triple = host::host_triple();
-        if Some(target.triple.as_str()) != host_triple {
-            return Err(PipelineError::NotHostTarget {
-                host: host_triple.unwrap_or("unknown").to_string(),
-                target: target.triple.clone(),
-            });
-        }
-        let packages = project.matrix.host_packages(target, version);
+        let build_arch = native_arch();
+        let (_, build_debian) = host_machine(project, target)?;
+        let cross = CrossBuild::plan(&project.matrix, target, build_arch, &build_debian.gnu_type)?;
+        let packages = project.matrix.host_packages(target, version, build_arch);
         apt::ensure_installed(&packages, progress)?;
         let (obtained, assessment) = obtain_verified(project, version, cache, progress)?;
         let (_, release) = project.catalog.release(version).expect("the lock only holds catalogued releases");
-        let toolchain = host::host_toolchain(&packages).map_err(PipelineError::Prepare)?;
+        let compiler = cross.as_ref().map_or_else(|| "cc".to_string(), CrossBuild::compiler);
+        let toolchain = host::host_toolchain(&packages, &compiler).map_err(PipelineError::Prepare)?;
         Ok(HostPlan {
             version,
             tarball: obtained.path,
@@ -236,7 +315,13 @@ impl HostPlan {
             packages,
             toolchain,
             source_date_epoch: release.source_date_epoch(),
+            cross,
         })
+    }
+
+    /// The compiler whose version the toolchain identity records.
+    fn compiler(&self) -> String {
+        self.cross.as_ref().map_or_else(|| "cc".to_string(), CrossBuild::compiler)
     }
 
     /// The toolchain identity recorded for the next build: the compiler and
@@ -247,7 +332,7 @@ impl HostPlan {
 
     /// The machine's toolchain identity now, recorded afresh.
     pub fn record_toolchain(&self) -> Result<Toolchain, PipelineError> {
-        host::host_toolchain(&self.packages).map_err(PipelineError::Prepare)
+        host::host_toolchain(&self.packages, &self.compiler()).map_err(PipelineError::Prepare)
     }
 
     /// Records the toolchain identity afresh for the builds that follow.
@@ -268,6 +353,7 @@ impl HostPlan {
                 source_date_epoch: self.source_date_epoch,
                 toolchain: &self.toolchain,
                 backend: Backend::Host,
+                cross: self.cross.as_ref(),
             },
             tarball: &self.tarball,
             jobs: jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),

@@ -35,7 +35,7 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// A fresh key: the secret key file and a keyring with its certificate.
-fn key(dir: &Path, name: &str) -> (PathBuf, PathBuf, Cert) {
+pub(crate) fn key(dir: &Path, name: &str) -> (PathBuf, PathBuf, Cert) {
     let cert = make_cert(std::time::SystemTime::now() - std::time::Duration::from_secs(60), None);
     let secret = dir.join(format!("{name}.key"));
     let mut bytes = Vec::new();
@@ -48,7 +48,8 @@ fn key(dir: &Path, name: &str) -> (PathBuf, PathBuf, Cert) {
     (secret, keyring, cert)
 }
 
-fn sign(files: &[&Path], key: &Path, extra: &[&str]) {
+/// Signs `files` with `pgbin sign`, detached and armored.
+pub(crate) fn sign(files: &[&Path], key: &Path, extra: &[&str]) {
     let output = pgbin().arg("sign").args(files).arg("--key").arg(key).args(extra).output().unwrap();
     assert!(output.status.success(), "sign: {}", String::from_utf8_lossy(&output.stderr));
 }

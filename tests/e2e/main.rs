@@ -9,6 +9,7 @@ mod audit;
 mod build;
 mod cache_key;
 mod cli;
+mod cross;
 mod diff;
 mod docker;
 mod hostile_archives;

@@ -64,13 +64,17 @@ fn ensure_host_packages() {
     let repo = pgbin::data::repo::Repo::discover(Some(&repo())).unwrap();
     let project = pgbin::source::project::Project::load(&repo).unwrap();
     let target = project.matrix.target("x86_64-unknown-linux-gnu").unwrap();
-    let packages = project.matrix.host_packages(target, pgbin::data::version::Version::new(18, 6));
+    let packages = project.matrix.host_packages(
+        target,
+        pgbin::data::version::Version::new(18, 6),
+        pgbin::build::inputs::native_arch(),
+    );
     let missing = pgbin::build::apt::missing_packages(&packages);
     if missing.is_empty() {
         return;
     }
     assert!(pgbin::build::smoke::running_as_root(), "run: sudo apt-get install -y {}", missing.join(" "));
-    assert!(pgbin::build::apt::install_packages(&missing), "apt-get install -y {} failed", missing.join(" "));
+    assert!(pgbin::build::apt::install_packages(&missing, false), "apt-get install -y {} failed", missing.join(" "));
 }
 
 #[test]

