@@ -90,25 +90,43 @@ pub fn missing_packages(wanted: &[String]) -> Vec<String> {
 const DPKG_LOCK_WAIT: [&str; 2] = ["-o", "DPkg::Lock::Timeout=600"];
 
 /// Installs `packages` with apt-get (as root), refreshing the package
-/// lists and trying once more if the first attempt fails; whether it worked.
-/// apt-get waits up to ten minutes for the dpkg lock, so that concurrent
-/// pgbin runs (or the machine's own apt) install one after the other
-/// instead of failing.
-pub fn install_packages(packages: &[String], update_first: bool) -> bool {
-    let install = |update: bool| {
+/// lists first when `update_first`, else trying once more after refreshing
+/// if the first attempt fails. On failure, the reason is apt's first error
+/// line (apt's own output never reaches pgbin's stderr). apt-get waits up
+/// to ten minutes for the dpkg lock, so that concurrent pgbin runs (or the
+/// machine's own apt) install one after the other instead of failing.
+pub fn install_packages(packages: &[String], update_first: bool) -> Result<(), String> {
+    let install = |update: bool| -> Result<(), String> {
         if update {
-            let _ = std::process::Command::new("apt-get").args(["update", "-qq"]).args(DPKG_LOCK_WAIT).status();
+            let _ = std::process::Command::new("apt-get")
+                .args(["update", "-qq"])
+                .args(DPKG_LOCK_WAIT)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
         }
-        std::process::Command::new("apt-get")
+        let output = std::process::Command::new("apt-get")
             .args(["install", "-y", "-qq"])
             .args(DPKG_LOCK_WAIT)
             .args(packages)
             .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run apt-get: {e}"))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let reason = stderr.lines().find(|l| l.starts_with("E: ")).map_or_else(
+            || format!("apt-get exited with {}", output.status),
+            |l| format!("apt-get: {}", l.trim_start_matches("E: ")),
+        );
+        Err(reason)
     };
-    (!update_first && install(false)) || install(true)
+    if update_first {
+        return install(true);
+    }
+    install(false).or_else(|_| install(true))
 }
 
 /// Build dependencies that are missing and cannot be installed here.
@@ -118,8 +136,13 @@ pub enum AptError {
     #[error("build dependencies missing; run: sudo {0}")]
     NotRoot(String),
     /// apt-get failed.
-    #[error("installing build dependencies failed; run: {0}")]
-    Failed(String),
+    #[error("installing build dependencies failed ({reason}); run: {command}")]
+    Failed {
+        /// apt's first error line.
+        reason: String,
+        /// The commands to run.
+        command: String,
+    },
 }
 
 /// Installs the packages of `packages` that are missing (as root; otherwise
@@ -144,15 +167,13 @@ pub fn ensure_installed(packages: &[String], progress: &mut dyn Progress) -> Res
         progress.note(&format!("adding the Debian architecture {arch} for a cross build"));
         let added = std::process::Command::new("dpkg").args(["--add-architecture", arch]).status();
         if !added.is_ok_and(|s| s.success()) {
-            return Err(AptError::Failed(commands.join(" && ")));
+            let reason = format!("dpkg --add-architecture {arch} failed");
+            return Err(AptError::Failed { reason, command: commands.join(" && ") });
         }
     }
     progress.note(&format!("installing build dependencies: {}", missing.join(" ")));
-    if install_packages(&missing, !architectures.is_empty()) {
-        Ok(())
-    } else {
-        Err(AptError::Failed(commands.join(" && ")))
-    }
+    install_packages(&missing, !architectures.is_empty())
+        .map_err(|reason| AptError::Failed { reason, command: commands.join(" && ") })
 }
 
 crate::util::error::usage_errors!(AptError);

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::{json, one_line_error, pgbin, scratch_repo};
+use crate::util::{json, pgbin, scratch_repo};
 
 const TARGET: &str = "aarch64-unknown-linux-gnu";
 const ARCHIVE: &str = "postgresql-18.6.0-aarch64-unknown-linux-gnu.tar.gz";
@@ -179,7 +179,11 @@ fn a_cross_library_that_cannot_be_installed_names_the_package_and_the_command() 
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
-    let line = one_line_error(&output);
-    assert!(line.contains("apt-get install -y no-such-library-pgbin-dev:arm64"), "{line}");
+    // Progress notes, then one line saying what failed; none of apt's own output.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.lines().all(|l| l.starts_with("pgbin: ")), "{stderr}");
+    let line = stderr.trim_end().lines().last().unwrap();
+    assert!(line.contains("Unable to locate package no-such-library-pgbin-dev:arm64"), "{line}");
+    assert!(line.contains("run: apt-get install -y no-such-library-pgbin-dev:arm64"), "{line}");
     assert!(std::fs::read_dir(out.path()).unwrap().next().is_none(), "nothing written");
 }

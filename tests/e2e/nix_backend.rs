@@ -74,7 +74,9 @@ fn ensure_host_packages() {
         return;
     }
     assert!(pgbin::build::smoke::running_as_root(), "run: sudo apt-get install -y {}", missing.join(" "));
-    assert!(pgbin::build::apt::install_packages(&missing, false), "apt-get install -y {} failed", missing.join(" "));
+    if let Err(reason) = pgbin::build::apt::install_packages(&missing, false) {
+        panic!("apt-get install -y {} failed: {reason}", missing.join(" "));
+    }
 }
 
 #[test]
