@@ -59,6 +59,8 @@ fn platform(triple: &str) -> Option<&'static str> {
     match triple.split('-').next() {
         Some("x86_64") => Some("linux/amd64"),
         Some("aarch64") => Some("linux/arm64"),
+        Some("i686") => Some("linux/386"),
+        Some("powerpc64le") => Some("linux/ppc64le"),
         _ => None,
     }
 }

@@ -389,6 +389,8 @@ mod tests {
             "aarch64-unknown-linux-gnu",
             "x86_64-unknown-linux-musl",
             "aarch64-unknown-linux-musl",
+            "i686-unknown-linux-musl",
+            "powerpc64le-unknown-linux-musl",
             "armv7-unknown-linux-gnueabihf",
             "armv5te-unknown-linux-gnueabi",
             "i686-unknown-linux-gnu",
