@@ -4,7 +4,9 @@
 # dependencies (pgbin deps --install: Debian's cross toolchain and the
 # target's multiarch -dev packages), build one release with the host
 # backend (natively or cross-compiled), then move the archive and smoke-test
-# it (under qemu-user for other architectures). Prints a Markdown table:
+# it (under qemu-user for other architectures). Prints a Markdown table, a
+# row as each target finishes (a target whose packages cannot be installed
+# gets its row with apt's reason):
 # target, archive size, build time, smoke result and time, glibc floor.
 # Builds use a fresh cache directory, so every time is a real build.
 # Usage: bash bench/matrix.sh [VERSION] [TARGET...]   (default 18.6, every target)
@@ -28,15 +30,22 @@ tarball=$($pgbin fetch "$version")
 mkdir -p "$work/cache/sources/sha256/$(sha256sum "$tarball" | cut -d' ' -f1)"
 cp "$tarball" "$work/cache/sources/sha256/$(sha256sum "$tarball" | cut -d' ' -f1)/"
 
-rows=()
+echo "PostgreSQL $version, host backend, $(nproc) cores, $(date -u +%Y-%m-%d):"
+echo
+echo "| target | archive | build | smoke test | smoke time | glibc floor |"
+echo "|---|---|---|---|---|---|"
+row() { printf '%s\n' "$1"; }
 for target in "${targets[@]}"; do
   echo "matrix: $target" >&2
-  $pgbin deps "$version" --target "$target" --install >/dev/null
+  if ! $pgbin deps "$version" --target "$target" --install >/dev/null 2>"$work/deps.err"; then
+    row "| \`$target\` | – | – | not built: $(tail -1 "$work/deps.err" | cut -c1-160)… | – | – |"
+    continue
+  fi
   out=$work/out/$target
   start=$(date +%s.%N)
   if ! $pgbin build "$version" --backend host --target "$target" --cache "$work/cache" --out "$out" --json \
     >"$work/build.json" 2>"$work/build.err"; then
-    rows+=("| \`$target\` | – | – | build failed: $(tail -1 "$work/build.err") | – | – |")
+    row "| \`$target\` | – | – | build failed: $(tail -1 "$work/build.err") | – | – |"
     continue
   fi
   seconds=$(echo "$(date +%s.%N) - $start" | bc)
@@ -54,13 +63,6 @@ for target in "${targets[@]}"; do
     smoke="FAILED: $(tail -1 "$work/smoke.err")"
   fi
   smoke_seconds=$(echo "$(date +%s.%N) - $smoke_start" | bc)
-  rows+=("$(printf '| `%s` | %.1f MB | %.0f s | %s | %.1f s | %s |' "$target" "$(echo "$size / 1000000" | bc -l)" \
-    "$seconds" "$smoke" "$smoke_seconds" "$floor")")
+  row "$(printf '| `%s` | %.1f MB | %.0f s | %s | %.1f s | %s |' "$target" "$(echo "$size / 1000000" | bc -l)" \
+    "$seconds" "$smoke" "$smoke_seconds" "$floor")"
 done
-
-echo
-echo "PostgreSQL $version, host backend, $(nproc) cores, $(date -u +%Y-%m-%d):"
-echo
-echo "| target | archive | build | smoke test | smoke time | glibc floor |"
-echo "|---|---|---|---|---|---|"
-printf '%s\n' "${rows[@]}"

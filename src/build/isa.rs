@@ -146,12 +146,125 @@ pub fn check_bytes(bytes: &[u8], path: &str, isa: &Isa) -> Result<(), IsaError> 
     if !matches {
         return Err(mismatch(describe(&elf), isa.describe()));
     }
+    if let Some((newest, newest_name)) = isa.arm_max_cpu_arch
+        && let Some(declared) = arm_cpu_arch(&elf, bytes)
+        && declared > newest
+    {
+        return Err(mismatch(
+            format!("ARM code for {} (Tag_CPU_arch {declared})", arm_cpu_arch_name(declared)),
+            format!("code for {newest_name} or older"),
+        ));
+    }
     match elf.interpreter {
         Some(interpreter) if interpreter != isa.interpreter => Err(mismatch(
             format!("an executable for the interpreter {interpreter}"),
             format!("one for {}", isa.interpreter),
         )),
         _ => Ok(()),
+    }
+}
+
+/// `SHT_ARM_ATTRIBUTES`: the section type of `.ARM.attributes`.
+const SHT_ARM_ATTRIBUTES: u32 = 0x7000_0003;
+
+/// The `Tag_CPU_arch` an ARM file's public (`aeabi`) file attributes
+/// declare, if it has any. Malformed attributes declare nothing: the ABI
+/// bits of `e_flags` were checked already, and nothing here allocates or
+/// reads beyond the section.
+fn arm_cpu_arch(elf: &Elf, bytes: &[u8]) -> Option<u64> {
+    let section = elf.section_headers.iter().find(|s| s.sh_type == SHT_ARM_ATTRIBUTES)?;
+    let start = usize::try_from(section.sh_offset).ok()?;
+    let data = bytes.get(start..start.checked_add(usize::try_from(section.sh_size).ok()?)?)?;
+    let little = elf.little_endian;
+    let u32_at = |d: &[u8], at: usize| -> Option<usize> {
+        let raw: [u8; 4] = d.get(at..at + 4)?.try_into().ok()?;
+        usize::try_from(if little { u32::from_le_bytes(raw) } else { u32::from_be_bytes(raw) }).ok()
+    };
+    let (&format, mut rest) = data.split_first()?;
+    if format != b'A' {
+        return None;
+    }
+    while rest.len() >= 4 {
+        let length = u32_at(rest, 0)?;
+        let vendor_section = rest.get(4..length)?;
+        rest = &rest[length..];
+        let nul = vendor_section.iter().position(|&b| b == 0)?;
+        if &vendor_section[..nul] != b"aeabi" {
+            continue;
+        }
+        let mut sub = &vendor_section[nul + 1..];
+        while sub.len() >= 5 {
+            let (tag, size) = (sub[0], u32_at(sub, 1)?);
+            let body = sub.get(5..size)?;
+            sub = &sub[size..];
+            if tag == 1 {
+                return file_attribute(body, 6);
+            }
+        }
+    }
+    None
+}
+
+/// The value of the integer attribute `wanted` in an attribute list.
+fn file_attribute(mut list: &[u8], wanted: u64) -> Option<u64> {
+    fn uleb(data: &mut &[u8]) -> Option<u64> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&byte, rest) = data.split_first()?;
+            *data = rest;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+    fn skip_string(data: &mut &[u8]) -> Option<()> {
+        let nul = data.iter().position(|&b| b == 0)?;
+        *data = &data[nul + 1..];
+        Some(())
+    }
+    while !list.is_empty() {
+        let tag = uleb(&mut list)?;
+        match tag {
+            // Tag_CPU_raw_name, Tag_CPU_name, Tag_also_compatible_with, Tag_conformance.
+            4 | 5 | 65 | 67 => skip_string(&mut list)?,
+            // Tag_compatibility: a flag, then a vendor name.
+            32 => {
+                uleb(&mut list)?;
+                skip_string(&mut list)?;
+            }
+            t if t > 32 && t % 2 == 1 => skip_string(&mut list)?,
+            _ => {
+                let value = uleb(&mut list)?;
+                if tag == wanted {
+                    return Some(value);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The architecture a `Tag_CPU_arch` value names.
+fn arm_cpu_arch_name(value: u64) -> &'static str {
+    match value {
+        0 => "pre-v4",
+        1 => "v4",
+        2 => "v4T",
+        3 => "v5T",
+        4 => "v5TE",
+        5 => "v5TEJ",
+        6 => "v6",
+        7 => "v6KZ",
+        8 => "v6T2",
+        9 => "v6K",
+        10 => "v7",
+        11 => "v6-M",
+        12 => "v6S-M",
+        13 => "v7E-M",
+        14 => "v8-A",
+        _ => "a later architecture",
     }
 }
 
@@ -246,6 +359,33 @@ mod tests {
         assert!(loader.contains("interpreter /lib64/ld-linux-x86-64.so.2"), "{loader}");
         let mips = refusal("mips64el-unknown-linux-gnuabi64", "powerpc64le-unknown-linux-gnu");
         assert!(mips.starts_with("bin/postgres is MIPS, ELF64, little-endian, n64"), "{mips}");
+    }
+
+    #[test]
+    fn armv7_code_under_the_soft_float_abi_is_not_armv5te() {
+        let armv5te = for_triple("armv5te-unknown-linux-gnueabi").unwrap();
+        let mut bytes = fixture("armv5te-unknown-linux-gnueabi");
+        check_bytes(&bytes, "bin/postgres", armv5te).unwrap();
+        // The fixture's attributes say Tag_CPU_arch v5TE (6, then 4): make them say v7.
+        let elf = Elf::parse(&bytes).unwrap();
+        assert_eq!(arm_cpu_arch(&elf, &bytes), Some(4));
+        let section = elf.section_headers.iter().find(|s| s.sh_type == SHT_ARM_ATTRIBUTES).unwrap();
+        let range = section.sh_offset as usize..(section.sh_offset + section.sh_size) as usize;
+        let at = bytes[range.clone()].windows(2).position(|w| w == [6, 4]).unwrap() + range.start;
+        bytes[at + 1] = 10;
+        let error = check_bytes(&bytes, "bin/postgres", armv5te).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "bin/postgres is ARM code for v7 (Tag_CPU_arch 10), not code for v5TE or older as \
+             armv5te-unknown-linux-gnueabi requires"
+        );
+        // The ARMv7 fixture passes as ARMv7 by its attributes.
+        let armv7 = fixture("armv7-unknown-linux-gnueabihf");
+        assert_eq!(arm_cpu_arch(&Elf::parse(&armv7).unwrap(), &armv7), Some(10));
+        // Strings are skipped; unfinished attributes declare nothing.
+        assert_eq!(file_attribute(&[5, b'7', 0, 6, 10], 6), Some(10));
+        assert_eq!(file_attribute(&[6, 0x84], 6), None);
+        assert_eq!(file_attribute(&[5, b'7'], 6), None);
     }
 
     #[test]

@@ -71,7 +71,18 @@ pub struct Isa {
     /// The architecture in the name of Debian's qemu-user emulator for it
     /// (`qemu-aarch64`, `qemu-arm`).
     pub qemu: &'static str,
+    /// ARM only: the newest architecture a file's build attributes may
+    /// declare (`Tag_CPU_arch` of `.ARM.attributes`, as in the ARM ELF
+    /// supplement's build attributes), with its name; `e_flags` cannot tell
+    /// ARMv7 code from ARMv5TE code under one float ABI.
+    pub arm_max_cpu_arch: Option<(u64, &'static str)>,
 }
+
+/// `Tag_CPU_arch` values of the ARM build attributes (addenda to the ARM
+/// ELF supplement): v5TE and v7.
+pub const ARM_CPU_ARCH_V5TE: u64 = 4;
+/// `Tag_CPU_arch` of ARMv7.
+pub const ARM_CPU_ARCH_V7: u64 = 10;
 
 const fn isa(
     triple: &'static str,
@@ -94,7 +105,14 @@ const fn isa(
         interpreter,
         baseline,
         qemu,
+        arm_max_cpu_arch: None,
     }
+}
+
+/// `isa` with the newest ARM architecture its files may declare.
+const fn arm_arch_at_most(mut isa: Isa, cpu_arch: u64, name: &'static str) -> Isa {
+    isa.arm_max_cpu_arch = Some((cpu_arch, name));
+    isa
 }
 
 const X86_64: (u16, &str) = (EM_X86_64, "x86-64");
@@ -136,15 +154,30 @@ pub const ISAS: &[Isa] = &[
         ("/lib/ld-musl-aarch64.so.1", "aarch64"),
         "armv8-a",
     ),
-    isa(
-        "armv7-unknown-linux-gnueabihf",
-        ARM,
-        ELF32_LE,
-        ARM_HARD,
-        ("/lib/ld-linux-armhf.so.3", "arm"),
-        "armv7-a+vfpv3-d16, hard float",
+    arm_arch_at_most(
+        isa(
+            "armv7-unknown-linux-gnueabihf",
+            ARM,
+            ELF32_LE,
+            ARM_HARD,
+            ("/lib/ld-linux-armhf.so.3", "arm"),
+            "armv7-a+vfpv3-d16, hard float",
+        ),
+        ARM_CPU_ARCH_V7,
+        "v7",
     ),
-    isa("armv5te-unknown-linux-gnueabi", ARM, ELF32_LE, ARM_SOFT, ("/lib/ld-linux.so.3", "arm"), "armv5te, soft float"),
+    arm_arch_at_most(
+        isa(
+            "armv5te-unknown-linux-gnueabi",
+            ARM,
+            ELF32_LE,
+            ARM_SOFT,
+            ("/lib/ld-linux.so.3", "arm"),
+            "armv5te, soft float",
+        ),
+        ARM_CPU_ARCH_V5TE,
+        "v5TE",
+    ),
     isa("i686-unknown-linux-gnu", (EM_386, "i386"), ELF32_LE, NO_ABI_BITS, ("/lib/ld-linux.so.2", "i386"), "i686"),
     isa("i686-unknown-linux-musl", (EM_386, "i386"), ELF32_LE, NO_ABI_BITS, ("/lib/ld-musl-i386.so.1", "i386"), "i686"),
     isa(
