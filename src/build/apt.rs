@@ -129,6 +129,31 @@ pub fn install_packages(packages: &[String], update_first: bool) -> Result<(), S
     install(false).or_else(|_| install(true))
 }
 
+/// Why another architecture's packages cannot be installed beside the
+/// build machine's, when that is the reason: a `Multi-Arch: same` package
+/// must have one version on every architecture, and the archive may not
+/// carry the machine's version for the target's (Debian's security and LTS
+/// updates cover only some architectures). Names the first such package of
+/// `missing` (`name:arch` whose `name` is installed natively).
+fn version_skew(missing: &[String]) -> Option<String> {
+    for package in missing {
+        let Some((name, arch)) = package.split_once(':') else { continue };
+        let Some(native) = installed_versions(&[name.to_string()]).remove(name) else { continue };
+        let output = std::process::Command::new("apt-cache").args(["madison", package]).output().ok()?;
+        let available: Vec<String> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| line.split('|').nth(1).map(|v| v.trim().to_string()))
+            .collect();
+        if !available.is_empty() && !available.contains(&native) {
+            return Some(format!(
+                "{package} is not in the archive at {native}, the build machine's {name}, and Multi-Arch packages must match (the archive has {} for {arch}): Debian has no update of it for {arch}",
+                available.join(", ")
+            ));
+        }
+    }
+    None
+}
+
 /// Build dependencies that are missing and cannot be installed here.
 #[derive(Debug, thiserror::Error)]
 pub enum AptError {
@@ -172,8 +197,10 @@ pub fn ensure_installed(packages: &[String], progress: &mut dyn Progress) -> Res
         }
     }
     progress.note(&format!("installing build dependencies: {}", missing.join(" ")));
-    install_packages(&missing, !architectures.is_empty())
-        .map_err(|reason| AptError::Failed { reason, command: commands.join(" && ") })
+    install_packages(&missing, !architectures.is_empty()).map_err(|reason| AptError::Failed {
+        reason: version_skew(&missing).unwrap_or(reason),
+        command: commands.join(" && "),
+    })
 }
 
 crate::util::error::usage_errors!(AptError);
