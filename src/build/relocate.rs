@@ -34,9 +34,13 @@ const LIBC_FAMILY: &[&str] = &[
     "libc.musl-aarch64.so.1",
 ];
 
-/// Whether a library is part of the C library and stays external.
+/// Whether a library is part of the C library and stays external: one of
+/// [`LIBC_FAMILY`], or the program interpreter of a known target (which
+/// some libraries name in `DT_NEEDED`: `ld-linux-armhf.so.3`, `ld-linux.so.2`).
 pub fn is_libc(name: &str) -> bool {
     LIBC_FAMILY.contains(&name)
+        || name.starts_with("libc.musl-")
+        || crate::data::isa::ISAS.iter().any(|isa| isa.interpreter.rsplit('/').next() == Some(name))
 }
 
 /// A library copied into the archive.
@@ -434,6 +438,10 @@ mod tests {
     #[test]
     fn libc_family_stays_external() {
         assert!(is_libc("libc.so.6") && is_libc("libm.so.6"));
+        for loader in ["ld-linux-armhf.so.3", "ld-linux.so.3", "ld-linux.so.2", "ld64.so.2", "ld-musl-i386.so.1"] {
+            assert!(is_libc(loader), "{loader} is every target's own");
+        }
+        assert!(is_libc("libc.musl-x86.so.1"));
         assert!(!is_libc("libicuuc.so.72") && !is_libc("libstdc++.so.6"));
     }
 
