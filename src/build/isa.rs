@@ -149,6 +149,7 @@ pub fn check_bytes(bytes: &[u8], path: &str, isa: &Isa) -> Result<(), IsaError> 
     if let Some((newest, newest_name)) = isa.arm_max_cpu_arch
         && let Some(declared) = arm_cpu_arch(&elf, bytes)
         && declared > newest
+        && !(declared <= ARM_CPU_ARCH_V8A && defines(&elf, RUNTIME_CHECKED_ARMV8_CODE))
     {
         return Err(mismatch(
             format!("ARM code for {} (Tag_CPU_arch {declared})", arm_cpu_arch_name(declared)),
@@ -162,6 +163,25 @@ pub fn check_bytes(bytes: &[u8], path: &str, isa: &Isa) -> Result<(), IsaError> 
         )),
         _ => Ok(()),
     }
+}
+
+/// `Tag_CPU_arch` of ARMv8-A.
+const ARM_CPU_ARCH_V8A: u64 = 14;
+
+/// PostgreSQL's CRC-32C with the ARMv8 CRC instructions, compiled with
+/// `-march=armv8-a+crc` and called only after a run-time check of the CPU
+/// (`USE_ARMV8_CRC32C_WITH_RUNTIME_CHECK`). The linker merges the build
+/// attributes of every object to their newest, so a file holding it
+/// declares ARMv8-A although it runs on the target's baseline; such a file
+/// may declare up to ARMv8-A.
+const RUNTIME_CHECKED_ARMV8_CODE: &str = "pg_comp_crc32c_armv8";
+
+/// Whether `elf` defines the symbol `name` (in `.symtab` or `.dynsym`).
+fn defines(elf: &Elf, name: &str) -> bool {
+    let defined = |sym: &goblin::elf::Sym, table: &goblin::strtab::Strtab| {
+        sym.st_shndx != 0 && table.get_at(sym.st_name) == Some(name)
+    };
+    elf.syms.iter().any(|s| defined(&s, &elf.strtab)) || elf.dynsyms.iter().any(|s| defined(&s, &elf.dynstrtab))
 }
 
 /// `SHT_ARM_ATTRIBUTES`: the section type of `.ARM.attributes`.
