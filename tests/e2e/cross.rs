@@ -187,3 +187,33 @@ fn a_cross_library_that_cannot_be_installed_names_the_package_and_the_command() 
     assert!(line.contains("run: apt-get install -y no-such-library-pgbin-dev:arm64"), "{line}");
     assert!(std::fs::read_dir(out.path()).unwrap().next().is_none(), "nothing written");
 }
+
+#[test]
+fn an_unknown_triple_is_refused_with_the_known_targets() {
+    let out = tempfile::tempdir().unwrap();
+    let output = pgbin()
+        .args(["build", "18.6", "--backend", "host", "--target", "sparc64-unknown-linux-gnu", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let line = crate::util::one_line_error(&output);
+    assert!(line.contains("unknown target 'sparc64-unknown-linux-gnu'"), "{line}");
+    assert!(line.contains(TARGET) && line.contains("s390x-unknown-linux-gnu"), "{line}");
+    assert!(std::fs::read_dir(out.path()).unwrap().next().is_none(), "nothing written");
+}
+
+#[test]
+fn deps_lists_a_cross_builds_packages_by_architecture() {
+    let answer = json(&pgbin().args(["deps", "18.6", "--target", TARGET, "--json"]).output().unwrap());
+    assert_eq!(answer["cross_arch"], "arm64");
+    let packages: Vec<&str> =
+        answer["packages"].as_array().unwrap().iter().map(|p| p["package"].as_str().unwrap()).collect();
+    for package in ["crossbuild-essential-arm64", "qemu-user", "libssl-dev:arm64", "pkgconf:arm64", "bison"] {
+        assert!(packages.contains(&package), "{package} missing: {packages:?}");
+    }
+    assert!(
+        answer["packages"].as_array().unwrap().iter().all(|p| p["installed"].is_string()),
+        "test.sh installed them"
+    );
+}
