@@ -80,7 +80,7 @@ fn versions_lists_every_release_with_its_level() {
 fn targets_json_describes_the_matrix() {
     let listing = json(&pgbin().args(["targets", "--json", "--version", "17.6"]).output().unwrap());
     let targets = listing["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 12);
+    assert_eq!(targets.len(), 14);
     let arm = targets.iter().find(|t| t["triple"] == "aarch64-unknown-linux-gnu").unwrap();
     assert_eq!(arm["attr_name"], "postgresql-17_6-aarch64-linux");
     assert_eq!(arm["archive_name"], "postgresql-17.6.0-aarch64-unknown-linux-gnu.tar.gz");

@@ -88,7 +88,13 @@ fn the_dry_run_passes_each_musl_release_its_own_data() {
         assert_eq!(args["PG_VERSION"], version);
         assert_eq!(args["SOURCE_DATE_EPOCH"], entry["sourceDateEpoch"].to_string());
         assert_eq!(answer["plan"]["archive"], entry["archiveName"]);
-        let platform = if target.starts_with("x86_64") { "linux/amd64" } else { "linux/arm64" };
+        let platform = match target.split('-').next().unwrap() {
+            "x86_64" => "linux/amd64",
+            "aarch64" => "linux/arm64",
+            "i686" => "linux/386",
+            "powerpc64le" => "linux/ppc64le",
+            other => panic!("no Docker platform known for {other}"),
+        };
         assert_eq!(answer["plan"]["platform"], platform);
         let command: Vec<&str> = answer["command"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
         assert_eq!(&command[..3], &["build", "--platform", platform]);

@@ -85,6 +85,8 @@
               powernv = pkgs;
               s390x = pkgs;
               mips64el-linux-gnuabi64 = pkgs;
+              musl32 = pkgs;
+              musl-power = pkgs;
             };
           };
         in
