@@ -149,7 +149,7 @@ pub fn check_bytes(bytes: &[u8], path: &str, isa: &Isa) -> Result<(), IsaError> 
     if let Some((newest, newest_name)) = isa.arm_max_cpu_arch
         && let Some(declared) = arm_cpu_arch(&elf, bytes)
         && declared > newest
-        && !(declared <= ARM_CPU_ARCH_V8A && defines(&elf, RUNTIME_CHECKED_ARMV8_CODE))
+        && run_time_selected_arch(&elf).is_none_or(|allowed| declared > allowed)
     {
         return Err(mismatch(
             format!("ARM code for {} (Tag_CPU_arch {declared})", arm_cpu_arch_name(declared)),
@@ -175,6 +175,31 @@ const ARM_CPU_ARCH_V8A: u64 = 14;
 /// declares ARMv8-A although it runs on the target's baseline; such a file
 /// may declare up to ARMv8-A.
 const RUNTIME_CHECKED_ARMV8_CODE: &str = "pg_comp_crc32c_armv8";
+
+/// `Tag_CPU_arch` of ARMv7.
+const ARM_CPU_ARCH_V7: u64 = 10;
+
+/// GCC's libatomic, which on ARM Linux holds an ARMv7 variant of each
+/// atomic operation, chosen by IFUNC only when the CPU has the exclusive
+/// byte, half-word and double-word loads and stores (gcc's
+/// libatomic/config/linux/arm/host-config.h: "Alternative 1 is
+/// -march=armv7-a"); Debian's armel `libatomic1` declares ARMv7 for it.
+const RUNTIME_SELECTED_ARMV7_LIBRARY: &str = "libatomic.so.1";
+
+/// `STT_GNU_IFUNC`: a symbol whose address a resolver picks at load time.
+const STT_GNU_IFUNC: u8 = 10;
+
+/// The newest `Tag_CPU_arch` a file may declare because the newer code in
+/// it runs only after a run-time check of the CPU: PostgreSQL's ARMv8
+/// CRC-32C ([`RUNTIME_CHECKED_ARMV8_CODE`]), GCC's libatomic with its IFUNC
+/// alternatives ([`RUNTIME_SELECTED_ARMV7_LIBRARY`]).
+fn run_time_selected_arch(elf: &Elf) -> Option<u64> {
+    if defines(elf, RUNTIME_CHECKED_ARMV8_CODE) {
+        return Some(ARM_CPU_ARCH_V8A);
+    }
+    let ifunc = elf.dynsyms.iter().any(|s| s.st_shndx != 0 && s.st_type() == STT_GNU_IFUNC);
+    (elf.soname == Some(RUNTIME_SELECTED_ARMV7_LIBRARY) && ifunc).then_some(ARM_CPU_ARCH_V7)
+}
 
 /// Whether `elf` defines the symbol `name` (in `.symtab` or `.dynsym`).
 fn defines(elf: &Elf, name: &str) -> bool {
@@ -406,6 +431,33 @@ mod tests {
         assert_eq!(file_attribute(&[5, b'7', 0, 6, 10], 6), Some(10));
         assert_eq!(file_attribute(&[6, 0x84], 6), None);
         assert_eq!(file_attribute(&[5, b'7'], 6), None);
+    }
+
+    #[test]
+    fn only_the_run_time_checked_crc_code_may_declare_armv8_in_an_armv7_archive() {
+        let armv7 = for_triple("armv7-unknown-linux-gnueabihf").unwrap();
+        let mut bytes = fixture("armv7-crc32c-armv8");
+        assert_eq!(arm_cpu_arch(&Elf::parse(&bytes).unwrap(), &bytes), Some(ARM_CPU_ARCH_V8A));
+        check_bytes(&bytes, "bin/pg_checksums", armv7).unwrap();
+        // The same file without PostgreSQL's CRC-32C symbol is ARMv8 code.
+        let name = RUNTIME_CHECKED_ARMV8_CODE.as_bytes();
+        let at = bytes.windows(name.len()).position(|w| w == name).unwrap();
+        bytes[at + name.len() - 1] = b'9';
+        let error = check_bytes(&bytes, "bin/pg_checksums", armv7).unwrap_err().to_string();
+        assert!(error.starts_with("bin/pg_checksums is ARM code for v8-A (Tag_CPU_arch 14)"), "{error}");
+    }
+
+    #[test]
+    fn gccs_libatomic_may_declare_its_ifunc_selected_armv7_code_in_an_armv5te_archive() {
+        let armv5te = for_triple("armv5te-unknown-linux-gnueabi").unwrap();
+        let mut bytes = fixture("armv5te-libatomic-ifunc");
+        assert_eq!(arm_cpu_arch(&Elf::parse(&bytes).unwrap(), &bytes), Some(ARM_CPU_ARCH_V7));
+        check_bytes(&bytes, "lib/libatomic.so.1", armv5te).unwrap();
+        // Another library with the same code is ARMv7 code.
+        let at = bytes.windows(14).position(|w| w == b"libatomic.so.1").unwrap();
+        bytes[at + 3] = b'X';
+        let error = check_bytes(&bytes, "lib/libXtomic.so.1", armv5te).unwrap_err().to_string();
+        assert!(error.starts_with("lib/libXtomic.so.1 is ARM code for v7 (Tag_CPU_arch 10)"), "{error}");
     }
 
     #[test]
