@@ -74,6 +74,22 @@ pub fn file_is_elf(path: &Path) -> bool {
     std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && is_elf(&magic)
 }
 
+/// Whether the file at `path` is a MIPS ELF file (`e_machine` 8, read
+/// from its header in either byte order).
+pub fn file_is_mips(path: &Path) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 20];
+    if std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut header)).is_err() || !is_elf(&header) {
+        return false;
+    }
+    let machine = if header[5] == 2 {
+        u16::from_be_bytes([header[18], header[19]])
+    } else {
+        u16::from_le_bytes([header[18], header[19]])
+    };
+    machine == goblin::elf::header::EM_MIPS
+}
+
 /// Parses `GLIBC_2.34` into (2, 34).
 fn glibc_version(name: &str) -> Option<(u32, u32)> {
     let rest = name.strip_prefix("GLIBC_")?;
@@ -126,11 +142,107 @@ pub fn inspect(path: &Path) -> Result<ElfInfo, ElfError> {
     inspect_bytes(&bytes, &path.display().to_string())
 }
 
+/// `DT_MIPS_RLD_MAP_REL`: where the dynamic loader stores its debugger
+/// map, as an offset from the address of this dynamic entry itself.
+const DT_MIPS_RLD_MAP_REL: u64 = 0x7000_0035;
+
+/// A MIPS file's `DT_MIPS_RLD_MAP_REL` that does not point at its
+/// `.rld_map`, and the bytes that make it do so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RldMapRepair {
+    /// The file offset of the entry's value.
+    pub offset: usize,
+    /// The value's bytes, in the file's width and byte order.
+    pub value: Vec<u8>,
+}
+
+/// The repair `bytes` (a MIPS ELF file) need when its `DT_MIPS_RLD_MAP_REL`
+/// is not `.rld_map`'s address minus the entry's own. patchelf before 0.15
+/// computes it with the entry's offset in the dynamic section added
+/// instead of subtracted whenever it moves that section (NixOS/patchelf
+/// #364, fixed by #365), and glibc's loader then writes its debugger map
+/// pointer into whatever lies there (sysdeps/mips/dl-machine.h adds the
+/// value to the entry's address), which crashed initdb's bootstrap in the
+/// first mips64el build. `None` for other machines and for a correct entry.
+pub fn mips_rld_map_repair(bytes: &[u8]) -> Option<RldMapRepair> {
+    let elf = Elf::parse(bytes).ok()?;
+    if elf.header.e_machine != goblin::elf::header::EM_MIPS {
+        return None;
+    }
+    let dynamic = elf.program_headers.iter().find(|p| p.p_type == goblin::elf::program_header::PT_DYNAMIC)?;
+    let entry_size: u64 = if elf.is_64 { 16 } else { 8 };
+    let index = elf.dynamic.as_ref()?.dyns.iter().position(|d| d.d_tag == DT_MIPS_RLD_MAP_REL)? as u64;
+    let rld_map = elf.section_headers.iter().find(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(".rld_map"))?;
+    let entry_address = dynamic.p_vaddr.checked_add(index.checked_mul(entry_size)?)?;
+    let wanted = rld_map.sh_addr.wrapping_sub(entry_address);
+    let offset = usize::try_from(dynamic.p_offset.checked_add(index * entry_size + entry_size / 2)?).ok()?;
+    let width = (entry_size / 2) as usize;
+    let value: Vec<u8> = match (elf.is_64, elf.little_endian) {
+        (true, true) => wanted.to_le_bytes().to_vec(),
+        (true, false) => wanted.to_be_bytes().to_vec(),
+        (false, true) => (wanted as u32).to_le_bytes().to_vec(),
+        (false, false) => (wanted as u32).to_be_bytes().to_vec(),
+    };
+    let current = bytes.get(offset..offset.checked_add(width)?)?;
+    (current != value.as_slice()).then_some(RldMapRepair { offset, value })
+}
+
+/// Repairs the file at `path` as [`mips_rld_map_repair`] says, in place;
+/// returns whether it needed it.
+pub fn repair_mips_rld_map(path: &Path) -> Result<bool, ElfError> {
+    let io = |source: std::io::Error| ElfError::Io { path: path.display().to_string(), source };
+    let bytes = crate::util::io::read_limited(path, MAX_ELF_BYTES).map_err(|e| io(e.source))?;
+    let Some(repair) = mips_rld_map_repair(&bytes) else { return Ok(false) };
+    use std::io::{Seek, Write};
+    let mut file = std::fs::OpenOptions::new().write(true).open(path).map_err(io)?;
+    file.seek(std::io::SeekFrom::Start(repair.offset as u64)).map_err(io)?;
+    file.write_all(&repair.value).map_err(io)?;
+    Ok(true)
+}
+
 crate::util::error::usage_errors!(ElfError);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The address `DT_MIPS_RLD_MAP_REL` of `bytes` points at.
+    fn rld_map_target(bytes: &[u8]) -> u64 {
+        let elf = Elf::parse(bytes).unwrap();
+        let dynamic = elf.program_headers.iter().find(|p| p.p_type == goblin::elf::program_header::PT_DYNAMIC).unwrap();
+        let dyns = &elf.dynamic.as_ref().unwrap().dyns;
+        let index = dyns.iter().position(|d| d.d_tag == DT_MIPS_RLD_MAP_REL).unwrap() as u64;
+        (dynamic.p_vaddr + index * 16).wrapping_add(dyns[index as usize].d_val)
+    }
+
+    #[test]
+    fn a_mips_files_debugger_map_entry_is_repaired_after_patchelf_moves_the_dynamic_section() {
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/isa/mips64el-unknown-linux-gnuabi64.elf");
+        let original = std::fs::read(&fixture).unwrap();
+        assert_eq!(mips_rld_map_repair(&original), None, "the linker's entry is right");
+        let rld_map = rld_map_target(&original);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("postgres");
+        std::fs::write(&file, &original).unwrap();
+        assert!(file_is_mips(&file) && !file_is_mips(&std::env::current_exe().unwrap()));
+        // Adding a RUNPATH moves .dynamic; Debian bookworm's patchelf (0.14.3)
+        // then miscomputes the entry.
+        let status = std::process::Command::new("patchelf").args(["--set-rpath", "$ORIGIN/../lib"]).arg(&file).status();
+        assert!(status.unwrap().success());
+        let patched = std::fs::read(&file).unwrap();
+        assert_ne!(rld_map_target(&patched), rld_map, "patchelf 0.14 breaks the entry (if fixed, drop this line)");
+        assert!(repair_mips_rld_map(&file).unwrap());
+        let repaired = std::fs::read(&file).unwrap();
+        assert_eq!(rld_map_target(&repaired), rld_map, "the entry points at .rld_map again");
+        assert_eq!(mips_rld_map_repair(&repaired), None);
+        assert!(!repair_mips_rld_map(&file).unwrap(), "nothing more to repair");
+        let others = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/isa/aarch64-unknown-linux-gnu.elf"),
+        )
+        .unwrap();
+        assert_eq!(mips_rld_map_repair(&others), None, "only MIPS files have the entry");
+    }
 
     #[test]
     fn reads_the_test_binary_itself() {

@@ -262,6 +262,9 @@ pub fn relocate(prefix: &Path, policy: &Policy) -> Result<Relocation, RelocateEr
     if let Some(wanted) = policy.interpreter {
         patchelf(prefix, &["--set-interpreter", wanted], &wrong_interpreter)?;
     }
+    for relative in by_runpath.values().flatten().chain(&wrong_interpreter) {
+        elf::repair_mips_rld_map(&prefix.join(relative))?;
+    }
     let scrubbed = match &policy.scrub_store {
         Some(store) => scrub_store_references(prefix, store)?,
         None => Vec::new(),
@@ -273,6 +276,14 @@ pub fn relocate(prefix: &Path, policy: &Policy) -> Result<Relocation, RelocateEr
         let info = elf::inspect(&prefix.join(&relative))?;
         if !info.needed.is_empty() && info.runpath != [runpath_for(&relative)] {
             return Err(RelocateError::Check(format!("{} has RUNPATH {:?}", relative.display(), info.runpath)));
+        }
+        if elf::file_is_mips(&prefix.join(&relative))
+            && std::fs::read(prefix.join(&relative)).ok().and_then(|b| elf::mips_rld_map_repair(&b)).is_some()
+        {
+            return Err(RelocateError::Check(format!(
+                "{}: DT_MIPS_RLD_MAP_REL does not point at .rld_map",
+                relative.display()
+            )));
         }
         if let Some(missing) = info.needed.iter().find(|n| !is_libc(n) && !lib.join(n).exists()) {
             return Err(RelocateError::Check(format!("{} needs {missing}, which is not in lib/", relative.display())));
