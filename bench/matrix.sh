@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The whole host-buildable matrix, once: for every Linux target that has a
 # Debian architecture (pgbin targets --json), install its build
-# dependencies (pgbin deps --install: Debian's cross toolchain and the
-# target's multiarch -dev packages), build one release with the host
-# backend (natively or cross-compiled), then move the archive and smoke-test
-# it (under qemu-user for other architectures). Prints a Markdown table, a
-# row as each target finishes (a target whose packages cannot be installed
-# gets its row with apt's reason):
+# dependencies (pgbin deps --install: for a cross build Debian's cross
+# toolchain; the build unpacks the target's libraries into its sysroot),
+# build one release with the host backend (natively or cross-compiled),
+# then move the archive and smoke-test it (under qemu-user with the
+# sysroot's loader and C library for other architectures). Prints a
+# Markdown table, a row as each target finishes (a target whose packages
+# cannot be installed gets its row with apt's reason):
 # target, archive size, build time, smoke result and time, glibc floor.
 # Builds use a fresh cache directory, so every time is a real build.
 # Usage: bash bench/matrix.sh [VERSION] [TARGET...]   (default 18.6, every target)
@@ -56,8 +57,13 @@ for target in "${targets[@]}"; do
   mv "$archive" "$moved/"
   size=$(stat -c %s "$moved/$(basename "$archive")")
   floor=$(jq -r .glibc_floor "$manifest")
+  arch=$($pgbin targets --json | jq -r --arg t "$target" '.targets[] | select(.triple == $t) | .debian.arch')
+  root=()
+  for dir in "$work/cache/sysroots/$arch"-*; do
+    [[ -d $dir ]] && root=(--sysroot "$dir")
+  done
   smoke_start=$(date +%s.%N)
-  if $pgbin smoke --json "$moved/$(basename "$archive")" >"$work/smoke.json" 2>"$work/smoke.err"; then
+  if $pgbin smoke --json "${root[@]}" "$moved/$(basename "$archive")" >"$work/smoke.json" 2>"$work/smoke.err"; then
     smoke="passed ($(jq '.checks | length' "$work/smoke.json") checks)"
   else
     smoke="FAILED: $(tail -1 "$work/smoke.err")"

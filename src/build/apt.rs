@@ -98,12 +98,7 @@ const DPKG_LOCK_WAIT: [&str; 2] = ["-o", "DPkg::Lock::Timeout=600"];
 pub fn install_packages(packages: &[String], update_first: bool) -> Result<(), String> {
     let install = |update: bool| -> Result<(), String> {
         if update {
-            let _ = std::process::Command::new("apt-get")
-                .args(["update", "-qq"])
-                .args(DPKG_LOCK_WAIT)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
+            refresh_lists();
         }
         let output = std::process::Command::new("apt-get")
             .args(["install", "-y", "-qq"])
@@ -116,12 +111,7 @@ pub fn install_packages(packages: &[String], update_first: bool) -> Result<(), S
         if output.status.success() {
             return Ok(());
         }
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let reason = stderr.lines().find(|l| l.starts_with("E: ")).map_or_else(
-            || format!("apt-get exited with {}", output.status),
-            |l| format!("apt-get: {}", l.trim_start_matches("E: ")),
-        );
-        Err(reason)
+        Err(failure_reason(&output))
     };
     if update_first {
         return install(true);
@@ -172,23 +162,62 @@ pub enum AptError {
 
 /// Installs the packages of `packages` that are missing (as root; otherwise
 /// the error names the commands to run). A package of another architecture
-/// (`libssl-dev:arm64`, for a cross build) first has dpkg configured for
-/// that architecture and the package lists refreshed.
+/// (`libc6:arm64`) first has dpkg configured for that architecture and the
+/// package lists refreshed.
 pub fn ensure_installed(packages: &[String], progress: &mut dyn Progress) -> Result<(), AptError> {
     let missing = missing_packages(packages);
     if missing.is_empty() {
         return Ok(());
     }
     let architectures = missing_architectures(&missing);
-    let mut commands: Vec<String> = architectures.iter().map(|a| format!("dpkg --add-architecture {a}")).collect();
-    if !architectures.is_empty() {
-        commands.push("apt-get update".to_string());
-    }
+    let mut commands = architecture_commands(&architectures);
     commands.push(format!("apt-get install -y {}", missing.join(" ")));
     if !running_as_root() {
         return Err(AptError::NotRoot(commands.join(" && sudo ")));
     }
-    for arch in &architectures {
+    add_architectures(&architectures, &commands, progress)?;
+    progress.note(&format!("installing build dependencies: {}", missing.join(" ")));
+    install_packages(&missing, false).map_err(|reason| AptError::Failed {
+        reason: version_skew(&missing).unwrap_or(reason),
+        command: commands.join(" && "),
+    })
+}
+
+/// Configures dpkg for every foreign architecture `packages` name
+/// (`libssl-dev:arm64`) and refreshes the package lists, so that apt knows
+/// that architecture's packages (as root; otherwise the error names the
+/// commands to run).
+pub fn ensure_architectures(packages: &[String], progress: &mut dyn Progress) -> Result<(), AptError> {
+    let architectures = missing_architectures(packages);
+    if architectures.is_empty() {
+        return Ok(());
+    }
+    let commands = architecture_commands(&architectures);
+    if !running_as_root() {
+        return Err(AptError::NotRoot(commands.join(" && sudo ")));
+    }
+    add_architectures(&architectures, &commands, progress)
+}
+
+/// `dpkg --add-architecture` for each of `architectures`, then `apt-get update`.
+fn architecture_commands(architectures: &[String]) -> Vec<String> {
+    let mut commands: Vec<String> = architectures.iter().map(|a| format!("dpkg --add-architecture {a}")).collect();
+    if !architectures.is_empty() {
+        commands.push("apt-get update".to_string());
+    }
+    commands
+}
+
+/// Runs what [`architecture_commands`] names (`commands`, for the error).
+fn add_architectures(
+    architectures: &[String],
+    commands: &[String],
+    progress: &mut dyn Progress,
+) -> Result<(), AptError> {
+    if architectures.is_empty() {
+        return Ok(());
+    }
+    for arch in architectures {
         progress.note(&format!("adding the Debian architecture {arch} for a cross build"));
         let added = std::process::Command::new("dpkg").args(["--add-architecture", arch]).status();
         if !added.is_ok_and(|s| s.success()) {
@@ -196,11 +225,27 @@ pub fn ensure_installed(packages: &[String], progress: &mut dyn Progress) -> Res
             return Err(AptError::Failed { reason, command: commands.join(" && ") });
         }
     }
-    progress.note(&format!("installing build dependencies: {}", missing.join(" ")));
-    install_packages(&missing, !architectures.is_empty()).map_err(|reason| AptError::Failed {
-        reason: version_skew(&missing).unwrap_or(reason),
-        command: commands.join(" && "),
-    })
+    refresh_lists();
+    Ok(())
+}
+
+/// `apt-get update`, quietly; a failure shows in the apt command that follows.
+fn refresh_lists() {
+    let _ = std::process::Command::new("apt-get")
+        .args(["update", "-qq"])
+        .args(DPKG_LOCK_WAIT)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// Why an apt command failed: its first `E:` line, or its exit status.
+pub fn failure_reason(output: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    stderr.lines().find(|l| l.starts_with("E: ")).map_or_else(
+        || format!("apt-get exited with {}", output.status),
+        |l| format!("apt-get: {}", l.trim_start_matches("E: ")),
+    )
 }
 
 crate::util::error::usage_errors!(AptError);

@@ -3,11 +3,17 @@
 //!
 //! A cross build differs from a native one only where it must:
 //!
+//! - the target's libraries are Debian's packages of the target's
+//!   architecture, unpacked into a private sysroot ([`crate::build::sysroot`])
+//!   rather than installed beside the build machine's own;
 //! - configure runs with `--build`/`--host`, the target's compiler
-//!   (`aarch64-linux-gnu-gcc`, from `crossbuild-essential-arm64`) and the
-//!   target's pkg-config personality (`aarch64-linux-gnu-pkg-config`, from
-//!   `pkgconf:arm64`), so every library comes from the target's multiarch
-//!   directory;
+//!   (`aarch64-linux-gnu-gcc`, from `crossbuild-essential-arm64`) and a
+//!   pkg-config for the target (`aarch64-linux-gnu-pkg-config`). Both are
+//!   small wrappers, first on the build's `PATH`, that point Debian's cross
+//!   compiler (`--sysroot`, and `-I/usr/…`, `-L/usr/…` read inside it) and
+//!   pkg-config (`PKG_CONFIG_LIBDIR`) at the sysroot, so that configure
+//!   records the same tool names and flags as a native build and no cache
+//!   path reaches `pg_config` or PGXS;
 //! - configure cannot run its run tests, and guesses. The recipe's answers
 //!   (data/targets.toml, `[host.cross]`) replace the guesses, and a
 //!   configure script that guesses anything the recipe neither answers nor
@@ -15,14 +21,16 @@
 //!   host builds record what their configure found for the same variables
 //!   ([`configure_results`]), so the two can be compared;
 //! - the time zone files are compiled by the target's own `zic` (built
-//!   from the same source, as in a native build) run under qemu-user, so
-//!   native and cross builds install the same `share/timezone`;
-//! - libraries are bundled from the target's multiarch directories
+//!   from the same source, as in a native build) run under qemu-user with
+//!   the sysroot's loader and C library (`QEMU_LD_PREFIX`), so native and
+//!   cross builds install the same `share/timezone`;
+//! - libraries are bundled from the sysroot's multiarch directories
 //!   ([`target_libraries`]) instead of the build machine's `ldconfig` index.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::build::sysroot::Sysroot;
 use crate::data::isa::Isa;
 use crate::data::matrix::{DebianArch, Matrix, Target};
 use crate::util::io::{IoError, context};
@@ -69,6 +77,8 @@ pub struct CrossBuild {
     pub answers: BTreeMap<String, String>,
     /// The guesses the recipe excuses, with the reason.
     pub excused: BTreeMap<String, String>,
+    /// The target's libraries, once unpacked ([`CrossBuild::with_sysroot`]).
+    pub sysroot: Option<Sysroot>,
 }
 
 /// Where Debian's qemu-user installs its emulators.
@@ -91,12 +101,73 @@ impl CrossBuild {
             emulator: Path::new(QEMU_DIR).join(format!("qemu-{}", isa.qemu)),
             answers: matrix.host.cross.configure_answers.clone(),
             excused: matrix.host.cross.not_run_on_linux.clone(),
+            sysroot: None,
         }))
+    }
+
+    /// This cross build with its libraries in `sysroot`.
+    pub fn with_sysroot(mut self, sysroot: Sysroot) -> CrossBuild {
+        self.sysroot = Some(sysroot);
+        self
+    }
+
+    /// The wrappers written into the directory put first on the build's
+    /// `PATH` (file name, script): the target's compiler and pkg-config,
+    /// pointed at the sysroot. Nothing without a sysroot.
+    pub fn wrappers(&self) -> Vec<(String, String)> {
+        let Some(sysroot) = &self.sysroot else { return Vec::new() };
+        let root = shell_quote(&sysroot.root.display().to_string());
+        let multiarch = &self.debian.multiarch;
+        // `-I/usr/…` and `-L/usr/…` (or `/lib/…`) from pkg-config or
+        // configure become `=/usr/…`, which gcc and ld read inside the
+        // sysroot; configure records them as given, as a native build does.
+        let gcc = format!(
+            "#!/bin/sh\n\
+             for arg; do\n\
+             \x20 shift\n\
+             \x20 case $arg in\n\
+             \x20   -I/usr/*) arg=\"-I=${{arg#-I}}\" ;;\n\
+             \x20   -L/usr/* | -L/lib/*) arg=\"-L=${{arg#-L}}\" ;;\n\
+             \x20 esac\n\
+             \x20 set -- \"$@\" \"$arg\"\n\
+             done\n\
+             exec /usr/bin/{compiler} --sysroot={root} -ffile-prefix-map={root}= \"$@\"\n",
+            compiler = self.compiler()
+        );
+        // The target's .pc files only, with the target's system directories
+        // left out of what they print, as Debian's TRIPLET-pkg-config does.
+        let pkg_config = format!(
+            "#!/bin/sh\n\
+             export PKG_CONFIG_LIBDIR={root}/usr/lib/{multiarch}/pkgconfig:{root}/usr/share/pkgconfig\n\
+             export PKG_CONFIG_SYSTEM_LIBRARY_PATH=/usr/lib/{multiarch}:/lib/{multiarch}:/usr/lib:/lib\n\
+             export PKG_CONFIG_SYSTEM_INCLUDE_PATH=/usr/include\n\
+             exec /usr/bin/pkg-config \"$@\"\n"
+        );
+        vec![(self.compiler(), gcc), (self.pkg_config(), pkg_config)]
+    }
+
+    /// [`CrossBuild::wrappers`] with the sysroot's directory left out, for
+    /// the cache key (which names the sysroot by its packages instead).
+    pub fn wrappers_for_key(&self) -> Vec<(String, String)> {
+        let Some(sysroot) = &self.sysroot else { return Vec::new() };
+        let root = shell_quote(&sysroot.root.display().to_string());
+        self.wrappers().into_iter().map(|(name, script)| (name, script.replace(&root, "$SYSROOT"))).collect()
+    }
+
+    /// The environment every build step gets besides the native one: the
+    /// sysroot as the emulator's root for the target's loader and C library.
+    pub fn build_env(&self) -> Vec<(String, String)> {
+        self.sysroot.iter().map(|s| ("QEMU_LD_PREFIX".to_string(), s.root.display().to_string())).collect()
+    }
+
+    /// The target's pkg-config (`aarch64-linux-gnu-pkg-config`).
+    pub fn pkg_config(&self) -> String {
+        format!("{}-pkg-config", self.debian.gnu_type)
     }
 
     /// The target's C compiler (`aarch64-linux-gnu-gcc`).
     pub fn compiler(&self) -> String {
-        format!("{}-gcc", self.debian.gnu_type)
+        self.debian.cross_compiler()
     }
 
     /// The `ZIC` configure is given: the target's own zic, built in
@@ -117,7 +188,7 @@ impl CrossBuild {
     pub fn configure_env(&self, guesses: &[String]) -> Vec<(String, String)> {
         let mut env = vec![
             ("CC".to_string(), self.compiler()),
-            ("PKG_CONFIG".to_string(), format!("{}-pkg-config", self.debian.gnu_type)),
+            ("PKG_CONFIG".to_string(), self.pkg_config()),
             ("ZIC".to_string(), self.zic()),
         ];
         env.extend(self.answers.iter().filter(|(k, _)| guesses.contains(k)).map(|(k, v)| (k.clone(), v.clone())));
@@ -143,10 +214,28 @@ impl CrossBuild {
         Err(CrossError::Unanswered { source_dir: source_dir.display().to_string(), variables })
     }
 
-    /// The soname → path index of the target's libraries.
+    /// The soname → path index of the target's libraries (the sysroot's,
+    /// else the machine's multiarch directories).
     pub fn libraries(&self) -> Result<BTreeMap<String, PathBuf>, CrossError> {
-        target_libraries(&library_directories(&self.debian.multiarch))
+        match &self.sysroot {
+            Some(sysroot) => target_libraries(&sysroot.library_directories(&self.debian.multiarch)),
+            None => target_libraries(&library_directories(&self.debian.multiarch)),
+        }
     }
+
+    /// The package and version of a bundled library: the sysroot's owner
+    /// of it, else dpkg's.
+    pub fn owner(&self, path: &Path) -> (Option<String>, Option<String>) {
+        match &self.sysroot {
+            Some(sysroot) => sysroot.owner(path),
+            None => crate::build::apt::owning_package(path),
+        }
+    }
+}
+
+/// `text` quoted for a POSIX shell.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 /// The configure cache variables configure sets to a guess when it cannot
@@ -301,6 +390,48 @@ if test "$cross_compiling" = yes; then :
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_sysroot_reaches_the_tools_through_wrappers_never_through_configure() {
+        let m = matrix();
+        let target = m.target("s390x-unknown-linux-gnu").unwrap();
+        let plan = CrossBuild::plan(&m, target, "amd64", "x86_64-linux-gnu").unwrap().unwrap();
+        assert!(plan.wrappers().is_empty() && plan.build_env().is_empty(), "nothing before the sysroot exists");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("var/lib/dpkg/info")).unwrap();
+        std::fs::write(dir.path().join("var/lib/dpkg/status"), "").unwrap();
+        let root = dir.path().display().to_string();
+        let cross = plan.with_sysroot(crate::build::sysroot::open(dir.path(), "s390x").unwrap());
+        let wrappers: BTreeMap<String, String> = cross.wrappers().into_iter().collect();
+        let gcc = &wrappers["s390x-linux-gnu-gcc"];
+        assert!(
+            gcc.contains(&format!("exec /usr/bin/s390x-linux-gnu-gcc --sysroot='{root}' -ffile-prefix-map='{root}'="))
+        );
+        let pkg_config = &wrappers["s390x-linux-gnu-pkg-config"];
+        assert!(pkg_config.contains(&format!("PKG_CONFIG_LIBDIR='{root}'/usr/lib/s390x-linux-gnu/pkgconfig:")));
+        assert!(pkg_config.contains("PKG_CONFIG_SYSTEM_LIBRARY_PATH=/usr/lib/s390x-linux-gnu:"));
+        // The compiler wrapper reads system include and library flags inside the sysroot.
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let echo = gcc.replace("exec /usr/bin/s390x-linux-gnu-gcc", "exec echo");
+        std::fs::write(bin.join("gcc"), echo).unwrap();
+        let output = std::process::Command::new("sh")
+            .arg(bin.join("gcc"))
+            .args(["-I/usr/include/libxml2", "-Isrc/include", "-L/lib/x", "-L../port", "a b.c"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(output.stdout).unwrap().trim_end(),
+            format!(
+                "--sysroot={root} -ffile-prefix-map={root}= -I=/usr/include/libxml2 -Isrc/include -L=/lib/x -L../port a b.c"
+            )
+        );
+        assert_eq!(cross.build_env(), vec![("QEMU_LD_PREFIX".to_string(), root.clone())]);
+        // configure records CC and PKG_CONFIG in pg_config and PGXS: names only.
+        for (name, value) in cross.configure_env(&[]) {
+            assert!(!value.contains(&root), "{name}={value} names the sysroot");
+        }
     }
 
     #[test]

@@ -146,6 +146,7 @@ impl HostBuild {
     pub fn run(&self, on_phase: &mut dyn FnMut(Phase)) -> Result<HostOutput, HostBuildError> {
         on_phase(Phase::Unpack);
         self.unpack()?;
+        self.write_cross_wrappers()?;
         let src = self.source_path();
 
         on_phase(Phase::Configure);
@@ -181,6 +182,29 @@ impl HostBuild {
         Ok(HostOutput { prefix: self.staged_prefix(), configure_checks })
     }
 
+    /// The directory first on `PATH` in a cross build with a sysroot.
+    fn wrapper_dir(&self) -> PathBuf {
+        self.work_dir.join("cross-bin")
+    }
+
+    /// Writes the cross build's tool wrappers ([`CrossBuild::wrappers`]).
+    fn write_cross_wrappers(&self) -> Result<(), HostBuildError> {
+        use std::os::unix::fs::PermissionsExt;
+        let wrappers = self.cross.as_ref().map(CrossBuild::wrappers).unwrap_or_default();
+        if wrappers.is_empty() {
+            return Ok(());
+        }
+        let dir = self.wrapper_dir();
+        std::fs::create_dir_all(&dir).map_err(context(format!("cannot create {}", dir.display())))?;
+        for (name, script) in wrappers {
+            let path = dir.join(name);
+            std::fs::write(&path, script).map_err(context(format!("cannot write {}", path.display())))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                .map_err(context(format!("cannot make {} executable", path.display())))?;
+        }
+        Ok(())
+    }
+
     fn unpack(&self) -> Result<(), HostBuildError> {
         let dest = self.work_dir.join("src");
         std::fs::create_dir_all(&dest).map_err(context(format!("cannot create {}", dest.display())))?;
@@ -210,6 +234,9 @@ impl HostBuild {
             .env("SOURCE_DATE_EPOCH", self.source_date_epoch.to_string())
             .envs(variation.extra_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
+        if let Some(cross) = self.cross.as_ref().filter(|c| c.sysroot.is_some()) {
+            command.env("PATH", format!("{}:{BUILD_PATH}", self.wrapper_dir().display())).envs(cross.build_env());
+        }
         if let Some(mask) = variation.umask {
             use std::os::unix::process::CommandExt;
             // SAFETY: umask is async-signal-safe and cannot fail.

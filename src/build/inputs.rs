@@ -242,6 +242,11 @@ impl Database {
         if entry.configured() { entry.version.clone() } else { format!("{} ({})", entry.version, entry.state) }
     }
 
+    /// Every configured package: its record name → version.
+    pub fn all_versions(&self) -> PackageRecord {
+        self.entries.iter().filter(|e| e.configured()).map(|e| (self.key(e), e.version.clone())).collect()
+    }
+
     /// Configured versions of the named packages (`name` or `name:arch`);
     /// absent ones are omitted.
     pub fn installed_versions(&self, packages: &[String]) -> BTreeMap<String, String> {

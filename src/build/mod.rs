@@ -23,6 +23,7 @@ pub mod package;
 pub mod prebuilt;
 pub mod relocate;
 pub mod smoke;
+pub mod sysroot;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -168,6 +169,8 @@ impl AssemblyInputs<'_> {
                 "host": cross.debian,
                 "emulator": cross.emulator,
                 "configure_answers": cross.answers,
+                "sysroot": cross.sysroot.as_ref().and_then(|s| s.root.file_name()).map(|n| n.to_string_lossy()),
+                "wrappers": cross.wrappers_for_key(),
             });
         }
         hex::encode(Sha256::digest(serde_json::to_vec(&inputs).expect("inputs serialize")))
@@ -303,7 +306,9 @@ fn host_build_in(
     on_phase("smoke");
     // The system temporary directory: an unprivileged server user must be
     // able to reach the scratch cluster, which a private cache may not allow.
-    smoke::smoke_passing(&assembled.packaged.archive, &std::env::temp_dir(), None)?;
+    let sysroot = inputs.cross().and_then(|c| c.sysroot.as_ref()).map(|s| s.root.as_path());
+    let run = smoke::Run { sysroot, ..smoke::Run::default() };
+    smoke::smoke_passing_with(&assembled.packaged.archive, &std::env::temp_dir(), &run)?;
 
     let final_dir = builds.join(&key);
     if final_dir.exists() {
@@ -358,7 +363,12 @@ pub fn build_and_assemble(
     };
     let mut forbidden_paths = vec![work.display().to_string()];
     forbidden_paths.extend(forbidden.iter().cloned());
-    let policy = relocate::Policy::host(&system, assembly.target, forbidden_paths);
+    let mut policy = relocate::Policy::host(&system, assembly.target, forbidden_paths);
+    let cross = inputs.cross().cloned();
+    let cross_owner = move |path: &Path| cross.as_ref().expect("set for cross builds").owner(path);
+    if inputs.cross().is_some() {
+        policy.describe = &cross_owner;
+    }
     let assembled = assemble(&prefix, assembly, &policy, &work.join("out"), Some(output.configure_checks), on_phase)?;
     cleanup.join().expect("the cleanup thread does not panic").map_err(context("cannot remove the build tree"))?;
     Ok(assembled)

@@ -9,7 +9,7 @@ use crate::build::inputs::native_arch;
 use crate::build::manifest::{Backend, Toolchain};
 use crate::build::relocate::{self, LibrarySearch};
 use crate::build::{Assembled, AssemblyInputs, BuildError, assemble, host_toolchain};
-use crate::data::matrix::Target;
+use crate::data::matrix::{DebianArch, Target};
 use crate::data::version::Version;
 use crate::nix::store;
 use crate::source::error::TrustError;
@@ -99,9 +99,12 @@ pub fn package_tree(project: &Project, request: &TreeRequest) -> Result<Assemble
             nixpkgs: store::nixpkgs_pin(project.repo.root()),
         },
         Backend::Host => {
-            let packages = project.matrix.host_packages(target, version, native_arch());
+            // A tree cross-built elsewhere bundles the target's libraries
+            // from this machine's multiarch directories (dpkg's packages).
+            let mut packages = project.matrix.host_packages(target, version, native_arch());
+            packages.extend(project.matrix.sysroot_packages(target, version, native_arch()));
             let compiler =
-                target.cross_arch(native_arch()).map_or_else(|| "cc".to_string(), |d| format!("{}-gcc", d.gnu_type));
+                target.cross_arch(native_arch()).map_or_else(|| "cc".to_string(), DebianArch::cross_compiler);
             let mut toolchain = host_toolchain(&packages, &compiler).map_err(TreeError::Setup)?;
             if let Some(compiler) = request.compiler {
                 toolchain.compiler = compiler.to_string();

@@ -254,7 +254,12 @@ fn free_port() -> Result<u16, SmokeError> {
 /// [`smoke`], with the first failed check as an error: for callers that
 /// publish only what passed.
 pub fn smoke_passing(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) -> Result<Report, SmokeError> {
-    let report = smoke(archive, scratch_parent, interpreter)?;
+    smoke_passing_with(archive, scratch_parent, &Run { interpreter, ..Run::default() })
+}
+
+/// [`smoke_passing`] with every option.
+pub fn smoke_passing_with(archive: &Path, scratch_parent: &Path, options: &Run) -> Result<Report, SmokeError> {
+    let report = smoke_with(archive, scratch_parent, options)?;
     if let Some(failed) = report.failure() {
         return Err(SmokeError::Failed { check: failed.name.clone(), detail: failed.detail.clone() });
     }
@@ -266,7 +271,7 @@ pub fn smoke_passing(archive: &Path, scratch_parent: &Path, interpreter: Option<
 /// pointed at that ELF interpreter (for build sandboxes such as Nix's, which
 /// lack the standard one); their libraries must still come from `lib/`.
 pub fn smoke(archive: &Path, scratch_parent: &Path, interpreter: Option<&Path>) -> Result<Report, SmokeError> {
-    smoke_with(archive, scratch_parent, &Run { interpreter, emulator: None })
+    smoke_with(archive, scratch_parent, &Run { interpreter, ..Run::default() })
 }
 
 /// How the smoke test runs the archive's executables.
@@ -277,14 +282,19 @@ pub struct Run<'a> {
     /// The qemu-user emulator for executables of another architecture than
     /// this machine's; by default `qemu-<arch>` found on `PATH`.
     pub emulator: Option<&'a Path>,
+    /// The target's root file system for the emulator (`-L`): where it
+    /// finds the target's loader and C library, such as the sysroot a cross
+    /// build unpacked. By default the multiarch ones at their standard paths.
+    pub sysroot: Option<&'a Path>,
 }
 
 /// [`smoke`] with every option. An archive for another architecture runs
 /// under qemu-user: each executable in `bin/` of the scratch copy is
 /// replaced by a wrapper that execs the emulator on the real one, so that a
 /// program executing another (initdb runs postgres) is emulated too, as
-/// qemu-user follows no `execve` itself. The emulator gets no `-L`: the
-/// target's loader is the multiarch one at its standard path.
+/// qemu-user follows no `execve` itself. Without [`Run::sysroot`] the
+/// emulator gets no `-L`: the target's loader is the multiarch one at its
+/// standard path.
 pub fn smoke_with(archive: &Path, scratch_parent: &Path, options: &Run) -> Result<Report, SmokeError> {
     let interpreter = options.interpreter;
     let name = archive
@@ -339,8 +349,22 @@ pub fn smoke_with(archive: &Path, scratch_parent: &Path, options: &Run) -> Resul
         return Ok(report(checks));
     }
     let emulator = if is_foreign(isa) { Some(find_emulator(isa, options.emulator)?) } else { None };
+    if let Some(root) = options.sysroot.filter(|r| !r.is_dir()) {
+        return Err(SmokeError::Emulator(format!("the target root {} is not a directory", root.display())));
+    }
+    // The server user may not reach a sysroot in root's cache: the target's
+    // loader and C library are copied beside the scratch cluster.
+    let target_root = match (options.sysroot, &emulator) {
+        (Some(root), Some(_)) => {
+            let copy = scratch.path().join(TARGET_ROOT_DIR);
+            crate::util::fs::copy_tree_parts(root, &copy, &C_LIBRARY_DIRS)
+                .map_err(context(format!("cannot copy the C library of {}", root.display())))?;
+            Some(copy)
+        }
+        _ => None,
+    };
     if let Some(emulator) = &emulator {
-        if !record("emulator", wrap_executables(&prefix, emulator)) {
+        if !record("emulator", wrap_executables(&prefix, emulator, target_root.as_deref())) {
             return Ok(report(checks));
         }
         if is_root {
@@ -506,6 +530,14 @@ fn is_foreign(isa: &crate::data::isa::Isa) -> bool {
     }
 }
 
+/// Where the smoke test's scratch directory holds the target's C library.
+const TARGET_ROOT_DIR: &str = "target-root";
+
+/// The top-level directories of a target root that hold the loader and the
+/// C library (Debian's libc6 installs into `/lib/<multiarch>`, and each
+/// loader path, `/lib/ld-linux-aarch64.so.1` or `/lib64/ld.so.1`, links there).
+const C_LIBRARY_DIRS: [&str; 4] = ["lib", "lib32", "lib64", "libx32"];
+
 /// The Debian package that provides the qemu-user emulators.
 pub const QEMU_PACKAGE: &str = "qemu-user";
 
@@ -551,11 +583,19 @@ fn shell_quote(text: &str) -> String {
 /// wrapper that execs `emulator` on the real file, moved into
 /// [`EMULATED_DIR`]. `-0 "$0"` keeps the wrapper's path as the program's
 /// `argv[0]`, from which PostgreSQL finds its other programs and `share/`.
-fn wrap_executables(prefix: &Path, emulator: &Path) -> Result<String, CheckFailed> {
+fn wrap_executables(prefix: &Path, emulator: &Path, sysroot: Option<&Path>) -> Result<String, CheckFailed> {
     use std::os::unix::fs::PermissionsExt;
     let real_dir = prefix.join(EMULATED_DIR);
     std::fs::create_dir(&real_dir).map_err(|e| format!("cannot create {EMULATED_DIR}/: {e}"))?;
     let emulator_text = emulator.to_str().ok_or_else(|| format!("{} is not a UTF-8 path", emulator.display()))?;
+    let root_option = match sysroot {
+        Some(root) => {
+            let root = std::path::absolute(root).map_err(|e| format!("cannot resolve {}: {e}", root.display()))?;
+            let text = root.to_str().ok_or_else(|| format!("{} is not a UTF-8 path", root.display()))?;
+            format!(" -L {}", shell_quote(text))
+        }
+        None => String::new(),
+    };
     let mut names = Vec::new();
     for entry in std::fs::read_dir(prefix.join("bin")).map_err(|e| format!("cannot list bin/: {e}"))? {
         let path = entry.map_err(|e| e.to_string())?.path();
@@ -570,13 +610,17 @@ fn wrap_executables(prefix: &Path, emulator: &Path) -> Result<String, CheckFaile
         let (wrapper, real) = (prefix.join("bin").join(name), real_dir.join(name));
         let real_text = real.to_str().ok_or_else(|| format!("{} is not a UTF-8 path", real.display()))?;
         std::fs::rename(&wrapper, &real).map_err(|e| format!("cannot move {}: {e}", wrapper.display()))?;
-        let script =
-            format!("#!/bin/sh\nexec {} -0 \"$0\" {} \"$@\"\n", shell_quote(emulator_text), shell_quote(real_text));
+        let script = format!(
+            "#!/bin/sh\nexec {}{root_option} -0 \"$0\" {} \"$@\"\n",
+            shell_quote(emulator_text),
+            shell_quote(real_text)
+        );
         std::fs::write(&wrapper, script).map_err(|e| format!("cannot write {}: {e}", wrapper.display()))?;
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))
             .map_err(|e| format!("cannot chmod {}: {e}", wrapper.display()))?;
     }
-    Ok(format!("{} executables run under {}", names.len(), emulator.display()))
+    let with_root = sysroot.map_or_else(String::new, |r| format!(" with the target root {}", r.display()));
+    Ok(format!("{} executables run under {}{with_root}", names.len(), emulator.display()))
 }
 
 /// For an archive that cannot run `ldd` here: every library an ELF file
@@ -669,7 +713,7 @@ mod tests {
         std::fs::write(prefix.join("bin/script"), "#!/bin/sh\n").unwrap();
         std::fs::set_permissions(prefix.join("bin/script"), std::fs::Permissions::from_mode(0o755)).unwrap();
         assert_eq!(
-            wrap_executables(&prefix, &emulator).unwrap(),
+            wrap_executables(&prefix, &emulator, None).unwrap(),
             format!("1 executables run under {}", emulator.display())
         );
         let output = Command::new(prefix.join("bin/prog")).env_clear().output().unwrap();

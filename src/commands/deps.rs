@@ -1,5 +1,7 @@
 //! `pgbin deps`: the Debian packages a host build needs here, native or
 //! cross, and (with `--install`) installing them, as `pgbin build` would.
+//! A cross build's target libraries are listed apart: `pgbin build`
+//! unpacks them into its sysroot and never installs them.
 
 use super::{Context, Failure, chosen_target, exact_version, print_json};
 use crate::commands::progress::TerminalProgress;
@@ -33,6 +35,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     } else {
         for dependency in &report.packages {
             println!("{:<40} {}", dependency.package, dependency.installed.as_deref().unwrap_or("missing"));
+        }
+        for package in &report.sysroot_packages {
+            println!("{package:<40} sysroot (unpacked by pgbin build)");
         }
     }
     let missing = report.missing();

@@ -17,6 +17,11 @@ pub struct Args {
     /// (default: qemu-<arch> on PATH, from Debian's qemu-user package)
     #[arg(long, value_name = "PATH")]
     emulator: Option<PathBuf>,
+    /// The target's root file system for the emulator (its loader and C
+    /// library), such as the sysroot a cross build unpacked under the
+    /// cache's sysroots/ (default: the multiarch ones installed here)
+    #[arg(long, value_name = "DIR")]
+    sysroot: Option<PathBuf>,
     /// Machine-readable output
     #[arg(long)]
     json: bool,
@@ -24,7 +29,11 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(_ctx: &Context, args: Args) -> Result<(), Failure> {
-    let run = pgbin::build::smoke::Run { interpreter: args.interpreter.as_deref(), emulator: args.emulator.as_deref() };
+    let run = pgbin::build::smoke::Run {
+        interpreter: args.interpreter.as_deref(),
+        emulator: args.emulator.as_deref(),
+        sysroot: args.sysroot.as_deref(),
+    };
     let report = pgbin::build::smoke::smoke_with(&args.archive, &std::env::temp_dir(), &run)?;
     if args.json {
         print_json(&report)?;

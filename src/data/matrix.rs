@@ -55,8 +55,9 @@ pub struct HostRecipe {
 pub struct CrossRecipe {
     /// Build-machine packages; `{arch}` is the target's Debian architecture.
     pub build_packages: Vec<String>,
-    /// Target-architecture packages besides the libraries.
-    pub library_packages: Vec<String>,
+    /// Target-architecture packages of the sysroot besides the libraries
+    /// (the C library's development files).
+    pub sysroot_packages: Vec<String>,
     /// Answers to the configure run tests that cannot run under cross,
     /// as configure cache variables.
     pub configure_answers: BTreeMap<String, String>,
@@ -75,6 +76,14 @@ pub struct DebianArch {
     pub multiarch: String,
     /// The GNU type of Debian's toolchain for it (`i686-linux-gnu`: `i686-linux-gnu-gcc`).
     pub gnu_type: String,
+}
+
+impl DebianArch {
+    /// Debian's cross compiler for it (`aarch64-linux-gnu-gcc`, from
+    /// `crossbuild-essential-ARCH`).
+    pub fn cross_compiler(&self) -> String {
+        format!("{}-gcc", self.gnu_type)
+    }
 }
 
 /// The part of the build recipe every backend shares.
@@ -328,26 +337,38 @@ impl Matrix {
 
     /// Debian packages a host build of one release on one target needs on
     /// a machine of Debian architecture `build_arch`, sorted. When the
-    /// target's architecture is another, the build is a cross build: its
-    /// library packages are qualified with the target's architecture
-    /// (`libssl-dev:arm64`) and the cross recipe's packages are added.
+    /// target's architecture is another, the build is a cross build: the
+    /// cross recipe's packages replace the libraries, which go into the
+    /// build's sysroot instead ([`Matrix::sysroot_packages`]).
     pub fn host_packages(&self, target: &Target, version: Version, build_arch: &str) -> Vec<String> {
+        let mut packages: BTreeSet<String> = self.host.build_packages.iter().cloned().collect();
+        match target.cross_arch(build_arch) {
+            None => packages.extend(self.library_packages(target, version)),
+            Some(debian) => {
+                packages.extend(self.host.cross.build_packages.iter().map(|p| p.replace("{arch}", &debian.arch)));
+            }
+        }
+        packages.into_iter().collect()
+    }
+
+    /// The Debian packages a cross build of `version` for `target` unpacks
+    /// into its sysroot, as `name:arch`, sorted (none for a native build).
+    pub fn sysroot_packages(&self, target: &Target, version: Version, build_arch: &str) -> Vec<String> {
+        let Some(debian) = target.cross_arch(build_arch) else { return Vec::new() };
+        let mut packages: BTreeSet<String> = self.library_packages(target, version).into_iter().collect();
+        packages.extend(self.host.cross.sysroot_packages.iter().cloned());
+        packages.into_iter().map(|p| format!("{p}:{}", debian.arch)).collect()
+    }
+
+    /// The Debian packages of the target's libraries a host build of
+    /// `version` needs (unqualified): the recipe's and every enabled feature's.
+    fn library_packages(&self, target: &Target, version: Version) -> Vec<String> {
         let states = self.features_for(target, version);
         let mut libraries: Vec<String> = self.host.library_packages.clone();
         for feature in self.features.iter().filter(|f| states[&f.name].enabled) {
             libraries.extend(feature.debian_packages.iter().cloned());
         }
-        let mut packages: BTreeSet<String> = self.host.build_packages.iter().cloned().collect();
-        match target.cross_arch(build_arch) {
-            None => packages.extend(libraries),
-            Some(debian) => {
-                let cross = &self.host.cross;
-                packages.extend(cross.build_packages.iter().map(|p| p.replace("{arch}", &debian.arch)));
-                packages
-                    .extend(libraries.iter().chain(&cross.library_packages).map(|p| format!("{p}:{}", debian.arch)));
-            }
-        }
-        packages.into_iter().collect()
+        libraries
     }
 
     /// Configure flags for one release on one target, in feature order.
@@ -416,7 +437,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cross_build_installs_the_targets_libraries_for_its_architecture() {
+    fn a_cross_build_unpacks_the_targets_libraries_into_its_sysroot() {
         let m = matrix();
         let version = Version::new(18, 6);
         let native = m.host_packages(m.target("x86_64-unknown-linux-gnu").unwrap(), version, "amd64");
@@ -424,13 +445,17 @@ mod tests {
         assert!(!native.iter().any(|p| p.contains(':') || p.starts_with("crossbuild")));
         let arm64 = m.target("aarch64-unknown-linux-gnu").unwrap();
         let cross = m.host_packages(arm64, version, "amd64");
-        for package in
-            ["crossbuild-essential-arm64", "qemu-user", "zlib1g-dev:arm64", "libssl-dev:arm64", "pkgconf:arm64"]
-        {
+        for package in ["crossbuild-essential-arm64", "qemu-user", "pkg-config", "bison"] {
             assert!(cross.contains(&package.to_string()), "{package} missing from {cross:?}");
         }
-        assert!(!cross.contains(&"libssl-dev".to_string()), "the build machine's libssl is not the target's");
+        assert!(!cross.iter().any(|p| p.contains(':') || p.contains("-dev")), "no library on the machine: {cross:?}");
+        let sysroot = m.sysroot_packages(arm64, version, "amd64");
+        for package in ["zlib1g-dev:arm64", "libssl-dev:arm64", "libc6-dev:arm64", "libicu-dev:arm64"] {
+            assert!(sysroot.contains(&package.to_string()), "{package} missing from {sysroot:?}");
+        }
+        assert!(sysroot.iter().all(|p| p.ends_with(":arm64")), "{sysroot:?}");
         assert_eq!(m.host_packages(arm64, version, "arm64"), native, "on arm64 the same target builds natively");
+        assert!(m.sysroot_packages(arm64, version, "arm64").is_empty());
         let i686 = m.target("i686-unknown-linux-gnu").unwrap().debian.clone().unwrap();
         assert_eq!((i686.multiarch.as_str(), i686.gnu_type.as_str()), ("i386-linux-gnu", "i686-linux-gnu"));
         assert!(m.target("x86_64-unknown-linux-musl").unwrap().debian.is_none());

@@ -16,8 +16,9 @@ use crate::build::docker::{self, DockerError, DockerPlan};
 use crate::build::inputs::native_arch;
 use crate::build::manifest::{Backend, Toolchain};
 use crate::build::smoke::{self, SmokeError};
+use crate::build::sysroot::{self, SysrootError};
 use crate::build::{self as host, AssemblyInputs, BuildError, HostInputs};
-use crate::data::matrix::{DebianArch, Target};
+use crate::data::matrix::Target;
 use crate::data::version::Version;
 use crate::nix::build::{NixBuildError, nix_build};
 use crate::nix::seed::{SeedError, seed_store};
@@ -124,6 +125,9 @@ pub enum PipelineError {
     /// The cross build cannot be planned.
     #[error(transparent)]
     Cross(#[from] CrossError),
+    /// The cross build's sysroot cannot be prepared.
+    #[error(transparent)]
+    Sysroot(#[from] SysrootError),
     /// The toolchain could not be identified, or the cache not locked.
     #[error(transparent)]
     Prepare(BuildError),
@@ -188,6 +192,7 @@ impl Classify for PipelineError {
             | PipelineError::NotHostTarget { .. }
             | PipelineError::Dependencies(_)
             | PipelineError::Cross(_)
+            | PipelineError::Sysroot(_)
             | PipelineError::Prepare(_)
             | PipelineError::Nix { .. }
             | PipelineError::Docker(_) => FailureKind::Usage,
@@ -207,7 +212,7 @@ impl Classify for PipelineError {
 /// One Debian package a host build needs, and whether it is installed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Dependency {
-    /// The package (`libssl-dev`, or `libssl-dev:arm64` for a cross build).
+    /// The package (`libssl-dev`).
     pub package: String,
     /// Its installed version, if installed.
     pub installed: Option<String>,
@@ -222,8 +227,11 @@ pub struct Dependencies {
     pub target: String,
     /// The target's Debian architecture, when the build is a cross build.
     pub cross_arch: Option<String>,
-    /// Every package, sorted.
+    /// Every package the build machine needs, sorted.
     pub packages: Vec<Dependency>,
+    /// The target's packages a cross build unpacks into its sysroot
+    /// (`libssl-dev:arm64`; fetched by `pgbin build`, never installed).
+    pub sysroot_packages: Vec<String>,
     /// Whether this call installed the missing ones.
     pub installed_now: bool,
 }
@@ -246,33 +254,54 @@ pub fn host_dependencies(
     install: bool,
     progress: &mut dyn Progress,
 ) -> Result<Dependencies, PipelineError> {
-    let build_arch = native_arch();
-    let (_, build_debian) = host_machine(project, target)?;
-    let cross = CrossBuild::plan(&project.matrix, target, build_arch, &build_debian.gnu_type)?;
-    let packages = project.matrix.host_packages(target, version, build_arch);
+    let machine = HostMachine::plan(project, version, target)?;
     if install {
-        apt::ensure_installed(&packages, progress)?;
+        apt::ensure_installed(&machine.packages, progress)?;
     }
-    let installed = apt::installed_versions(&packages);
+    let installed = apt::installed_versions(&machine.packages);
     Ok(Dependencies {
         version,
         target: target.triple.clone(),
-        cross_arch: cross.map(|c| c.debian.arch),
-        packages: packages
+        cross_arch: machine.cross.map(|c| c.debian.arch),
+        packages: machine
+            .packages
             .iter()
             .map(|p| Dependency { package: p.clone(), installed: installed.get(p).cloned() })
             .collect(),
+        sysroot_packages: machine.sysroot_packages,
         installed_now: install,
     })
 }
 
-/// The build machine's target and Debian architecture, when the host
-/// backend can build `target` on it.
-fn host_machine<'a>(project: &'a Project, target: &Target) -> Result<(&'a Target, &'a DebianArch), PipelineError> {
-    let machine = host::host_triple().and_then(|triple| project.matrix.target(triple).ok());
-    match (machine, machine.and_then(|m| m.debian.as_ref()), &target.debian) {
-        (Some(machine), Some(debian), Some(_)) => Ok((machine, debian)),
-        _ => Err(PipelineError::NotHostTarget { host: native_arch().to_string(), target: target.triple.clone() }),
+/// What the host backend needs on this machine for one build: the build
+/// machine's packages, and for a cross build the cross plan and the
+/// packages of its sysroot.
+struct HostMachine {
+    packages: Vec<String>,
+    cross: Option<CrossBuild>,
+    sysroot_packages: Vec<String>,
+}
+
+impl HostMachine {
+    /// Checks that the host backend can build `target` here (natively, or
+    /// with Debian's cross toolchain for the target's architecture).
+    fn plan(project: &Project, version: Version, target: &Target) -> Result<HostMachine, PipelineError> {
+        let build_arch = native_arch();
+        let machine = host::host_triple().and_then(|triple| project.matrix.target(triple).ok());
+        let build_debian = match (machine.and_then(|m| m.debian.as_ref()), &target.debian) {
+            (Some(debian), Some(_)) => debian,
+            _ => {
+                return Err(PipelineError::NotHostTarget {
+                    host: build_arch.to_string(),
+                    target: target.triple.clone(),
+                });
+            }
+        };
+        Ok(HostMachine {
+            packages: project.matrix.host_packages(target, version, build_arch),
+            cross: CrossBuild::plan(&project.matrix, target, build_arch, &build_debian.gnu_type)?,
+            sysroot_packages: project.matrix.sysroot_packages(target, version, build_arch),
+        })
     }
 }
 
@@ -291,7 +320,8 @@ pub struct HostPlan {
 impl HostPlan {
     /// Checks that the host backend can build `target` here (natively, or
     /// with Debian's cross toolchain for the target's architecture),
-    /// installs build dependencies and obtains the verified tarball.
+    /// installs build dependencies, prepares a cross build's sysroot and
+    /// obtains the verified tarball.
     pub fn prepare(
         project: &Project,
         version: Version,
@@ -299,15 +329,20 @@ impl HostPlan {
         cache: Option<&Path>,
         progress: &mut dyn Progress,
     ) -> Result<HostPlan, PipelineError> {
-        let build_arch = native_arch();
-        let (_, build_debian) = host_machine(project, target)?;
-        let cross = CrossBuild::plan(&project.matrix, target, build_arch, &build_debian.gnu_type)?;
-        let packages = project.matrix.host_packages(target, version, build_arch);
+        let HostMachine { packages, cross, sysroot_packages } = HostMachine::plan(project, version, target)?;
         apt::ensure_installed(&packages, progress)?;
+        let cross = match cross {
+            Some(cross) => {
+                apt::ensure_architectures(&sysroot_packages, progress)?;
+                let cache_dir = cache.map_or_else(default_cache_dir, Path::to_path_buf);
+                let root = sysroot::prepare(&cache_dir, &cross.debian.arch, &sysroot_packages, progress)?;
+                Some(cross.with_sysroot(root))
+            }
+            None => None,
+        };
         let (obtained, assessment) = obtain_verified(project, version, cache, progress)?;
         let (_, release) = project.catalog.release(version).expect("the lock only holds catalogued releases");
-        let compiler = cross.as_ref().map_or_else(|| "cc".to_string(), CrossBuild::compiler);
-        let toolchain = host::host_toolchain(&packages, &compiler).map_err(PipelineError::Prepare)?;
+        let toolchain = record_toolchain(&packages, cross.as_ref())?;
         Ok(HostPlan {
             version,
             tarball: obtained.path,
@@ -319,11 +354,6 @@ impl HostPlan {
         })
     }
 
-    /// The compiler whose version the toolchain identity records.
-    fn compiler(&self) -> String {
-        self.cross.as_ref().map_or_else(|| "cc".to_string(), CrossBuild::compiler)
-    }
-
     /// The toolchain identity recorded for the next build: the compiler and
     /// every installed package it can read (what the cache key covers).
     pub fn toolchain(&self) -> &Toolchain {
@@ -332,7 +362,7 @@ impl HostPlan {
 
     /// The machine's toolchain identity now, recorded afresh.
     pub fn record_toolchain(&self) -> Result<Toolchain, PipelineError> {
-        host::host_toolchain(&self.packages, &self.compiler()).map_err(PipelineError::Prepare)
+        record_toolchain(&self.packages, self.cross.as_ref())
     }
 
     /// Records the toolchain identity afresh for the builds that follow.
@@ -359,6 +389,18 @@ impl HostPlan {
             jobs: jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         }
     }
+}
+
+/// The toolchain identity of a host build: the compiler (the cross
+/// compiler for a cross build), the record of the machine's `packages`,
+/// and every package of a cross build's sysroot.
+fn record_toolchain(packages: &[String], cross: Option<&CrossBuild>) -> Result<Toolchain, PipelineError> {
+    let compiler = cross.map_or_else(|| "cc".to_string(), CrossBuild::compiler);
+    let mut toolchain = host::host_toolchain(packages, &compiler).map_err(PipelineError::Prepare)?;
+    if let Some(sysroot) = cross.and_then(|c| c.sysroot.as_ref()) {
+        toolchain.packages.extend(sysroot.record.clone());
+    }
+    Ok(toolchain)
 }
 
 /// The backend `choice` resolves to for this project.

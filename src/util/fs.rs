@@ -59,8 +59,28 @@ pub fn publishable(file: &std::fs::File) -> std::io::Result<()> {
 /// symlink whose target is absolute or climbs out of the tree is refused,
 /// so that nothing written into the copy later can land outside it.
 pub fn copy_tree(source: &Path, target: &Path) -> std::io::Result<()> {
+    copy_walk(source, source, target)
+}
+
+/// Copies only the top-level directories `parts` of the tree at `source`
+/// (those that exist) to the same places under `target`, as [`copy_tree`]
+/// does: a link may point anywhere inside the whole tree, never out of it.
+pub fn copy_tree_parts(source: &Path, target: &Path, parts: &[&str]) -> std::io::Result<()> {
+    std::fs::create_dir_all(target)?;
+    for part in parts {
+        let start = source.join(part);
+        if std::fs::symlink_metadata(&start).is_ok_and(|m| m.is_dir()) {
+            copy_walk(source, &start, target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies everything under `start` (inside the tree `source`) to the same
+/// place under `target`.
+fn copy_walk(source: &Path, start: &Path, target: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    for entry in walkdir::WalkDir::new(source).follow_links(false).sort_by_file_name() {
+    for entry in walkdir::WalkDir::new(start).follow_links(false).sort_by_file_name() {
         let entry = entry.map_err(std::io::Error::from)?;
         let relative = entry.path().strip_prefix(source).expect("walk stays under the source");
         let destination = target.join(relative);

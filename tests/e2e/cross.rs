@@ -99,7 +99,19 @@ fn cross_builds_18_6_for_aarch64_that_runs_under_qemu_after_moving() {
         std::fs::rename(entry.path(), moved.path().join(entry.file_name())).unwrap();
     }
     let moved_archive = moved.path().join(ARCHIVE);
-    let report = json(&pgbin().args(["smoke", "--json"]).arg(&moved_archive).output().unwrap());
+    // The target's loader and C library: those of an arm64 sysroot pgbin
+    // unpacked (none are installed on the build machine for the build).
+    let sysroots = std::env::var("HOME").map(|h| PathBuf::from(h).join(".cache/pgbin/sysroots")).unwrap();
+    let mut roots: Vec<PathBuf> = std::fs::read_dir(&sysroots)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("arm64-"))
+        .collect();
+    roots.sort();
+    let sysroot = roots.first().expect("the build unpacked an arm64 sysroot");
+    assert!(sysroot.join("lib/ld-linux-aarch64.so.1").exists(), "{} holds the target's loader", sysroot.display());
+    let report =
+        json(&pgbin().args(["smoke", "--json", "--sysroot"]).arg(sysroot).arg(&moved_archive).output().unwrap());
     let checks = report["checks"].as_array().unwrap();
     let passed: Vec<&str> =
         checks.iter().filter(|c| c["passed"] == true).map(|c| c["name"].as_str().unwrap()).collect();
@@ -162,7 +174,7 @@ fn cross_builds_18_6_for_aarch64_that_runs_under_qemu_after_moving() {
 }
 
 #[test]
-fn a_cross_library_that_cannot_be_installed_names_the_package_and_the_command() {
+fn a_cross_library_that_cannot_be_fetched_names_the_package_and_the_command() {
     let scratch = scratch_repo();
     let targets = scratch.path().join("data/targets.toml");
     let text = std::fs::read_to_string(&targets).unwrap();
@@ -183,8 +195,10 @@ fn a_cross_library_that_cannot_be_installed_names_the_package_and_the_command() 
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.lines().all(|l| l.starts_with("pgbin: ")), "{stderr}");
     let line = stderr.trim_end().lines().last().unwrap();
+    assert!(line.contains("arm64 libraries of the cross build cannot be fetched"), "{line}");
     assert!(line.contains("Unable to locate package no-such-library-pgbin-dev:arm64"), "{line}");
-    assert!(line.contains("run: apt-get install -y no-such-library-pgbin-dev:arm64"), "{line}");
+    assert!(line.contains("; run: apt-get install --print-uris"), "{line}");
+    assert!(line.ends_with(" zlib1g-dev:arm64"), "the command names every package: {line}");
     assert!(std::fs::read_dir(out.path()).unwrap().next().is_none(), "nothing written");
 }
 
@@ -204,13 +218,19 @@ fn an_unknown_triple_is_refused_with_the_known_targets() {
 }
 
 #[test]
-fn deps_lists_a_cross_builds_packages_by_architecture() {
+fn deps_lists_a_cross_builds_machine_and_sysroot_packages() {
     let answer = json(&pgbin().args(["deps", "18.6", "--target", TARGET, "--json"]).output().unwrap());
     assert_eq!(answer["cross_arch"], "arm64");
     let packages: Vec<&str> =
         answer["packages"].as_array().unwrap().iter().map(|p| p["package"].as_str().unwrap()).collect();
-    for package in ["crossbuild-essential-arm64", "qemu-user", "libssl-dev:arm64", "pkgconf:arm64", "bison"] {
+    for package in ["crossbuild-essential-arm64", "qemu-user", "pkg-config", "bison"] {
         assert!(packages.contains(&package), "{package} missing: {packages:?}");
+    }
+    assert!(!packages.iter().any(|p| p.contains(':')), "no target package is installed: {packages:?}");
+    let sysroot: Vec<&str> =
+        answer["sysroot_packages"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    for package in ["libssl-dev:arm64", "libc6-dev:arm64", "zlib1g-dev:arm64"] {
+        assert!(sysroot.contains(&package), "{package} missing: {sysroot:?}");
     }
     assert!(
         answer["packages"].as_array().unwrap().iter().all(|p| p["installed"].is_string()),
