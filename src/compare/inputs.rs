@@ -171,10 +171,36 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, ComparisonError> {
         .map_err(|e| ComparisonError::NotAManifest { path: path.display().to_string(), reason: e.to_string() })
 }
 
+/// One side of a comparison: an archive file or a directory, with the
+/// archive's SHA-256 computed at most once however many records check it.
+#[derive(Debug)]
+pub struct Input<'a> {
+    /// The archive or directory.
+    pub path: &'a Path,
+    sha256: std::cell::OnceCell<String>,
+}
+
+impl<'a> Input<'a> {
+    /// The input at `path`.
+    pub fn new(path: &'a Path) -> Input<'a> {
+        Input { path, sha256: std::cell::OnceCell::new() }
+    }
+
+    /// The file's SHA-256 (read on first use).
+    pub fn sha256(&self) -> Result<&str, IoError> {
+        if let Some(known) = self.sha256.get() {
+            return Ok(known);
+        }
+        let digest = digest_file(self.path)?.sha256;
+        Ok(self.sha256.get_or_init(|| digest))
+    }
+}
+
 /// The manifest of `input`: `explicit`, else `<input>.manifest.json` when
 /// `input` is a file and that exists. A manifest for a file must name it
 /// and record its SHA-256.
-pub fn manifest_of(input: &Path, explicit: Option<&Path>) -> Result<Option<Manifest>, ComparisonError> {
+pub fn manifest_of(compared: &Input, explicit: Option<&Path>) -> Result<Option<Manifest>, ComparisonError> {
+    let input = compared.path;
     let is_file = std::fs::metadata(input).is_ok_and(|m| m.is_file());
     let beside = input.file_name().map(|name| {
         let mut name = name.to_os_string();
@@ -188,9 +214,9 @@ pub fn manifest_of(input: &Path, explicit: Option<&Path>) -> Result<Option<Manif
     };
     let manifest = read_manifest(&path)?;
     if is_file {
-        let digest = digest_file(input)?;
+        let sha256 = compared.sha256()?;
         let name = input.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        if manifest.archive != name || manifest.archive_sha256 != digest.sha256 {
+        if manifest.archive != name || manifest.archive_sha256 != sha256 {
             return Err(ComparisonError::OtherArchive {
                 path: path.display().to_string(),
                 described: format!(
@@ -198,7 +224,7 @@ pub fn manifest_of(input: &Path, explicit: Option<&Path>) -> Result<Option<Manif
                     manifest.archive,
                     manifest.archive_sha256.chars().take(12).collect::<String>()
                 ),
-                input: format!("{} (sha256 {}…)", input.display(), &digest.sha256[..12]),
+                input: format!("{} (sha256 {}…)", input.display(), &sha256[..12]),
             });
         }
     }
@@ -209,15 +235,15 @@ pub fn manifest_of(input: &Path, explicit: Option<&Path>) -> Result<Option<Manif
 /// their manifests as `manifests` says, and explains the differences with
 /// the recorded inputs.
 pub fn diff_with_inputs(
-    a: &Path,
-    b: &Path,
+    a: &Input,
+    b: &Input,
     manifests: Manifests,
     scratch: &Path,
     options: Options,
 ) -> Result<Comparison, ComparisonError> {
     let (manifest_a, manifest_b) =
         if manifests.ignore { (None, None) } else { (manifest_of(a, manifests.a)?, manifest_of(b, manifests.b)?) };
-    let report = diff::diff(a, b, scratch, options)?;
+    let report = diff::diff(a.path, b.path, scratch, options)?;
     Ok(explain(report, manifest_a.as_ref(), manifest_b.as_ref()))
 }
 
@@ -568,17 +594,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let archive = dir.path().join("a.tar.gz");
         std::fs::write(&archive, b"archive").unwrap();
-        assert!(manifest_of(&archive, None).unwrap().is_none(), "no manifest beside it");
+        assert!(manifest_of(&Input::new(&archive), None).unwrap().is_none(), "no manifest beside it");
         let mut manifest = fixture();
         manifest.archive = "a.tar.gz".into();
         let beside = dir.path().join("a.tar.gz.manifest.json");
         std::fs::write(&beside, serde_json::to_vec(&manifest).unwrap()).unwrap();
-        assert!(matches!(manifest_of(&archive, None), Err(ComparisonError::OtherArchive { .. })));
+        assert!(matches!(manifest_of(&Input::new(&archive), None), Err(ComparisonError::OtherArchive { .. })));
         manifest.archive_sha256 = crate::util::digest::sha256_hex(b"archive");
         std::fs::write(&beside, serde_json::to_vec(&manifest).unwrap()).unwrap();
-        assert!(manifest_of(&archive, None).unwrap().is_some());
+        assert!(manifest_of(&Input::new(&archive), None).unwrap().is_some());
         std::fs::write(&beside, b"{}").unwrap();
-        assert!(matches!(manifest_of(&archive, None), Err(ComparisonError::NotAManifest { .. })));
-        assert!(manifest_of(dir.path(), None).unwrap().is_none(), "a directory has no manifest beside it");
+        assert!(matches!(manifest_of(&Input::new(&archive), None), Err(ComparisonError::NotAManifest { .. })));
+        assert!(manifest_of(&Input::new(dir.path()), None).unwrap().is_none(), "a directory has no manifest beside it");
     }
 }

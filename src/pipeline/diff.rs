@@ -9,9 +9,8 @@ use std::path::Path;
 use crate::attest::provenance;
 use crate::attest::verify_artifact::MAX_ATTESTATION_BYTES;
 use crate::compare::diff::Options;
-use crate::compare::inputs::{self, Comparison, ComparisonError, Manifests};
+use crate::compare::inputs::{self, Comparison, ComparisonError, Input, Manifests};
 use crate::nix::closure::DerivationInputs;
-use crate::util::digest::digest_file;
 use crate::util::io::{IoError, read_text_limited};
 
 /// Why two builds could not be compared.
@@ -44,17 +43,19 @@ pub fn diff_builds(
     scratch: &Path,
     options: Options,
 ) -> Result<Comparison, BuildDiffError> {
-    let comparison = inputs::diff_with_inputs(a, b, manifests, scratch, options)?;
+    let (a, b) = (Input::new(a), Input::new(b));
+    let comparison = inputs::diff_with_inputs(&a, &b, manifests, scratch, options)?;
     if manifests.ignore {
         return Ok(comparison);
     }
-    let (derivation_a, derivation_b) = (recorded_derivation(a)?, recorded_derivation(b)?);
+    let (derivation_a, derivation_b) = (recorded_derivation(&a)?, recorded_derivation(&b)?);
     Ok(comparison.with_derivations(derivation_a.as_ref(), derivation_b.as_ref()))
 }
 
 /// The derivation recorded in the provenance beside the archive file
 /// `input`, if there is a statement and it records one.
-fn recorded_derivation(input: &Path) -> Result<Option<DerivationInputs>, BuildDiffError> {
+fn recorded_derivation(compared: &Input) -> Result<Option<DerivationInputs>, BuildDiffError> {
+    let input = compared.path;
     let mut name = input.as_os_str().to_os_string();
     name.push(provenance::SUFFIX);
     let statement_file = std::path::PathBuf::from(name);
@@ -65,9 +66,8 @@ fn recorded_derivation(input: &Path) -> Result<Option<DerivationInputs>, BuildDi
     let text = read_text_limited(&statement_file, MAX_ATTESTATION_BYTES)?;
     let statement = provenance::parse(&text)
         .map_err(|e| BuildDiffError::Provenance { path: shown.clone(), reason: e.to_string() })?;
-    let digest = digest_file(input)?;
     let file_name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    if !statement.covers(&file_name, &digest.sha256) {
+    if !statement.covers(&file_name, compared.sha256()?) {
         let reason = format!("it is the provenance of {}, not of {file_name}", statement.subjects());
         return Err(BuildDiffError::Provenance { path: shown, reason });
     }
