@@ -32,6 +32,11 @@ const LIBC_FAMILY: &[&str] = &[
     "ld-linux-aarch64.so.1",
     "libc.musl-x86_64.so.1",
     "libc.musl-aarch64.so.1",
+    // musl as nixpkgs builds it (pkgs/os-specific/linux/musl/default.nix
+    // keeps musl's own Makefile, which links libc.so without -soname):
+    // $out/lib/libc.so has no DT_SONAME, so what links against it records
+    // `NEEDED libc.so`. Alpine's musl is given the soname libc.musl-ARCH.so.1.
+    "libc.so",
 ];
 
 /// Whether a library is part of the C library and stays external: one of
@@ -453,6 +458,7 @@ mod tests {
             assert!(is_libc(loader), "{loader} is every target's own");
         }
         assert!(is_libc("libc.musl-x86.so.1"));
+        assert!(is_libc("libc.so"), "nixpkgs' musl, which has no soname");
         assert!(!is_libc("libicuuc.so.72") && !is_libc("libstdc++.so.6"));
     }
 

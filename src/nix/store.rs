@@ -99,9 +99,33 @@ pub fn package_of(store_dir: &str, path: &str) -> Option<(String, Option<String>
     let name = ["-lib", "-out", "-dev", "-bin"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
     let split = name.char_indices().find(|&(i, c)| c == '-' && name[i + 1..].starts_with(|d: char| d.is_ascii_digit()));
     Some(match split {
-        Some((i, _)) => (name[..i].to_string(), Some(name[i + 1..].to_string())),
-        None => (name.to_string(), None),
+        Some((i, _)) => (without_platform_config(&name[..i]), Some(name[i + 1..].to_string())),
+        None => (without_platform_config(name), None),
     })
+}
+
+/// A package name without the platform config nixpkgs puts into the names
+/// of cross-built packages, so that one target's packages have one name
+/// however they were built. mkDerivation names a package built for another
+/// platform `<pname>-<hostPlatform.config>-<version>`
+/// (pkgs/stdenv/generic/make-derivation.nix, `hostSuffix`), and a cross
+/// compiler carries its target's config in front (`<config>-gcc`):
+/// `zlib-aarch64-unknown-linux-gnu` and `aarch64-unknown-linux-gnu-gcc`
+/// become `zlib` and `gcc`. A config is `<cpu>-<vendor>-linux-<gnu…|musl…>`.
+pub fn without_platform_config(name: &str) -> String {
+    let parts: Vec<&str> = name.split('-').collect();
+    let is_abi = |part: &str| part.starts_with("gnu") || part.starts_with("musl");
+    let config = (2..parts.len().saturating_sub(1)).find(|&i| parts[i] == "linux" && is_abi(parts[i + 1]));
+    let Some(linux) = config else { return name.to_string() };
+    let (start, end) = (linux - 2, linux + 2);
+    let kept: Vec<&str> = if end == parts.len() && start > 0 {
+        parts[..start].to_vec()
+    } else if start == 0 && end < parts.len() {
+        parts[end..].to_vec()
+    } else {
+        return name.to_string();
+    };
+    kept.join("-")
 }
 
 #[cfg(test)]
@@ -124,8 +148,29 @@ mod tests {
         assert_eq!(of("gcc-14.3.0-lib"), Some(("gcc".into(), Some("14.3.0".into()))));
         assert_eq!(of("util-linux-minimal-2.41-lib"), Some(("util-linux-minimal".into(), Some("2.41".into()))));
         assert_eq!(of("bundle"), Some(("bundle".into(), None)));
+        assert_eq!(of("zlib-aarch64-unknown-linux-gnu-1.3.1"), Some(("zlib".into(), Some("1.3.1".into()))));
+        assert_eq!(of("aarch64-unknown-linux-gnu-gcc-14.3.0-lib"), Some(("gcc".into(), Some("14.3.0".into()))));
         assert_eq!(package_of("/nix/store", "/usr/lib/libx.so.1"), None);
         assert_eq!(package_of("/nix/store", "/nix/store/short-name/lib"), None);
+    }
+
+    #[test]
+    fn cross_names_lose_their_platform_config_and_nothing_else() {
+        for (name, plain) in [
+            ("zlib-aarch64-unknown-linux-gnu", "zlib"),
+            ("icu4c-x86_64-unknown-linux-musl", "icu4c"),
+            ("openssl-armv7l-unknown-linux-gnueabihf", "openssl"),
+            ("libxml2-mips64el-unknown-linux-gnuabi64", "libxml2"),
+            ("aarch64-unknown-linux-gnu-gcc", "gcc"),
+            ("powerpc64le-unknown-linux-gnu-stage-final-gcc", "stage-final-gcc"),
+            ("util-linux-minimal", "util-linux-minimal"),
+            ("linux-headers", "linux-headers"),
+            ("glibc-locales", "glibc-locales"),
+            ("aarch64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"),
+            ("a-aarch64-unknown-linux-gnu-b", "a-aarch64-unknown-linux-gnu-b"),
+        ] {
+            assert_eq!(without_platform_config(name), plain, "{name}");
+        }
     }
 
     #[test]
