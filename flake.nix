@@ -92,7 +92,10 @@
         };
       });
 
-      formatter = forAllSystems (system: (pkgsFor system).nixfmt);
+      # `nix fmt` runs the formatter without arguments (Nix >= 2.25), where
+      # nixfmt would read standard input; nixfmt-tree formats every .nix file
+      # of the tree (nixpkgs: pkgs/by-name/ni/nixfmt-tree/package.nix).
+      formatter = forAllSystems (system: (pkgsFor system).nixfmt-tree);
 
       checks = forAllSystems (
         system:

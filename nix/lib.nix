@@ -59,7 +59,8 @@ let
 
   # Extra build parameters that depend on how an entry is built. Cross builds
   # of PostgreSQL 16+ on Linux must export backend symbols explicitly, and
-  # cross builds need the build machine's zic to compile time zone data.
+  # cross builds compile time zone data with the target's own zic under the
+  # target's emulator (configure requires ZIC when cross-compiling).
   buildParameters = entry: {
     inherit (entry)
       version
@@ -70,7 +71,7 @@ let
       ;
     archiveStem = removeSuffix ".tar.gz" entry.archiveName;
     crossExportDynamic = entry.cross && entry.os == "linux" && entry.major >= 16;
-    needsBuildZic = entry.cross;
+    emulatedZic = entry.cross;
     # The archive can be smoke-tested where it is built: native glibc Linux
     # (the sandbox runs it with its own loader; see nix/smoke.nix).
     smokeTestable = !entry.cross && entry.os == "linux" && entry.libc == "glibc";

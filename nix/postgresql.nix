@@ -23,7 +23,6 @@
   lz4,
   zstd,
   libuuid,
-  tzdata,
   entry,
   parameters,
 }:
@@ -74,9 +73,18 @@ stdenv.mkDerivation {
     }
     // lib.optionalAttrs parameters.crossExportDynamic {
       LDFLAGS_EX_BE = "-Wl,--export-dynamic";
+    }
+    # A cross build is configured with --build and --host (nixpkgs'
+    # configurePlatforms, pkgs/stdenv/generic/make-derivation.nix), so
+    # configure refuses to go on without ZIC in its environment
+    # (configure.ac: "When cross-compiling, ... set the environment variable
+    # ZIC"). The target's own zic, built in src/timezone, is run under
+    # nixpkgs' emulator for the target (lib/systems/default.nix: qemu-user,
+    # or an exec wrapper where the build machine runs the target's code), so
+    # share/timezone is what a native build installs, as in the host backend.
+    // lib.optionalAttrs parameters.emulatedZic {
+      ZIC = "${stdenv.hostPlatform.emulator buildPackages} ./zic";
     };
-
-  makeFlags = lib.optional parameters.needsBuildZic "ZIC=${lib.getBin buildPackages.tzdata}/bin/zic";
 
   buildFlags = [ "world-bin" ];
   installTargets = [ "install-world-bin" ];
@@ -86,6 +94,11 @@ stdenv.mkDerivation {
   postInstall = ''
     mkdir -p "$out"
     cp -a "$NIX_BUILD_TOP/stage${installPrefix}/." "$out/"
+  ''
+  # PGXS's Makefile.global records configure's ZIC, the emulator's store
+  # path: extensions never run zic, so it is emptied, as the host backend does.
+  + lib.optionalString parameters.emulatedZic ''
+    sed -i 's|^ZIC = .*$|ZIC = |' "$out/lib/pgxs/src/Makefile.global"
   '';
 
   # Archives must not refer to /nix/store; relocation and packaging are done

@@ -70,10 +70,15 @@ fn driver_view() -> BTreeMap<String, BTreeMap<String, Value>> {
         let listing = stdout_json(&pgbin().args(["targets", "--json", "--version", version]).output().unwrap());
         for target in listing["targets"].as_array().unwrap() {
             for builder in target["builders"].as_array().unwrap() {
+                // A withheld target's systems exist, without its packages.
+                let of_system = view.entry(builder["system"].as_str().unwrap().to_string()).or_default();
+                if target.get("withheld").is_some() {
+                    continue;
+                }
                 let cross = builder["cross"].as_bool().unwrap();
                 let package_set: Vec<&str> =
                     if cross { builder["package_set"].as_str().unwrap().split('.').collect() } else { Vec::new() };
-                view.entry(builder["system"].as_str().unwrap().to_string()).or_default().insert(
+                of_system.insert(
                     target["attr_name"].as_str().unwrap().to_string(),
                     json!({
                         "target": target["triple"],
@@ -90,7 +95,7 @@ fn driver_view() -> BTreeMap<String, BTreeMap<String, Value>> {
                             "sourceDateEpoch": epoch,
                             "archiveStem": target["archive_name"].as_str().unwrap().trim_end_matches(".tar.gz"),
                             "crossExportDynamic": cross && target["os"] == "linux" && major >= 16,
-                            "needsBuildZic": cross,
+                            "emulatedZic": cross,
                             "smokeTestable": !cross && target["os"] == "linux" && target["libc"] == "glibc",
                         },
                     }),
@@ -158,6 +163,18 @@ fn flake_eval(flake: &Path, attr: &str) -> Value {
             .arg(format!("path:{}", stub.display()))
             .arg(format!("path:{}#{attr}", flake.display()))
             .args(extra.split_whitespace()),
+    )
+}
+
+/// Evaluates `apply` (a Nix function) on `attr` of the flake to JSON.
+fn flake_apply(flake: &Path, attr: &str, apply: &str) -> Value {
+    let stub = repo().join("tests/nix/stub-nixpkgs");
+    run_json(
+        nix("nix")
+            .args(["eval", "--json", "--no-write-lock-file", "--override-input", "nixpkgs"])
+            .arg(format!("path:{}", stub.display()))
+            .arg(format!("path:{}#{attr}", flake.display()))
+            .args(["--apply", apply]),
     )
 }
 
@@ -291,9 +308,16 @@ fn the_generic_builder_installs_under_the_host_backends_prefix() {
 #[test]
 fn the_archive_derivation_runs_pgbin_package_on_the_install_tree() {
     let flake = flake_copy();
-    for (system, attr, triple) in [
-        ("x86_64-linux", "postgresql-18_6-x86_64-linux", "x86_64-unknown-linux-gnu"),
-        ("x86_64-linux", "postgresql-18_6-aarch64-linux", "aarch64-unknown-linux-gnu"),
+    // nixpkgs names a package built for another platform
+    // `<pname>-<host config>-<version>` (make-derivation.nix).
+    for (system, attr, triple, tree_suffix) in [
+        ("x86_64-linux", "postgresql-18_6-x86_64-linux", "x86_64-unknown-linux-gnu", "-postgresql-18.6"),
+        (
+            "x86_64-linux",
+            "postgresql-18_6-aarch64-linux",
+            "aarch64-unknown-linux-gnu",
+            "-postgresql-aarch64-unknown-linux-gnu-18.6",
+        ),
     ] {
         let script = flake_eval(flake.path(), &format!("packages.{system}.{attr}.archive.buildCommand"));
         let script = script.as_str().unwrap();
@@ -308,7 +332,7 @@ fn the_archive_derivation_runs_pgbin_package_on_the_install_tree() {
         assert_eq!(value("--target"), Some(triple));
         assert!(value("--source").unwrap().ends_with("-postgresql-18.6.tar.bz2"), "{script}");
         assert_eq!(value("--compiler"), Some("gcc-stub"));
-        assert!(args[3].ends_with("-postgresql-18.6"), "the install tree: {script}");
+        assert!(args[3].ends_with(tree_suffix), "the install tree: {script}");
 
         let mut real: Vec<String> = args[2..].iter().map(|a| a.replace("\"$out\"", "out")).collect();
         real[1] = "/nonexistent/tree".into();
@@ -318,6 +342,51 @@ fn the_archive_derivation_runs_pgbin_package_on_the_install_tree() {
             crate::util::one_line_error(&output).contains("not an installed PostgreSQL tree"),
             "pgbin accepts the derivation's arguments"
         );
+    }
+}
+
+/// nixpkgs configures a cross build with `--build` and `--host`, and
+/// PostgreSQL's configure then needs `ZIC` in its environment: every cross
+/// entry gives it the target's own zic under the target's emulator (an exec
+/// wrapper where the build machine runs the target's code), and empties the
+/// emulator's store path out of PGXS; native entries give no ZIC at all.
+/// The stand-in refuses a cross PostgreSQL derivation without ZIC, so
+/// evaluating every package's name is the check that none lacks it.
+#[test]
+fn cross_entries_give_configure_the_targets_zic_under_the_emulator() {
+    let flake = flake_copy();
+    for system in ["x86_64-linux", "aarch64-linux"] {
+        let names = flake_apply(flake.path(), &format!("packages.{system}"), "builtins.mapAttrs (_: p: p.name)");
+        assert!(names.as_object().unwrap().len() > 10, "{system}: {names}");
+    }
+    let package = |attr: &str| format!("packages.x86_64-linux.{attr}");
+    let aarch64 = package("postgresql-18_6-aarch64-linux");
+    assert_eq!(
+        flake_eval(flake.path(), &format!("{aarch64}.configurePlatformFlags")),
+        json!(["--build=x86_64-unknown-linux-gnu", "--host=aarch64-unknown-linux-gnu"])
+    );
+    let zic = flake_eval(flake.path(), &format!("{aarch64}.env.ZIC"));
+    assert_eq!(zic, "/nix/store/22222222222222222222222222222222-qemu-user/bin/qemu-aarch64 ./zic");
+    let post_install = flake_eval(flake.path(), &format!("{aarch64}.postInstall"));
+    assert!(post_install.as_str().unwrap().contains("s|^ZIC = .*$|ZIC = |"), "{post_install}");
+    let musl = package("postgresql-18_6-x86_64-linux-musl");
+    let zic = flake_eval(flake.path(), &format!("{musl}.env.ZIC"));
+    assert_eq!(zic, "/nix/store/33333333333333333333333333333333-exec/bin/exec ./zic", "x86_64 runs musl64's zic");
+    let native = package("postgresql-18_6-x86_64-linux");
+    assert_eq!(flake_apply(flake.path(), &format!("{native}.env"), "builtins.attrNames"), json!(["SOURCE_DATE_EPOCH"]));
+    assert_eq!(flake_eval(flake.path(), &format!("{native}.configurePlatformFlags")), json!([]));
+}
+
+/// `nix fmt` runs the formatter without arguments: the flake's formatter
+/// must then format the tree (nixfmt-tree), not wait on standard input.
+#[test]
+fn the_formatter_formats_the_whole_tree() {
+    let flake = flake_copy();
+    let formatters = flake_apply(flake.path(), "formatter", "builtins.mapAttrs (_: f: f.withoutArguments)");
+    let formatters = formatters.as_object().unwrap();
+    assert!(!formatters.is_empty());
+    for (system, what) in formatters {
+        assert_eq!(what, "formats every .nix file of the tree", "{system}");
     }
 }
 

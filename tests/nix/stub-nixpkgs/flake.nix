@@ -5,6 +5,23 @@
 # fixed strings. The tests evaluate the real flake.nix and nix/*.nix against
 # it and read back what would be built: configure flags, the archive
 # derivation's pgbin command line, which smoke checks exist.
+#
+# It records, and where it can enforces, the nixpkgs rules that decide
+# whether pgbin's derivations can work, each from the nixpkgs file it
+# mirrors:
+# - a `pkgsCross.*` set builds for another platform: mkDerivation passes
+#   `--build` and `--host` to configure (configurePlatforms,
+#   pkgs/stdenv/generic/make-derivation.nix), which makes PostgreSQL's
+#   configure cross-compile, and that refuses to run without `ZIC` in its
+#   environment or --with-system-tzdata (PostgreSQL's configure.ac); the
+#   stand-in refuses such a PostgreSQL derivation at evaluation;
+# - names of packages built for another platform carry the host's config,
+#   `<pname>-<config>-<version>` (make-derivation.nix, hostSuffix);
+# - `hostPlatform.emulator` gives the program that runs host code on the
+#   build machine (lib/systems/default.nix);
+# - `nix fmt` (Nix >= 2.25) runs the formatter without arguments, and then
+#   nixfmt reads standard input while nixfmt-tree formats the tree
+#   (pkgs/by-name/ni/nixfmt-tree/package.nix).
 {
   outputs =
     _:
@@ -12,6 +29,7 @@
       lib = {
         optional = cond: value: if cond then [ value ] else [ ];
         optionalAttrs = cond: attrs: if cond then attrs else { };
+        optionalString = cond: text: if cond then text else "";
         getBin = drv: drv;
         getAttrFromPath = path: set: builtins.foldl' (s: name: s.${name}) set path;
         escapeShellArg = text: "'${builtins.replaceStrings [ "'" ] [ "'\\''" ] text}'";
@@ -23,22 +41,90 @@
         platforms.unix = [ ];
       };
 
-      mkDerivation =
-        attrs:
-        let
-          name = attrs.name or "${attrs.pname}-${attrs.version}";
-        in
-        attrs
-        // (attrs.passthru or { })
-        // {
-          inherit name;
-          outPath = "/nix/store/00000000000000000000000000000000-${name}";
-          overrideAttrs = f: mkDerivation (attrs // f attrs);
+      # The platform config of each system's own (native) package set.
+      nativeConfigs = {
+        x86_64-linux = "x86_64-unknown-linux-gnu";
+        aarch64-linux = "aarch64-unknown-linux-gnu";
+        x86_64-darwin = "x86_64-apple-darwin";
+        aarch64-darwin = "aarch64-apple-darwin";
+      };
+
+      # lib.systems.examples: the host config of each pkgsCross set pgbin uses.
+      crossConfigs = {
+        gnu64 = "x86_64-unknown-linux-gnu";
+        aarch64-multiplatform = "aarch64-unknown-linux-gnu";
+        musl64 = "x86_64-unknown-linux-musl";
+        aarch64-multiplatform-musl = "aarch64-unknown-linux-musl";
+        armv7l-hf-multiplatform = "armv7l-unknown-linux-gnueabihf";
+        sheevaplug = "armv5tel-unknown-linux-gnueabi";
+        gnu32 = "i686-unknown-linux-gnu";
+        powernv = "powerpc64le-unknown-linux-gnu";
+        s390x = "s390x-unknown-linux-gnu";
+        mips64el-linux-gnuabi64 = "mips64el-unknown-linux-gnuabi64";
+        musl32 = "i686-unknown-linux-musl";
+        musl-power = "powerpc64le-unknown-linux-musl";
+      };
+
+      # qemu's name for a CPU, where it is not the config's (lib/systems/default.nix, qemuArch).
+      qemuArch = {
+        armv7l = "arm";
+        armv5tel = "arm";
+        i686 = "i386";
+        powerpc64le = "ppc64le";
+      };
+
+      # What `nix fmt` does with a formatter's main program run without
+      # arguments.
+      formatters = {
+        nixfmt = {
+          mainProgram = "nixfmt";
+          withoutArguments = "reads Nix from standard input";
         };
+        nixfmt-tree = {
+          mainProgram = "treefmt";
+          withoutArguments = "formats every .nix file of the tree";
+        };
+      };
 
       packageSet =
-        system:
+        system: hostConfig:
         let
+          buildConfig = nativeConfigs.${system};
+          cross = hostConfig != buildConfig;
+          hostSuffix = lib.optionalString cross "-${hostConfig}";
+
+          # PostgreSQL's configure under --build/--host != --build: it needs
+          # ZIC in the environment, or system time zone data.
+          configureRefusal =
+            attrs:
+            if
+              cross
+              && (attrs.pname or "") == "postgresql"
+              && !((attrs.env or { }) ? ZIC)
+              && !(builtins.elem "--with-system-tzdata" (attrs.configureFlags or [ ]))
+            then
+              "stub-nixpkgs: PostgreSQL's configure, run with --build=${buildConfig} --host=${hostConfig}, stops: When cross-compiling, either use the option --with-system-tzdata to use existing time-zone data, or set the environment variable ZIC"
+            else
+              null;
+
+          mkDerivation =
+            attrs:
+            let
+              name = if attrs ? name then attrs.name + hostSuffix else "${attrs.pname}${hostSuffix}-${attrs.version}";
+              refusal = configureRefusal attrs;
+            in
+            if refusal != null then
+              throw refusal
+            else
+              attrs
+              // (attrs.passthru or { })
+              // {
+                inherit name;
+                configurePlatformFlags = lib.optional cross "--build=${buildConfig}" ++ lib.optional cross "--host=${hostConfig}";
+                outPath = "/nix/store/00000000000000000000000000000000-${name}";
+                overrideAttrs = f: mkDerivation (attrs // f attrs);
+              };
+
           pkgs = {
             inherit lib;
             callPackage =
@@ -49,7 +135,23 @@
               f (builtins.mapAttrs (name: _: pkgs.${name} or "stub-${name}") (builtins.functionArgs f) // args);
             stdenv = {
               inherit mkDerivation;
-              hostPlatform.isLinux = builtins.match ".*-linux" system != null;
+              hostPlatform = {
+                config = hostConfig;
+                isLinux = builtins.match ".*-linux-.*" hostConfig != null;
+                # An exec wrapper where the build machine runs host code
+                # (canExecute), else qemu-user for the host's CPU.
+                emulator =
+                  buildPackages:
+                  let
+                    cpu = config: builtins.head (builtins.split "-" config);
+                    canExecute =
+                      cpu hostConfig == cpu buildConfig || (cpu hostConfig == "i686" && cpu buildConfig == "x86_64");
+                  in
+                  if canExecute then
+                    "/nix/store/33333333333333333333333333333333-exec/bin/exec"
+                  else
+                    "/nix/store/22222222222222222222222222222222-qemu-user/bin/qemu-${qemuArch.${cpu hostConfig} or (cpu hostConfig)}";
+              };
               cc = {
                 name = "stub-cc-wrapper";
                 cc.name = "gcc-stub";
@@ -73,38 +175,22 @@
               bindgenHook = "stub-bindgenHook";
             };
             mkShell = mkDerivation;
-            buildPackages = pkgs;
-            pkgsCross = {
-              gnu64 = pkgs;
-              aarch64-multiplatform = pkgs;
-              musl64 = pkgs;
-              aarch64-multiplatform-musl = pkgs;
-              armv7l-hf-multiplatform = pkgs;
-              sheevaplug = pkgs;
-              gnu32 = pkgs;
-              powernv = pkgs;
-              s390x = pkgs;
-              mips64el-linux-gnuabi64 = pkgs;
-              musl32 = pkgs;
-              musl-power = pkgs;
-            };
-          };
+            buildPackages = packageSet system buildConfig;
+            pkgsCross = builtins.mapAttrs (_: config: packageSet system config) crossConfigs;
+          }
+          // builtins.mapAttrs (
+            pname: formatter:
+            mkDerivation {
+              inherit pname;
+              version = "stub";
+              meta.mainProgram = formatter.mainProgram;
+              passthru = { inherit (formatter) withoutArguments; };
+            }
+          ) formatters;
         in
         pkgs;
     in
     {
-      legacyPackages = builtins.listToAttrs (
-        map
-          (system: {
-            name = system;
-            value = packageSet system;
-          })
-          [
-            "x86_64-linux"
-            "aarch64-linux"
-            "x86_64-darwin"
-            "aarch64-darwin"
-          ]
-      );
+      legacyPackages = builtins.mapAttrs (system: config: packageSet system config) nativeConfigs;
     };
 }
