@@ -36,6 +36,9 @@ struct TargetView<'a> {
     /// or with Debian's cross toolchain), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     debian: Option<&'a pgbin::data::matrix::DebianArch>,
+    /// Why no archive of it is offered, when withheld.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    withheld: Option<&'a str>,
 }
 
 /// What every ELF file of a target declares (`pgbin::data::isa`).
@@ -95,6 +98,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
                 interpreter: isa.interpreter,
             }),
             debian: t.debian.as_ref(),
+            withheld: t.withheld.as_deref(),
         })
         .collect();
     if args.json {
@@ -110,7 +114,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         println!("  built on: {}", builders.join(", "));
         println!("  features on:  {}", on.join(" "));
         println!("  features off: {}", off.join(" "));
-        println!("  archive: {}", t.archive_name);
+        match t.withheld {
+            Some(reason) => println!("  withheld: {reason}"),
+            None => println!("  archive: {}", t.archive_name),
+        }
         if let Some(isa) = &t.isa {
             println!("  isa: {} ({}; {})", isa.baseline, isa.elf, isa.interpreter);
         }

@@ -149,6 +149,10 @@ pub struct Target {
     /// Its Debian architecture, when the host backend can build it on Debian.
     #[serde(default)]
     pub debian: Option<DebianArch>,
+    /// Why no archive of this target is offered yet, when one would not run:
+    /// a withheld target has no flake package, CI row or build.
+    #[serde(default)]
+    pub withheld: Option<String>,
 }
 
 /// A Nix system that can build a target, and the package set it uses.

@@ -120,7 +120,7 @@ pub fn entries(
             signers: assessment.signers(),
         };
         let epoch = release.source_date_epoch();
-        for target in &matrix.targets {
+        for target in matrix.targets.iter().filter(|t| t.withheld.is_none()) {
             for builder in &target.builders {
                 entries.push(NixEntry {
                     attr: target.attr_name(version),

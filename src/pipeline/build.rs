@@ -119,6 +119,14 @@ pub enum PipelineError {
         /// The one asked for.
         target: String,
     },
+    /// The target is withheld: its archives would not run.
+    #[error("{target} is withheld: {reason}")]
+    Withheld {
+        /// The target asked for.
+        target: String,
+        /// Why (data/targets.toml).
+        reason: String,
+    },
     /// Build dependencies are missing and cannot be installed.
     #[error(transparent)]
     Dependencies(#[from] AptError),
@@ -190,6 +198,7 @@ impl Classify for PipelineError {
             PipelineError::Io(_)
             | PipelineError::Closure(_)
             | PipelineError::NotHostTarget { .. }
+            | PipelineError::Withheld { .. }
             | PipelineError::Dependencies(_)
             | PipelineError::Cross(_)
             | PipelineError::Sysroot(_)
@@ -422,6 +431,9 @@ pub fn build(
 ) -> Result<Published, PipelineError> {
     let started = Instant::now();
     let started_on = now();
+    if let Some(reason) = &request.target.withheld {
+        return Err(PipelineError::Withheld { target: request.target.triple.clone(), reason: reason.clone() });
+    }
     match resolve_backend(project, backend) {
         Backend::Nix => nix_backend(project, request, started, started_on, progress),
         Backend::Host => host_backend(project, request, started, started_on, progress),

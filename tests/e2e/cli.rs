@@ -1,7 +1,7 @@
 //! End-to-end tests of the foundation commands through the real binary:
 //! help, versions, resolve, targets, generate.
 
-use crate::util::{json, one_line_error, pgbin, pgbin_in, scratch_repo};
+use crate::util::{json, one_line_error, pgbin, pgbin_in, repo, scratch_repo};
 
 #[test]
 fn help_lists_the_commands() {
@@ -94,9 +94,36 @@ fn targets_json_describes_the_matrix() {
     assert_eq!(armhf["isa"]["interpreter"], "/lib/ld-linux-armhf.so.3");
     let darwin = targets.iter().find(|t| t["triple"] == "aarch64-apple-darwin").unwrap();
     assert!(darwin.get("isa").is_none());
+    assert!(darwin["withheld"].as_str().unwrap().contains("Mach-O"), "{darwin}");
+    assert!(arm.get("withheld").is_none());
     assert!(arm["features"]["llvm-jit"]["reason"].as_str().unwrap().contains("cross"));
     let musl = targets.iter().find(|t| t["triple"] == "x86_64-unknown-linux-musl").unwrap();
     assert_eq!(musl["attr_name"], "postgresql-17_6-x86_64-linux-musl");
+}
+
+/// Darwin archives would keep store install names and broken signatures:
+/// they are withheld, so no build of one starts, the flake data has none,
+/// and CI's matrix has no row for them.
+#[test]
+fn withheld_darwin_targets_are_refused_and_absent_from_the_flake_data() {
+    let scratch = tempfile::tempdir().unwrap();
+    for backend in ["nix", "host"] {
+        let output = pgbin()
+            .args(["build", "18.6", "--target", "aarch64-apple-darwin", "--backend", backend, "--out"])
+            .arg(scratch.path())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{backend}");
+        let line = one_line_error(&output);
+        assert!(line.contains("aarch64-apple-darwin is withheld") && line.contains("Mach-O"), "{line}");
+    }
+    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0, "nothing is published");
+    for file in std::fs::read_dir(repo().join("nix/generated")).unwrap() {
+        let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
+        assert!(!text.contains("apple-darwin\""), "no generated entry targets darwin");
+    }
+    let matrix = json(&pgbin().args(["matrix", "--format", "json"]).output().unwrap());
+    assert!(matrix.as_array().unwrap().iter().all(|row| !row["target"].as_str().unwrap().contains("darwin")));
 }
 
 #[test]
