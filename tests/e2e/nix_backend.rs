@@ -33,11 +33,18 @@ fn flake_with_host_nixpkgs(root: &Path) -> PathBuf {
         run(Command::new("cp").arg("-r").arg(repo().join(name)).arg(&scratch));
     }
     run(Command::new("cp").arg("-r").arg(repo().join("tests/nix/host-nixpkgs")).arg(&stand_in));
-    std::fs::copy(env!("CARGO_BIN_EXE_pgbin"), stand_in.join("pgbin-binary")).unwrap();
-    // Without debug information: with a debug build's 150 MB binary in it,
-    // Nix 2.8 records lastModified 0 for the path input and refuses the lock
-    // ("'lastModified' attribute mismatch"); the release binary is 12 MB.
-    run(Command::new("strip").arg("--strip-debug").arg(stand_in.join("pgbin-binary")));
+    let [lib_tests, bin_tests] = unit_test_binaries();
+    for (from, name) in [
+        (Path::new(env!("CARGO_BIN_EXE_pgbin")), "pgbin-binary"),
+        (&lib_tests, "pgbin-lib-tests"),
+        (&bin_tests, "pgbin-bin-tests"),
+    ] {
+        std::fs::copy(from, stand_in.join(name)).unwrap();
+        // Without debug information: with a debug build's 150 MB binary in
+        // it, Nix 2.8 records lastModified 0 for the path input and refuses
+        // the lock ("'lastModified' attribute mismatch").
+        run(Command::new("strip").arg("--strip-debug").arg(stand_in.join(name)));
+    }
     // A path input is locked by its NAR hash and its newest mtime.
     let mtime = 1_700_000_000;
     run(Command::new("find").arg(&stand_in).args(["-exec", "touch", "-h", "-d", &format!("@{mtime}"), "{}", "+"]));
@@ -55,6 +62,47 @@ fn flake_with_host_nixpkgs(root: &Path) -> PathBuf {
     });
     std::fs::write(scratch.join("flake.lock"), lock.to_string()).unwrap();
     scratch
+}
+
+/// pgbin's unit test binaries (of the library and of the binary), which the
+/// stand-in's buildRustPackage runs in its check phase: the newest
+/// `pgbin-<hash>` executables beside this test binary (`cargo test` builds
+/// them in the same run) that list a test of each.
+fn unit_test_binaries() -> [PathBuf; 2] {
+    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+    let mut candidates: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&deps)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.strip_prefix("pgbin-")
+                .is_some_and(|hash| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
+        .map(|p| (std::fs::metadata(&p).unwrap().modified().unwrap(), p))
+        .collect();
+    candidates.sort();
+    let listing = |path: &Path| {
+        let output = Command::new(path).args(["--list", "--format", "terse"]).output();
+        output.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+    };
+    let newest_listing = |marker: &str| {
+        candidates
+            .iter()
+            .rev()
+            .map(|(_, p)| p)
+            .find(|p| listing(p).lines().any(|line| line == marker))
+            .cloned()
+            .unwrap_or_else(|| {
+                panic!(
+                    "no unit test binary with {marker} in {}: run cargo test --release --lib --bins --no-run",
+                    deps.display()
+                )
+            })
+    };
+    [
+        newest_listing("build::apt::tests::dpkg_knows_the_c_library: test"),
+        newest_listing("tests::cli_definition_is_consistent: test"),
+    ]
 }
 
 /// The stand-in builds with the host's toolchain and -dev libraries: the
