@@ -583,7 +583,9 @@ fn nix_backend(
     seed_store(project, version, &obtained.path)?;
     let attr = target.attr_name(version);
     let archive_name = target.archive_name(version);
-    let log = log_file(&cache, &format!("{archive_name}.nix.log"))?;
+    // One log per run: two builds of one target (two checkouts, or two
+    // flakes) may run at once, and each reports from its own log.
+    let log = log_file(&cache, &format!("{archive_name}.nix.{}.log", std::process::id()))?;
     progress.note(&format!("nix build {attr}.archive; full log: {}", log.display()));
     progress.phase("nix build");
     let output = nix_build(project.repo.root(), &format!("{attr}.archive"), &log)
