@@ -13,7 +13,10 @@ let
   parameters = (import ./lib.nix { }).buildParameters entry;
   postgresql = packageSet.callPackage ./postgresql.nix { inherit entry parameters; };
   archive = pkgs.callPackage ./archive.nix { inherit pgbin repo postgresql; };
-  smoke = pkgs.callPackage ./smoke.nix { inherit pgbin archive; };
+  smoke = pkgs.callPackage ./smoke.nix {
+    inherit pgbin archive;
+    targetStdenv = packageSet.stdenv;
+  };
 in
 # `nix build .#<attr>` gives the install tree; `.#<attr>.archive` the
 # archive, .sha256 and manifest; `.#<attr>.tests.smoke` its smoke test.

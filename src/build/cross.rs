@@ -27,6 +27,7 @@
 //! - libraries are bundled from the sysroot's multiarch directories
 //!   ([`target_libraries`]) instead of the build machine's `ldconfig` index.
 
+use crate::util::shell::shell_quote;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -231,11 +232,6 @@ impl CrossBuild {
             None => crate::build::apt::owning_package(path),
         }
     }
-}
-
-/// `text` quoted for a POSIX shell.
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 /// The configure cache variables configure sets to a guess when it cannot

@@ -12,6 +12,7 @@
 //! then the server shuts down cleanly. PostgreSQL refuses to run as root, so
 //! as root the cluster runs as `nobody`.
 
+use crate::util::shell::shell_quote;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -359,6 +360,8 @@ pub fn smoke_with(archive: &Path, scratch_parent: &Path, options: &Run) -> Resul
             let copy = scratch.path().join(TARGET_ROOT_DIR);
             crate::util::fs::copy_tree_parts(root, &copy, &C_LIBRARY_DIRS)
                 .map_err(context(format!("cannot copy the C library of {}", root.display())))?;
+            link_interpreter_from_lib(&copy, isa.interpreter)
+                .map_err(context(format!("cannot place {} in the target root", isa.interpreter)))?;
             Some(copy)
         }
         _ => None,
@@ -517,6 +520,25 @@ fn use_interpreter(prefix: &Path, interpreter: &Path) -> Result<String, CheckFai
 
 /// Whether executables of `isa` need an emulator here: another machine,
 /// class or byte order than this process's own.
+/// Gives a target root that keeps its loader in `lib/` only, as nixpkgs'
+/// glibc does (it has no `lib64/`), the standard interpreter's path
+/// (`/lib64/ld64.so.2`) as a link to that loader. A root that has the path,
+/// or no such loader, is left as it is (the smoke test then names what is
+/// missing).
+fn link_interpreter_from_lib(root: &Path, interpreter: &str) -> std::io::Result<()> {
+    let standard = root.join(interpreter.trim_start_matches('/'));
+    let Some(name) = Path::new(interpreter).file_name() else { return Ok(()) };
+    if std::fs::symlink_metadata(&standard).is_ok() || !root.join("lib").join(name).is_file() {
+        return Ok(());
+    }
+    let directory = standard.parent().expect("an interpreter path has a directory");
+    std::fs::create_dir_all(directory)?;
+    let depth = directory.strip_prefix(root).map_or(0, |d| d.components().count());
+    let mut target = PathBuf::new();
+    (0..depth).for_each(|_| target.push(".."));
+    std::os::unix::fs::symlink(target.join("lib").join(name), &standard)
+}
+
 fn is_foreign(isa: &crate::data::isa::Isa) -> bool {
     let Ok(exe) = std::fs::read("/proc/self/exe") else { return true };
     match goblin::elf::Elf::parse_header(&exe) {
@@ -572,11 +594,6 @@ fn find_emulator(isa: &crate::data::isa::Isa, explicit: Option<&Path>) -> Result
 /// `bin/` holds their wrappers: beside `bin/`, so that their `$ORIGIN/../lib`
 /// RUNPATH still names the archive's `lib/`.
 const EMULATED_DIR: &str = "bin.emulated";
-
-/// `text` quoted for the POSIX shell.
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "'\\''"))
-}
 
 /// Replaces each ELF executable in `bin/` (regular files with an execute
 /// bit, dynamic or static) by a shell
@@ -691,6 +708,21 @@ fn check_ldd(prefix: &Path) -> Result<String, CheckFailed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_root_with_its_loader_in_lib_only_gets_the_standard_path_linked() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("lib")).unwrap();
+        std::fs::write(root.path().join("lib/ld64.so.2"), b"loader").unwrap();
+        link_interpreter_from_lib(root.path(), "/lib64/ld64.so.2").unwrap();
+        assert_eq!(std::fs::read_link(root.path().join("lib64/ld64.so.2")).unwrap(), Path::new("../lib/ld64.so.2"));
+        assert_eq!(std::fs::read(root.path().join("lib64/ld64.so.2")).unwrap(), b"loader");
+        // A path already there, or no loader in lib/, is left alone.
+        link_interpreter_from_lib(root.path(), "/lib/ld64.so.2").unwrap();
+        assert!(root.path().join("lib/ld64.so.2").is_file());
+        link_interpreter_from_lib(root.path(), "/lib64/ld-linux-x86-64.so.2").unwrap();
+        assert!(std::fs::symlink_metadata(root.path().join("lib64/ld-linux-x86-64.so.2")).is_err());
+    }
 
     /// Debian's qemu-aarch64 (package qemu-user, installed by scripts/setup.sh).
     fn qemu_aarch64() -> PathBuf {

@@ -59,7 +59,8 @@ pub struct Row {
     pub runner: &'static str,
     /// Cross-compiled.
     pub cross: bool,
-    /// The smoke test runs where it is built (`checks.<system>.<attr>-smoke`).
+    /// The smoke test runs where it is built (`checks.<system>.<attr>-smoke`):
+    /// glibc Linux archives, natively or under the target's emulator.
     pub smoke: bool,
     /// Archive file name.
     pub archive: String,
@@ -96,7 +97,7 @@ pub fn rows(project: &Project, version: Option<&str>, system: Option<&str>) -> R
         .filter(|e| system.is_none_or(|s| e.system == s))
         .map(|e| Row {
             runner: runner(&e.system),
-            smoke: !e.cross && e.os == "linux" && e.libc == "glibc",
+            smoke: e.os == "linux" && e.libc == "glibc",
             attr: e.attr,
             version: e.version.to_string(),
             target: e.target,

@@ -17,4 +17,5 @@ pub mod process;
 pub mod progress;
 pub mod publish;
 pub mod scratch;
+pub mod shell;
 pub mod time;

@@ -96,7 +96,7 @@ fn driver_view() -> BTreeMap<String, BTreeMap<String, Value>> {
                             "archiveStem": target["archive_name"].as_str().unwrap().trim_end_matches(".tar.gz"),
                             "crossExportDynamic": cross && target["os"] == "linux" && major >= 16,
                             "emulatedZic": cross,
-                            "smokeTestable": !cross && target["os"] == "linux" && target["libc"] == "glibc",
+                            "smokeTestable": target["os"] == "linux" && target["libc"] == "glibc",
                         },
                     }),
                 );
@@ -390,26 +390,59 @@ fn the_formatter_formats_the_whole_tree() {
     }
 }
 
+/// Every glibc Linux archive has a smoke check on each system that builds
+/// it: natively (or on a CPU the build machine runs, i686 on x86_64) with
+/// the store's loader as interpreter, otherwise under nixpkgs' emulator for
+/// the target with the target's glibc as its root, so that the executables
+/// keep the standard interpreter. musl archives have none yet. The real
+/// pgbin accepts each check's command line.
 #[test]
-fn smoke_checks_exist_for_natively_built_glibc_targets_only() {
+fn smoke_checks_run_every_glibc_archive_natively_or_under_the_emulator() {
     let flake = flake_copy();
     let x86: BTreeSet<String> = flake_attr_names(flake.path(), "checks.x86_64-linux").into_iter().collect();
-    assert!(x86.contains("postgresql-18_6-x86_64-linux-smoke"), "{x86:?}");
+    for attr in ["x86_64-linux", "aarch64-linux", "armv7l-linux", "i686-linux", "s390x-linux", "mips64el-linux"] {
+        assert!(x86.contains(&format!("postgresql-18_6-{attr}-smoke")), "{attr}: {x86:?}");
+    }
     assert!(x86.contains("generated-data") && x86.contains("pgbin"));
-    assert!(!x86.iter().any(|c| c.contains("aarch64") || c.contains("musl")), "cross builds are not run: {x86:?}");
+    assert!(!x86.iter().any(|c| c.contains("musl")), "musl archives are not smoke-tested: {x86:?}");
     let arm: BTreeSet<String> = flake_attr_names(flake.path(), "checks.aarch64-linux").into_iter().collect();
-    assert!(arm.contains("postgresql-18_6-aarch64-linux-smoke"), "{arm:?}");
+    assert!(arm.contains("postgresql-18_6-aarch64-linux-smoke") && arm.contains("postgresql-18_6-x86_64-linux-smoke"));
     let darwin = flake_attr_names(flake.path(), "checks.aarch64-darwin");
     assert!(!darwin.iter().any(|c| c.ends_with("-smoke")), "{darwin:?}");
 
-    let smoke = flake_eval(flake.path(), "checks.x86_64-linux.postgresql-18_6-x86_64-linux-smoke.buildCommand");
-    let smoke = smoke.as_str().unwrap();
-    assert!(
-        smoke.contains("pgbin smoke /nix/store/")
-            && smoke.contains("/postgresql-18.6.0-x86_64-unknown-linux-gnu.tar.gz"),
-        "{smoke}"
+    let command = |attr: &str| {
+        let script =
+            flake_eval(flake.path(), &format!("checks.x86_64-linux.postgresql-18_6-{attr}-smoke.buildCommand"));
+        let line =
+            script.as_str().unwrap().lines().find(|l| l.trim_start().starts_with("pgbin smoke")).unwrap().to_string();
+        line.split_whitespace().map(str::to_string).collect::<Vec<_>>()
+    };
+    let native = command("x86_64-linux");
+    assert!(native[2].ends_with("/postgresql-18.6.0-x86_64-unknown-linux-gnu.tar.gz"), "{native:?}");
+    assert_eq!(native[3..], ["--interpreter", "/stub/lib/ld.so"]);
+    let aarch64 = command("aarch64-linux");
+    assert!(aarch64[2].ends_with("/postgresql-18.6.0-aarch64-unknown-linux-gnu.tar.gz"), "{aarch64:?}");
+    assert_eq!(
+        aarch64[3..],
+        [
+            "--emulator",
+            "/nix/store/22222222222222222222222222222222-qemu-user/bin/qemu-aarch64",
+            "--sysroot",
+            "/nix/store/44444444444444444444444444444444-glibc-aarch64-unknown-linux-gnu"
+        ]
     );
-    assert!(smoke.contains("--interpreter /stub/lib/ld.so"), "{smoke}");
+    assert_eq!(command("i686-linux")[3..], ["--interpreter", "/stub/i686-unknown-linux-gnu/lib/ld.so"]);
+    assert_eq!(command("armv7l-linux")[4], "/nix/store/22222222222222222222222222222222-qemu-user/bin/qemu-arm");
+
+    // The real pgbin takes these arguments: it stops at the missing archive.
+    for words in [native, aarch64] {
+        let mut args: Vec<String> = words[1..].to_vec();
+        args[1] = "/nonexistent/postgresql-18.6.0-aarch64-unknown-linux-gnu.tar.gz".into();
+        let output = pgbin().args(&args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let line = crate::util::one_line_error(&output);
+        assert!(line.contains("/nonexistent/"), "pgbin accepts {args:?}: {line}");
+    }
     let archives = flake_attr_names(flake.path(), "hydraJobs.archives.x86_64-linux");
     assert!(archives.contains(&"postgresql-18_6-x86_64-linux".to_string()));
 }

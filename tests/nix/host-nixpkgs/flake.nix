@@ -61,6 +61,7 @@
         optionalAttrs = cond: attrs: if cond then attrs else { };
         optionalString = cond: text: if cond then text else "";
         getBin = drv: drv;
+        getLib = drv: drv;
         getAttrFromPath = path: set: builtins.foldl' (s: name: s.${name}) set path;
         escapeShellArg = text: "'${builtins.replaceStrings [ "'" ] [ "'\\''" ] text}'";
         importTOML = path: builtins.fromTOML (builtins.readFile path);
@@ -297,7 +298,12 @@
           f (builtins.mapAttrs (name: _: pkgs.${name} or "host-${name}") (builtins.functionArgs f) // args);
         stdenv = {
           inherit mkDerivation;
-          hostPlatform.isLinux = true;
+          hostPlatform = {
+            isLinux = true;
+            config = "x86_64-unknown-linux-gnu";
+            # Only native builds here: the build machine runs them.
+            canExecute = _: true;
+          };
           cc = {
             name = "host-cc";
             cc.name = "host-gcc";

@@ -18,7 +18,8 @@
 # - names of packages built for another platform carry the host's config,
 #   `<pname>-<config>-<version>` (make-derivation.nix, hostSuffix);
 # - `hostPlatform.emulator` gives the program that runs host code on the
-#   build machine (lib/systems/default.nix);
+#   build machine, and `canExecute` whether a platform runs another's code
+#   (lib/systems/default.nix);
 # - `nix fmt` (Nix >= 2.25) runs the formatter without arguments, and then
 #   nixfmt reads standard input while nixfmt-tree formats the tree
 #   (pkgs/by-name/ni/nixfmt-tree/package.nix).
@@ -31,6 +32,7 @@
         optionalAttrs = cond: attrs: if cond then attrs else { };
         optionalString = cond: text: if cond then text else "";
         getBin = drv: drv;
+        getLib = drv: drv;
         getAttrFromPath = path: set: builtins.foldl' (s: name: s.${name}) set path;
         escapeShellArg = text: "'${builtins.replaceStrings [ "'" ] [ "'\\''" ] text}'";
         importTOML = path: builtins.fromTOML (builtins.readFile path);
@@ -86,6 +88,10 @@
         };
       };
 
+      cpu = config: builtins.head (builtins.split "-" config);
+      # Whether a machine of config `machine` runs code built for `code`.
+      runs = machine: code: cpu machine == cpu code || (cpu code == "i686" && cpu machine == "x86_64");
+
       packageSet =
         system: hostConfig:
         let
@@ -138,16 +144,14 @@
               hostPlatform = {
                 config = hostConfig;
                 isLinux = builtins.match ".*-linux-.*" hostConfig != null;
+                # Whether this platform runs another's code (lib/systems:
+                # compatible CPUs, the same kernel).
+                canExecute = platform: runs hostConfig platform.config;
                 # An exec wrapper where the build machine runs host code
                 # (canExecute), else qemu-user for the host's CPU.
                 emulator =
                   buildPackages:
-                  let
-                    cpu = config: builtins.head (builtins.split "-" config);
-                    canExecute =
-                      cpu hostConfig == cpu buildConfig || (cpu hostConfig == "i686" && cpu buildConfig == "x86_64");
-                  in
-                  if canExecute then
+                  if runs buildConfig hostConfig then
                     "/nix/store/33333333333333333333333333333333-exec/bin/exec"
                   else
                     "/nix/store/22222222222222222222222222222222-qemu-user/bin/qemu-${qemuArch.${cpu hostConfig} or (cpu hostConfig)}";
@@ -155,8 +159,11 @@
               cc = {
                 name = "stub-cc-wrapper";
                 cc.name = "gcc-stub";
-                libc.bin = "stub-libc-bin";
-                bintools.dynamicLinker = "/stub/lib/ld.so";
+                libc = {
+                  outPath = "/nix/store/44444444444444444444444444444444-glibc${hostSuffix}";
+                  bin = "stub-libc-bin";
+                };
+                bintools.dynamicLinker = if cross then "/stub/${hostConfig}/lib/ld.so" else "/stub/lib/ld.so";
               };
             };
             runCommand = name: env: buildCommand: mkDerivation (env // { inherit name buildCommand; });
