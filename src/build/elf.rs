@@ -24,6 +24,9 @@ pub struct ElfInfo {
     pub glibc_floor: Option<(u32, u32)>,
     /// Hardening properties.
     pub hardening: Hardening,
+    /// A MIPS file whose `DT_MIPS_RLD_MAP_REL` does not point at `.rld_map`
+    /// ([`mips_rld_map_repair`] would change it).
+    pub mips_rld_map_wrong: bool,
 }
 
 /// Hardening properties of one ELF file.
@@ -128,6 +131,8 @@ pub fn inspect_bytes(bytes: &[u8], name: &str) -> Result<ElfInfo, ElfError> {
         interpreter: elf.interpreter.map(str::to_string),
         glibc_floor,
         hardening,
+        mips_rld_map_wrong: elf.header.e_machine == goblin::elf::header::EM_MIPS
+            && mips_rld_map_repair(bytes).is_some(),
     })
 }
 
@@ -188,8 +193,11 @@ pub fn mips_rld_map_repair(bytes: &[u8]) -> Option<RldMapRepair> {
 }
 
 /// Repairs the file at `path` as [`mips_rld_map_repair`] says, in place;
-/// returns whether it needed it.
+/// returns whether it needed it. Only a MIPS file is read past its header.
 pub fn repair_mips_rld_map(path: &Path) -> Result<bool, ElfError> {
+    if !file_is_mips(path) {
+        return Ok(false);
+    }
     let io = |source: std::io::Error| ElfError::Io { path: path.display().to_string(), source };
     let bytes = crate::util::io::read_limited(path, MAX_ELF_BYTES).map_err(|e| io(e.source))?;
     let Some(repair) = mips_rld_map_repair(&bytes) else { return Ok(false) };
@@ -232,6 +240,8 @@ mod tests {
         assert!(status.unwrap().success());
         let patched = std::fs::read(&file).unwrap();
         assert_ne!(rld_map_target(&patched), rld_map, "patchelf 0.14 breaks the entry (if fixed, drop this line)");
+        assert!(inspect_bytes(&patched, "postgres").unwrap().mips_rld_map_wrong);
+        assert!(!inspect_bytes(&original, "postgres").unwrap().mips_rld_map_wrong);
         assert!(repair_mips_rld_map(&file).unwrap());
         let repaired = std::fs::read(&file).unwrap();
         assert_eq!(rld_map_target(&repaired), rld_map, "the entry points at .rld_map again");

@@ -364,8 +364,7 @@ pub fn build_and_assemble(
     let mut forbidden_paths = vec![work.display().to_string()];
     forbidden_paths.extend(forbidden.iter().cloned());
     let mut policy = relocate::Policy::host(&system, assembly.target, forbidden_paths);
-    let cross = inputs.cross().cloned();
-    let cross_owner = move |path: &Path| cross.as_ref().expect("set for cross builds").owner(path);
+    let cross_owner = |path: &Path| inputs.cross().expect("set for cross builds").owner(path);
     if inputs.cross().is_some() {
         policy.describe = &cross_owner;
     }

@@ -85,7 +85,7 @@ pub struct Relocation {
 }
 
 /// Tells which distribution package (and version) a system library came from.
-pub type DescribeOrigin = dyn Fn(&Path) -> (Option<String>, Option<String>);
+pub type DescribeOrigin<'a> = dyn Fn(&Path) -> (Option<String>, Option<String>) + 'a;
 
 /// Why relocation failed.
 #[derive(Debug, thiserror::Error)]
@@ -183,7 +183,7 @@ pub struct Policy<'a> {
     /// after which no real reference to it may remain.
     pub scrub_store: Option<String>,
     /// Names the package a bundled library came from.
-    pub describe: &'a DescribeOrigin,
+    pub describe: &'a DescribeOrigin<'a>,
 }
 
 impl<'a> Policy<'a> {
@@ -282,9 +282,7 @@ pub fn relocate(prefix: &Path, policy: &Policy) -> Result<Relocation, RelocateEr
         if !info.needed.is_empty() && info.runpath != [runpath_for(&relative)] {
             return Err(RelocateError::Check(format!("{} has RUNPATH {:?}", relative.display(), info.runpath)));
         }
-        if elf::file_is_mips(&prefix.join(&relative))
-            && std::fs::read(prefix.join(&relative)).ok().and_then(|b| elf::mips_rld_map_repair(&b)).is_some()
-        {
+        if info.mips_rld_map_wrong {
             return Err(RelocateError::Check(format!(
                 "{}: DT_MIPS_RLD_MAP_REL does not point at .rld_map",
                 relative.display()
