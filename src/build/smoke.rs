@@ -518,8 +518,6 @@ fn use_interpreter(prefix: &Path, interpreter: &Path) -> Result<String, CheckFai
     Ok(format!("{} executables use {} for this test only", patched.len(), interpreter.display()))
 }
 
-/// Whether executables of `isa` need an emulator here: another machine,
-/// class or byte order than this process's own.
 /// Gives a target root that keeps its loader in `lib/` only, as nixpkgs'
 /// glibc does (it has no `lib64/`), the standard interpreter's path
 /// (`/lib64/ld64.so.2`) as a link to that loader. A root that has the path,
@@ -539,6 +537,8 @@ fn link_interpreter_from_lib(root: &Path, interpreter: &str) -> std::io::Result<
     std::os::unix::fs::symlink(target.join("lib").join(name), &standard)
 }
 
+/// Whether executables of `isa` need an emulator here: another machine,
+/// class or byte order than this process's own.
 fn is_foreign(isa: &crate::data::isa::Isa) -> bool {
     let Ok(exe) = std::fs::read("/proc/self/exe") else { return true };
     match goblin::elf::Elf::parse_header(&exe) {

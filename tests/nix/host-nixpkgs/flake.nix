@@ -250,7 +250,7 @@
         attrs:
         let
           doCheck = attrs.doCheck or true;
-          checkFlags = builtins.concatStringsSep " " (map (flag: "'${flag}'") (attrs.checkFlags or [ ]));
+          checkFlags = builtins.concatStringsSep " " (map lib.escapeShellArg (attrs.checkFlags or [ ]));
           checkPath = builtins.concatStringsSep ":" (
             map (input: "${input}/bin") ([ stdenvTools ] ++ attrs.nativeCheckInputs or [ ])
           );
