@@ -203,7 +203,7 @@ impl Cluster {
                 self.started = false;
                 self.server = None;
                 let text = std::fs::read_to_string(log).unwrap_or_default();
-                return Err(CheckFailed(format!("postgres {status}: {}", text.trim().lines().last().unwrap_or(""))));
+                return Err(CheckFailed(format!("postgres {status}: {}", server_failure_line(&text))));
             }
             if std::time::Instant::now() >= deadline {
                 return Err(CheckFailed("the server was not ready within 60 s".into()));
@@ -235,6 +235,13 @@ impl Drop for Cluster {
     }
 }
 
+/// The line of a server log that says why the server stopped: the first
+/// FATAL or PANIC, else the last line.
+fn server_failure_line(log: &str) -> &str {
+    let lines = || log.lines().map(str::trim).filter(|l| !l.is_empty());
+    lines().find(|l| l.contains("FATAL:") || l.contains("PANIC:")).or_else(|| lines().next_back()).unwrap_or("")
+}
+
 fn chown_tree(root: &Path, id: u32) -> Result<(), SmokeError> {
     for entry in walkdir::WalkDir::new(root) {
         let entry = entry.map_err(|e| IoError::new("cannot walk the extracted tree", e))?;
@@ -242,6 +249,31 @@ fn chown_tree(root: &Path, id: u32) -> Result<(), SmokeError> {
             .map_err(context(format!("cannot chown {}", entry.path().display())))?;
     }
     Ok(())
+}
+
+/// The longest path of a Unix socket PostgreSQL accepts: `sun_path` of
+/// Linux's `sockaddr_un` is 108 bytes with the terminating NUL (PostgreSQL
+/// refuses a longer one: "Unix-domain socket path ... is too long").
+const SOCKET_PATH_MAX: usize = 107;
+
+/// The directory the server's socket goes in: `run`, unless
+/// `run/.s.PGSQL.<port>` would be too long for a Unix socket (a Nix build
+/// without the sandbox runs in `/tmp/nix-build-<name>-0/`), then a new
+/// short-named directory in `/tmp`, returned with it so that it lives as
+/// long as the cluster.
+fn socket_directory(run: &Path, is_root: bool) -> Result<(PathBuf, Option<tempfile::TempDir>), SmokeError> {
+    let longest = run.join(".s.PGSQL.65535");
+    if longest.as_os_str().len() <= SOCKET_PATH_MAX {
+        return Ok((run.to_path_buf(), None));
+    }
+    let short = tempfile::Builder::new()
+        .prefix("pgbin-socket-")
+        .tempdir_in("/tmp")
+        .map_err(context(format!("{} is too long for a Unix socket, and /tmp has no room", longest.display())))?;
+    if is_root {
+        chown_tree(short.path(), UNPRIVILEGED)?;
+    }
+    Ok((short.path().to_path_buf(), Some(short)))
 }
 
 fn free_port() -> Result<u16, SmokeError> {
@@ -383,9 +415,10 @@ pub fn smoke_with(archive: &Path, scratch_parent: &Path, options: &Run) -> Resul
     if !record("ldd", libraries) {
         return Ok(report(checks));
     }
+    let (socket, _short_socket_dir) = socket_directory(&run, is_root)?;
     let mut cluster = Cluster {
         data: run.join("data"),
-        socket: run.clone(),
+        socket,
         port: free_port()?,
         prefix: prefix.clone(),
         run_as: is_root.then_some(UNPRIVILEGED),
@@ -708,6 +741,30 @@ fn check_ldd(prefix: &Path) -> Result<String, CheckFailed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_start_is_reported_by_its_fatal_line() {
+        let log = "2026-12-02 LOG:  starting PostgreSQL 18.6\n\
+                   2026-12-02 FATAL:  Unix-domain socket path \"/tmp/x/.s.PGSQL.5432\" is too long\n\
+                   2026-12-02 LOG:  database system is shut down\n";
+        assert!(server_failure_line(log).contains("is too long"));
+        assert_eq!(server_failure_line("a\nlast line\n\n"), "last line");
+        assert_eq!(server_failure_line(""), "");
+    }
+
+    #[test]
+    fn a_socket_too_deep_for_sockaddr_un_goes_into_a_short_directory() {
+        let shallow = tempfile::tempdir().unwrap();
+        let (socket, kept) = socket_directory(shallow.path(), false).unwrap();
+        assert_eq!(socket, shallow.path());
+        assert!(kept.is_none());
+        let deep = shallow.path().join("d".repeat(100));
+        let (socket, kept) = socket_directory(&deep, false).unwrap();
+        assert!(socket.join(".s.PGSQL.65535").as_os_str().len() <= SOCKET_PATH_MAX, "{}", socket.display());
+        assert!(socket.is_dir() && kept.is_some());
+        drop(kept);
+        assert!(!socket.exists(), "removed with the cluster");
+    }
 
     #[test]
     fn a_root_with_its_loader_in_lib_only_gets_the_standard_path_linked() {
