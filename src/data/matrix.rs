@@ -211,6 +211,13 @@ impl Builder {
 }
 
 impl Target {
+    /// Whether the flake smoke-tests this target's archives on the system
+    /// that builds them (`checks.<system>.<attr>-smoke`): glibc Linux,
+    /// natively or under the target's emulator (nix/lib.nix, smokeTestable).
+    pub fn smoke_tested_where_built(&self) -> bool {
+        self.os == "linux" && self.libc == "glibc"
+    }
+
     /// The archive file name for a release of this target.
     pub fn archive_name(&self, version: Version) -> String {
         format!("postgresql-{}-{}.tar.gz", version.archive_version(), self.triple)

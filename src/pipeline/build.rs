@@ -86,8 +86,7 @@ pub struct Published {
     pub provenance: PathBuf,
     /// The published SBOM.
     pub sbom: PathBuf,
-    /// One line saying how it was made.
-    #[serde(skip)]
+    /// One line saying how it was made (and smoke-tested).
     pub summary: String,
 }
 
@@ -594,13 +593,26 @@ fn nix_backend(
         output: output.display().to_string(),
         archive: archive_name.clone(),
     })?;
-    if Some(target.triple.as_str()) == host::host_triple() {
+    // A native archive is smoke-tested here, with the machine's own loader
+    // and C library, as a user will run it; any other glibc Linux archive
+    // by the flake's smoke check, under nixpkgs' emulator for the target.
+    let smoked = if Some(target.triple.as_str()) == host::host_triple() {
         smoke::smoke_passing(&artifacts.archive, &std::env::temp_dir(), None)?;
-    }
+        "; smoke-tested here"
+    } else if target.smoke_tested_where_built() {
+        let smoke_log = log_file(&cache, &format!("{archive_name}.nix-smoke.{}.log", std::process::id()))?;
+        progress.note(&format!("nix build {attr}.tests.smoke; full log: {}", smoke_log.display()));
+        progress.phase("nix smoke check");
+        nix_build(project.repo.root(), &format!("{attr}.tests.smoke"), &smoke_log)
+            .map_err(|error| PipelineError::Nix { error, log: smoke_log.clone() })?;
+        "; smoke-tested under the target's emulator by the flake's check"
+    } else {
+        "; not smoke-tested (no smoke check runs where it is built)"
+    };
     // Recorded in the provenance, so that a later `pgbin diff` can tell
     // differing inputs from non-determinism.
     let derivation = Some(crate::nix::closure::derivation_inputs(&output)?);
-    let summary = format!("built with Nix ({})", output.display());
+    let summary = format!("built with Nix ({}){smoked}", output.display());
     let outcome = Outcome {
         version,
         target: &target.triple,

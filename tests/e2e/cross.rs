@@ -6,7 +6,6 @@
 //! configure's answers, the symbols postgres exports to its extensions
 //! and the time zone files must be what a native build has.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -26,38 +25,6 @@ fn build(target: Option<&str>, out: &Path) -> serde_json::Value {
 
 fn manifest(answer: &serde_json::Value) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(answer["manifest_file"].as_str().unwrap()).unwrap()).unwrap()
-}
-
-fn extract(archive: &Path) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let status = Command::new("tar").arg("xzf").arg(archive).arg("-C").arg(dir.path()).status().unwrap();
-    assert!(status.success());
-    let stem = archive.file_name().unwrap().to_str().unwrap().trim_end_matches(".tar.gz").to_string();
-    let root = dir.path().join(stem);
-    (dir, root)
-}
-
-/// The defined symbols a shared object or PIE exports dynamically.
-fn exported_symbols(path: &Path) -> BTreeSet<String> {
-    let bytes = std::fs::read(path).unwrap();
-    let elf = goblin::elf::Elf::parse(&bytes).unwrap();
-    elf.dynsyms
-        .iter()
-        .filter(|s| s.st_shndx != 0 && s.st_bind() != goblin::elf::sym::STB_LOCAL)
-        .filter_map(|s| elf.dynstrtab.get_at(s.st_name).map(str::to_string))
-        .collect()
-}
-
-/// Every file under `root/sub` with its bytes, by relative path.
-fn files_under(root: &Path, sub: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut files: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(root.join(sub))
-        .into_iter()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_type().is_file())
-        .map(|e| (e.path().strip_prefix(root).unwrap().to_path_buf(), std::fs::read(e.path()).unwrap()))
-        .collect();
-    files.sort();
-    files
 }
 
 #[test]
@@ -127,7 +94,7 @@ fn cross_builds_18_6_for_aarch64_that_runs_under_qemu_after_moving() {
     assert!(verified.status.success(), "verify-artifact: {}", String::from_utf8_lossy(&verified.stderr));
 
     // No build, staging or cache path anywhere in the archive.
-    let (_dir, cross_root) = extract(&moved_archive);
+    let (_dir, cross_root) = crate::util::extract(&moved_archive);
     let cache = std::env::var("HOME").map(|h| format!("{h}/.cache/pgbin")).unwrap();
     let grep = Command::new("grep").args(["-rl", "-e", &cache, "-e", "/.work-"]).arg(&cross_root).output().unwrap();
     assert!(grep.stdout.is_empty(), "build paths found in: {}", String::from_utf8_lossy(&grep.stdout));
@@ -142,22 +109,8 @@ fn cross_builds_18_6_for_aarch64_that_runs_under_qemu_after_moving() {
         manifest["configure_checks"], native_manifest["configure_checks"],
         "the cross build answered configure's run tests as the native build found them"
     );
-    let (_native_dir, native_root) = extract(Path::new(native["archive"].as_str().unwrap()));
-    let (cross_exports, native_exports) =
-        (exported_symbols(&cross_root.join("bin/postgres")), exported_symbols(&native_root.join("bin/postgres")));
-    let missing: Vec<&String> = native_exports.difference(&cross_exports).collect();
-    assert!(native_exports.len() > 10_000, "the native postgres exports its symbols");
-    assert!(
-        missing.len() * 100 < native_exports.len(),
-        "the cross postgres exports {} symbols, the native one {}; missing include {:?}",
-        cross_exports.len(),
-        native_exports.len(),
-        &missing[..missing.len().min(10)]
-    );
-    let (cross_zones, native_zones) =
-        (files_under(&cross_root, "share/timezone"), files_under(&native_root, "share/timezone"));
-    assert!(native_zones.len() > 500, "the native build installs its time zones");
-    assert!(cross_zones == native_zones, "the cross build's share/timezone differs from the native build's");
+    let (_native_dir, native_root) = crate::util::extract(Path::new(native["archive"].as_str().unwrap()));
+    crate::util::assert_cross_build_matches_native(&cross_root, &native_root);
     let makefile = std::fs::read_to_string(cross_root.join("lib/pgxs/src/Makefile.global")).unwrap();
     assert!(makefile.contains("\nZIC = \n") && !makefile.contains("qemu"), "PGXS records no emulated zic");
 

@@ -7,6 +7,12 @@
 //! and the result is smoke-tested and published; `pgbin repro --backend
 //! nix` then rebuilds both derivations and Nix finds them identical.
 //!
+//! The same for aarch64 in cross mode: the stand-in's
+//! `pkgsCross.aarch64-multiplatform` (Debian's cross gcc over an arm64
+//! sysroot laid out as a store path) runs the real configure with
+//! `--build`/`--host`, pgbin packages the aarch64 tree inside Nix, and the
+//! flake's smoke check runs it under qemu-user.
+//!
 //! What this does not show: anything about nixpkgs' own toolchain.
 
 use std::path::{Path, PathBuf};
@@ -25,7 +31,10 @@ fn run(cmd: &mut Command) -> String {
 
 /// A scratch copy of the repository whose flake.lock pins nixpkgs to a copy
 /// of the host stand-in that carries the pgbin binary under test.
-fn flake_with_host_nixpkgs(root: &Path) -> PathBuf {
+///
+/// With `sysroot`, the stand-in gets a copy of it as `aarch64-sysroot`, from
+/// which it builds `pkgsCross.aarch64-multiplatform`.
+fn flake_with_host_nixpkgs(root: &Path, sysroot: Option<&Path>) -> PathBuf {
     let scratch = root.join("repo");
     let stand_in = root.join("host-nixpkgs");
     std::fs::create_dir(&scratch).unwrap();
@@ -40,19 +49,21 @@ fn flake_with_host_nixpkgs(root: &Path) -> PathBuf {
         (&bin_tests, "pgbin-bin-tests"),
     ] {
         std::fs::copy(from, stand_in.join(name)).unwrap();
-        // Without debug information: with a debug build's 150 MB binary in
-        // it, Nix 2.8 records lastModified 0 for the path input and refuses
-        // the lock ("'lastModified' attribute mismatch").
+        // Without debug information, so that Nix copies less.
         run(Command::new("strip").arg("--strip-debug").arg(stand_in.join(name)));
     }
-    // A path input is locked by its NAR hash and its newest mtime.
-    let mtime = 1_700_000_000;
-    run(Command::new("find").arg(&stand_in).args(["-exec", "touch", "-h", "-d", &format!("@{mtime}"), "{}", "+"]));
+    if let Some(sysroot) = sysroot {
+        run(Command::new("cp").arg("-a").arg(sysroot).arg(stand_in.join("aarch64-sysroot")));
+    }
+    // A path input is locked by its NAR hash. Not by its lastModified:
+    // Nix 2.8 computes 0 for a large tree (a debug build's binary, the
+    // sysroot) and then refuses a lock that records the real one
+    // ("'lastModified' attribute mismatch").
     let nar_hash = run(Command::new(env!("CARGO_BIN_EXE_pgbin")).arg("hash").arg(&stand_in));
     let lock = serde_json::json!({
         "nodes": {
             "nixpkgs": {
-                "locked": { "lastModified": mtime, "narHash": nar_hash, "path": stand_in, "type": "path" },
+                "locked": { "narHash": nar_hash, "path": stand_in, "type": "path" },
                 "original": { "owner": "NixOS", "ref": "nixos-25.11", "repo": "nixpkgs", "type": "github" }
             },
             "root": { "inputs": { "nixpkgs": "nixpkgs" } }
@@ -131,7 +142,7 @@ fn ensure_host_packages() {
 fn nix_backend_builds_smoke_tests_and_reproduces_18_6() {
     ensure_host_packages();
     let root = tempfile::tempdir().unwrap();
-    let scratch = flake_with_host_nixpkgs(root.path());
+    let scratch = flake_with_host_nixpkgs(root.path(), None);
     let nix_eval = |attribute: &str| {
         run(Command::new("nix")
             .env("NIX_CONFIG", NIX_CONFIG)
@@ -218,6 +229,141 @@ fn nix_backend_builds_smoke_tests_and_reproduces_18_6() {
     let rebuild_log = std::fs::read_to_string(repro.join("nix-rebuild-tree.log")).unwrap();
     assert!(rebuild_log.contains("checking outputs of") && rebuild_log.contains("make"), "{rebuild_log}");
     assert!(repro.join("report.json").is_file());
+
+    delete();
+}
+
+const CROSS_TARGET: &str = "aarch64-unknown-linux-gnu";
+const CROSS_ARCHIVE: &str = "postgresql-18.6.0-aarch64-unknown-linux-gnu.tar.gz";
+
+/// The arm64 sysroot a host cross build of 18.6 uses (unpacked from the
+/// archive's signed packages by pgbin, into the default cache, where the
+/// host backend's cross test finds the same one).
+fn arm64_sysroot() -> PathBuf {
+    let repo = pgbin::data::repo::Repo::discover(Some(&repo())).unwrap();
+    let project = pgbin::source::project::Project::load(&repo).unwrap();
+    let target = project.matrix.target(CROSS_TARGET).unwrap();
+    let packages = project.matrix.sysroot_packages(
+        target,
+        pgbin::data::version::Version::new(18, 6),
+        pgbin::build::inputs::native_arch(),
+    );
+    let progress = &mut pgbin::util::progress::Silent;
+    pgbin::build::apt::ensure_architectures(&packages, progress).unwrap();
+    let cache = pgbin::source::fetch::default_cache_dir();
+    pgbin::build::sysroot::prepare(&cache, "arm64", &packages, progress).unwrap().root
+}
+
+#[test]
+fn nix_backend_cross_builds_18_6_for_aarch64_through_the_real_flake() {
+    let sysroot = arm64_sysroot();
+    let root = tempfile::tempdir().unwrap();
+    let scratch = flake_with_host_nixpkgs(root.path(), Some(&sysroot));
+    let attr = "postgresql-18_6-aarch64-linux";
+    let nix_eval = |attribute: &str| {
+        run(Command::new("nix")
+            .env("NIX_CONFIG", NIX_CONFIG)
+            .args(["eval", "--raw"])
+            .arg(format!("{}#{attribute}", scratch.display())))
+    };
+    // The host-suffixed name nixpkgs gives what a cross set builds.
+    assert_eq!(nix_eval(&format!("{attr}.name")), "postgresql-aarch64-unknown-linux-gnu-18.6");
+    // The stand-in's cross compiler and the target's libraries (a copy of
+    // the sysroot), removed after the outputs.
+    let toolchain: Vec<String> = ["stdenv.cc.outPath", "stdenv.cc.libc.outPath"]
+        .iter()
+        .map(|path| {
+            run(Command::new("nix").env("NIX_CONFIG", NIX_CONFIG).args(["eval", "--raw"]).arg(format!(
+                "{}#legacyPackages.x86_64-linux.pkgsCross.aarch64-multiplatform.{path}",
+                root.path().join("host-nixpkgs").display()
+            )))
+        })
+        .collect();
+    let outputs = [
+        nix_eval(&format!("{attr}.outPath")),
+        nix_eval(&format!("{attr}.archive.outPath")),
+        nix_eval(&format!("{attr}.tests.smoke.outPath")),
+    ];
+    assert_eq!(
+        nix_eval(&format!("{attr}.tests.smoke.drvPath")),
+        nix_eval(&format!("checks.x86_64-linux.{attr}-smoke.drvPath")),
+        "the smoke test pgbin runs is the flake check"
+    );
+    let delete = || {
+        let _ = Command::new("nix-store").arg("--delete").args(&outputs).output();
+        let _ = Command::new("nix-store").arg("--delete").args(&toolchain).output();
+    };
+    delete();
+    for output in &outputs {
+        assert!(!Path::new(output).exists(), "{output} is still in the store; delete it to run this test");
+    }
+
+    // Configure, build, packaging and the smoke test all happen in Nix.
+    let dist = root.path().join("dist");
+    let output = pgbin_in(&scratch)
+        .env("NIX_CONFIG", NIX_CONFIG)
+        .args(["build", "18.6", "--backend", "nix", "--target", CROSS_TARGET, "--json", "--out"])
+        .arg(&dist)
+        .output()
+        .unwrap();
+    let answer = json(&output);
+    let summary = answer["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("smoke-tested under the target's emulator"), "{answer:#}");
+    for output in &outputs {
+        assert!(Path::new(output).exists(), "{output} was built");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dist.join(format!("{CROSS_ARCHIVE}.manifest.json"))).unwrap()).unwrap();
+    assert_eq!(manifest["backend"], "nix");
+    assert_eq!(manifest["target"], CROSS_TARGET);
+    assert_eq!(manifest["isa"]["elf"], "AArch64, ELF64, little-endian");
+    assert_eq!(manifest["isa"]["interpreter"], "/lib/ld-linux-aarch64.so.1");
+    let bundled = manifest["bundled_libraries"].as_array().unwrap();
+    let names: Vec<&str> = bundled.iter().map(|b| b["name"].as_str().unwrap()).collect();
+    for library in ["libssl.so.3", "libcrypto.so.3", "libxml2.so.2", "liblz4.so.1", "libzstd.so.1", "libuuid.so.1"] {
+        assert!(names.contains(&library), "{library} not bundled: {names:?}");
+    }
+    for library in bundled {
+        let origin = library["origin"].as_str().unwrap();
+        assert!(origin.starts_with("/nix/store/") && origin.contains("/aarch64-linux-gnu/"), "{library}");
+        // Its store path's name without the host platform's suffix, as
+        // the native set's `host-libraries`.
+        assert_eq!(library["package"], "host-libraries", "{library}");
+    }
+
+    // What configure was given, as the archive's own pg_config says under
+    // qemu: the cross platforms nixpkgs passes and the target-prefixed tools
+    // its setup hooks export.
+    let (_dir, cross_root) = crate::util::extract(&dist.join(CROSS_ARCHIVE));
+    let configure = run(Command::new("qemu-aarch64")
+        .env("QEMU_LD_PREFIX", &sysroot)
+        .arg(cross_root.join("bin/pg_config"))
+        .arg("--configure"));
+    for flag in [
+        "'--build=x86_64-unknown-linux-gnu'",
+        "'--host=aarch64-unknown-linux-gnu'",
+        "'CC=aarch64-unknown-linux-gnu-cc'",
+        "'PKG_CONFIG=aarch64-unknown-linux-gnu-pkg-config'",
+    ] {
+        assert!(configure.contains(flag), "{flag} not in {configure}");
+    }
+    let makefile = std::fs::read_to_string(cross_root.join("lib/pgxs/src/Makefile.global")).unwrap();
+    assert!(makefile.contains("\nZIC = \n") && !makefile.contains("qemu"), "PGXS records no emulated zic");
+    assert!(makefile.contains("\nLDFLAGS_EX_BE = -Wl,--export-dynamic\n"), "the flake's answer to configure's guess");
+
+    // The native build of the same release: exported symbols (configure's
+    // guess for -Wl,--export-dynamic under cross loses them unless the
+    // flake passes it) and time zone files must be what it has.
+    let native_out = root.path().join("native");
+    let native = json(
+        &crate::util::pgbin()
+            .args(["build", "18.6", "--backend", "host", "--json", "--out"])
+            .arg(&native_out)
+            .output()
+            .unwrap(),
+    );
+    let (_native_dir, native_root) = crate::util::extract(Path::new(native["archive"].as_str().unwrap()));
+    crate::util::assert_cross_build_matches_native(&cross_root, &native_root);
 
     delete();
 }

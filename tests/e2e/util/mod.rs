@@ -111,3 +111,58 @@ pub fn consumer_check() -> PathBuf {
     }
     target.join("release/pgbin-consumer-check")
 }
+
+/// The archive extracted into a new directory: the directory and the root.
+pub fn extract(archive: &Path) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("tar").arg("xzf").arg(archive).arg("-C").arg(dir.path()).status().unwrap();
+    assert!(status.success());
+    let stem = archive.file_name().unwrap().to_str().unwrap().trim_end_matches(".tar.gz").to_string();
+    let root = dir.path().join(stem);
+    (dir, root)
+}
+
+/// The defined symbols a shared object or PIE exports dynamically.
+pub fn exported_symbols(path: &Path) -> std::collections::BTreeSet<String> {
+    let bytes = std::fs::read(path).unwrap();
+    let elf = goblin::elf::Elf::parse(&bytes).unwrap();
+    elf.dynsyms
+        .iter()
+        .filter(|s| s.st_shndx != 0 && s.st_bind() != goblin::elf::sym::STB_LOCAL)
+        .filter_map(|s| elf.dynstrtab.get_at(s.st_name).map(str::to_string))
+        .collect()
+}
+
+/// Every file under `root/sub` with its bytes, by relative path.
+pub fn files_under(root: &Path, sub: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(root.join(sub))
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().strip_prefix(root).unwrap().to_path_buf(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Checks a cross build's tree against the native build's of the same
+/// release: postgres exports what the native one does (configure's cross
+/// guess for -Wl,--export-dynamic would lose all but a few hundred; what
+/// may differ is architecture-specific), and share/timezone is identical.
+pub fn assert_cross_build_matches_native(cross_root: &Path, native_root: &Path) {
+    let (cross_exports, native_exports) =
+        (exported_symbols(&cross_root.join("bin/postgres")), exported_symbols(&native_root.join("bin/postgres")));
+    let missing: Vec<&String> = native_exports.difference(&cross_exports).collect();
+    assert!(native_exports.len() > 10_000, "the native postgres exports its symbols");
+    assert!(
+        missing.len() * 100 < native_exports.len(),
+        "the cross postgres exports {} symbols, the native one {}; missing include {:?}",
+        cross_exports.len(),
+        native_exports.len(),
+        &missing[..missing.len().min(10)]
+    );
+    let (cross_zones, native_zones) =
+        (files_under(cross_root, "share/timezone"), files_under(native_root, "share/timezone"));
+    assert!(native_zones.len() > 500, "the native build installs its time zones");
+    assert!(cross_zones == native_zones, "the cross build's share/timezone differs from the native build's");
+}
