@@ -210,12 +210,18 @@ impl Builder {
     }
 }
 
+/// Whether archives for `os` and `libc` are smoke-tested on the system that
+/// builds them (`checks.<system>.<attr>-smoke`): glibc Linux, natively or
+/// under the target's emulator (nix/lib.nix, smokeTestable).
+pub fn smoke_tested_where_built(os: &str, libc: &str) -> bool {
+    os == "linux" && libc == "glibc"
+}
+
 impl Target {
-    /// Whether the flake smoke-tests this target's archives on the system
-    /// that builds them (`checks.<system>.<attr>-smoke`): glibc Linux,
-    /// natively or under the target's emulator (nix/lib.nix, smokeTestable).
+    /// Whether the flake smoke-tests this target's archives where they are
+    /// built ([`smoke_tested_where_built`]).
     pub fn smoke_tested_where_built(&self) -> bool {
-        self.os == "linux" && self.libc == "glibc"
+        smoke_tested_where_built(&self.os, &self.libc)
     }
 
     /// The archive file name for a release of this target.

@@ -97,7 +97,7 @@ pub fn rows(project: &Project, version: Option<&str>, system: Option<&str>) -> R
         .filter(|e| system.is_none_or(|s| e.system == s))
         .map(|e| Row {
             runner: runner(&e.system),
-            smoke: e.os == "linux" && e.libc == "glibc",
+            smoke: crate::data::matrix::smoke_tested_where_built(&e.os, &e.libc),
             attr: e.attr,
             version: e.version.to_string(),
             target: e.target,

@@ -29,6 +29,14 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_string()
 }
 
+/// `nix eval --raw FLAKE#ATTRIBUTE`.
+fn nix_eval(flake: &Path, attribute: &str) -> String {
+    run(Command::new("nix")
+        .env("NIX_CONFIG", NIX_CONFIG)
+        .args(["eval", "--raw"])
+        .arg(format!("{}#{attribute}", flake.display())))
+}
+
 /// A scratch copy of the repository whose flake.lock pins nixpkgs to a copy
 /// of the host stand-in that carries the pgbin binary under test.
 ///
@@ -143,17 +151,10 @@ fn nix_backend_builds_smoke_tests_and_reproduces_18_6() {
     ensure_host_packages();
     let root = tempfile::tempdir().unwrap();
     let scratch = flake_with_host_nixpkgs(root.path(), None);
-    let nix_eval = |attribute: &str| {
-        run(Command::new("nix")
-            .env("NIX_CONFIG", NIX_CONFIG)
-            .args(["eval", "--raw"])
-            .arg(format!("{}#{attribute}", scratch.display())))
-    };
+    let nix_eval = |attribute: &str| nix_eval(&scratch, attribute);
     let tree_drv = nix_eval("postgresql-18_6-x86_64-linux.drvPath");
-    let host_libraries = run(Command::new("nix").env("NIX_CONFIG", NIX_CONFIG).args(["eval", "--raw"]).arg(format!(
-        "{}#legacyPackages.x86_64-linux.hostLibraries.outPath",
-        root.path().join("host-nixpkgs").display()
-    )));
+    let host_libraries =
+        self::nix_eval(&root.path().join("host-nixpkgs"), "legacyPackages.x86_64-linux.hostLibraries.outPath");
     let outputs = [
         nix_eval("postgresql-18_6-x86_64-linux.outPath"),
         nix_eval("postgresql-18_6-x86_64-linux.archive.outPath"),
@@ -260,12 +261,7 @@ fn nix_backend_cross_builds_18_6_for_aarch64_through_the_real_flake() {
     let root = tempfile::tempdir().unwrap();
     let scratch = flake_with_host_nixpkgs(root.path(), Some(&sysroot));
     let attr = "postgresql-18_6-aarch64-linux";
-    let nix_eval = |attribute: &str| {
-        run(Command::new("nix")
-            .env("NIX_CONFIG", NIX_CONFIG)
-            .args(["eval", "--raw"])
-            .arg(format!("{}#{attribute}", scratch.display())))
-    };
+    let nix_eval = |attribute: &str| nix_eval(&scratch, attribute);
     // The host-suffixed name nixpkgs gives what a cross set builds.
     assert_eq!(nix_eval(&format!("{attr}.name")), "postgresql-aarch64-unknown-linux-gnu-18.6");
     // The stand-in's cross compiler and the target's libraries (a copy of
@@ -273,10 +269,8 @@ fn nix_backend_cross_builds_18_6_for_aarch64_through_the_real_flake() {
     let toolchain: Vec<String> = ["stdenv.cc.outPath", "stdenv.cc.libc.outPath"]
         .iter()
         .map(|path| {
-            run(Command::new("nix").env("NIX_CONFIG", NIX_CONFIG).args(["eval", "--raw"]).arg(format!(
-                "{}#legacyPackages.x86_64-linux.pkgsCross.aarch64-multiplatform.{path}",
-                root.path().join("host-nixpkgs").display()
-            )))
+            let attribute = format!("legacyPackages.x86_64-linux.pkgsCross.aarch64-multiplatform.{path}");
+            self::nix_eval(&root.path().join("host-nixpkgs"), &attribute)
         })
         .collect();
     let outputs = [

@@ -55,14 +55,7 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// Every file under `dir` with its bytes, for "nothing was written" checks.
 pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut files: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_type().is_file())
-        .map(|e| (e.path().to_path_buf(), std::fs::read(e.path()).unwrap()))
-        .collect();
-    files.sort();
-    files
+    files_under(dir, "")
 }
 
 /// stderr as text, asserting it is exactly one line.

@@ -111,7 +111,7 @@
       # A real derivation whose builder runs `script` with bash, with the
       # bin/ of each of `tools` first on PATH, then the host's tools.
       hostDerivation =
-        rebuild: tools: attrs: script:
+        tools: attrs: script:
         let
           name = attrs.name or "${attrs.pname}-${attrs.version}";
           environment = removeAttrs attrs notEnvironment // (attrs.env or { });
@@ -125,12 +125,7 @@
             }
           );
         in
-        drv
-        // (attrs.passthru or { })
-        // {
-          inherit name;
-          overrideAttrs = f: rebuild (attrs // f attrs);
-        };
+        drv // (attrs.passthru or { }) // { inherit name; };
 
       # `list` without repeats, in order (lib.unique).
       unique = builtins.foldl' (kept: item: if builtins.elem item kept then kept else kept ++ [ item ]) [ ];
@@ -230,7 +225,7 @@
             else if violation != null then
               throw "host-nixpkgs: ${named.name}: ${violation}"
             else
-              hostDerivation (_: throw "unused") ((attrs.nativeBuildInputs or [ ]) ++ platform.tools) named ''
+              hostDerivation ((attrs.nativeBuildInputs or [ ]) ++ platform.tools) named ''
                 ${platform.environment (attrs.buildInputs or [ ])}
                 export NIX_BUILD_CORES="''${NIX_BUILD_CORES:-1}"
                 [ "$NIX_BUILD_CORES" -gt 0 ] || NIX_BUILD_CORES=$(nproc)
@@ -420,7 +415,12 @@
       runCommand =
         name: env: buildCommand:
         let
-          build = attrs: hostDerivation build (attrs.nativeBuildInputs or [ ]) attrs buildCommand;
+          build =
+            attrs:
+            hostDerivation (attrs.nativeBuildInputs or [ ]) attrs buildCommand
+            // {
+              overrideAttrs = f: build (attrs // f attrs);
+            };
         in
         build (env // { inherit name; });
 
