@@ -319,9 +319,12 @@
 
       # The cross compiler and binutils, prefixed with the target's config
       # as nixpkgs' wrappers are: Debian's cross gcc with the target's
-      # libraries as its root; an executable gets the store's loader as
-      # its interpreter and, as everything linked does, RUNPATHs into the
-      # store (cc-wrapper's and ld-wrapper's dynamic linker and rpath).
+      # libraries as its root; every link that is not static gets the
+      # store's loader as `-dynamic-linker` and RUNPATHs into the store, as
+      # ld-wrapper.sh does for link type "dynamic" (utils.bash's
+      # checkLinkType: anything without -static or -static-pie, -shared
+      # included). GNU ld records an interpreter for executables only (a
+      # -shared link with -dynamic-linker has no PT_INTERP, binutils 2.40).
       crossCompiler = bashDerivation "${aarch64.config}-gcc-wrapper" ''
         mkdir -p "$out/bin"
         cat > wrapper <<'WRAPPER'
@@ -336,7 +339,7 @@
             *) return 1 ;;
           esac
         }
-        link=1 executable=1 pending=
+        link=1 dynamic=1 pending=
         for arg; do
           shift
           if [ -n "$pending" ]; then
@@ -346,7 +349,7 @@
           fi
           case $arg in
             -c | -S | -E | -M | -MM) link=0 ;;
-            -shared | -r | -static | -static-pie) executable=0 ;;
+            -static | -static-pie) dynamic=0 ;;
             -I | -L) pending=$arg && continue ;;
             -I/* | -L/*) impure "''${arg:2}" && continue ;;
           esac
@@ -355,7 +358,7 @@
         flags=(--sysroot=@libraries@)
         if [ $link = 1 ]; then
           flags+=(-Wl,-rpath,@libraries@/usr/lib/@triplet@ -Wl,-rpath,@libraries@/lib/@triplet@)
-          [ $executable = 0 ] || flags+=(-Wl,--dynamic-linker=@libraries@/@loader@)
+          [ $dynamic = 0 ] || flags+=(-Wl,--dynamic-linker=@libraries@/@loader@)
         fi
         exec /usr/bin/@triplet@-@compiler@ "''${flags[@]}" "$@"
         WRAPPER
