@@ -77,6 +77,9 @@ enum Command {
     /// Inspect and change the source lock
     #[command(subcommand)]
     Lock(commands::lock::Command),
+    /// Keep the catalog and the lock current from public records
+    #[command(subcommand)]
+    Catalog(commands::catalog::Command),
 }
 
 fn main() -> ExitCode {
@@ -120,6 +123,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => commands::audit::run(&ctx, args),
         Command::Parity(args) => commands::parity::run(&ctx, args),
         Command::Lock(command) => commands::lock::run(&ctx, command),
+        Command::Catalog(command) => commands::catalog::run(&ctx, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

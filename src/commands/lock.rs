@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use pgbin::source::record::{self, AddRequest, Recorded};
 use pgbin::source::verify::Level;
+use pgbin::source::witness_clone::WitnessClone;
 
 use super::{Context, Failure, styled_level};
 
@@ -32,6 +33,10 @@ pub struct AddArgs {
     /// Why an override is needed; stored in the lock
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
+    /// Check new witnesses of OWNER/REPO against a local git clone of it
+    /// before recording them (repeatable)
+    #[arg(long, value_name = "OWNER/REPO=DIR")]
+    witness_clone: Vec<WitnessClone>,
 }
 
 /// Runs a `lock` subcommand.
@@ -50,12 +55,13 @@ fn add(ctx: &Context, args: AddArgs) -> Result<(), Failure> {
         allow_downgrade: args.allow_downgrade,
         allow_changed_evidence: args.allow_changed_evidence,
         reason: args.reason.as_deref(),
+        witness_clones: &args.witness_clone,
     };
     match record::add(&project, &request)? {
         Recorded::Unchanged => println!("{version} is already locked with this evidence; nothing changed"),
-        Recorded::Locked { level, new_documents } => {
+        Recorded::Locked { level, new_documents, witnesses_checked } => {
             println!(
-                "locked {version}: {} ({new_documents} new evidence document(s)); run `pgbin generate` next",
+                "locked {version}: {} ({new_documents} new evidence document(s), {witnesses_checked} checked against a clone); run `pgbin generate` next",
                 styled_level(level)
             );
             if level < Level::Corroborated {

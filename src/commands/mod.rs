@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod build;
+pub mod catalog;
 pub mod deps;
 pub mod diff;
 pub mod fetch;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use pgbin::data::version::Version;
 use pgbin::source::documents::EVIDENCE_BOUND;
 use pgbin::source::verify::{Assessment, LocalVerification, verify_local};
+use pgbin::source::witness_clone::{CloneReport, WitnessClone};
 use pgbin::util::confined::read_regular_file;
 use pgbin::util::digest::FileDigest;
 
@@ -23,6 +24,11 @@ pub struct Args {
     /// Evidence files to check as well (.dsc, witness excerpt, .sha256); each must match the lock
     #[arg(long, value_name = "FILE", num_args = 1..)]
     evidence: Vec<PathBuf>,
+    /// Check the release's witnesses of OWNER/REPO against a local git clone
+    /// of it: the pinned commit must hold the recorded blob at the recorded
+    /// path, containing the excerpt (repeatable)
+    #[arg(long, value_name = "OWNER/REPO=DIR")]
+    witness_clone: Vec<WitnessClone>,
     /// Machine-readable output
     #[arg(long)]
     json: bool,
@@ -37,6 +43,8 @@ struct Verdict {
     #[serde(flatten)]
     assessment: Assessment,
     extra_evidence_checked: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    witness_clones: Option<CloneReport>,
 }
 
 /// Runs the command.
@@ -49,8 +57,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         let bytes = read_regular_file(path, EVIDENCE_BOUND)?;
         documents.push((path.display().to_string(), bytes));
     }
-    let LocalVerification { digest, assessment } =
-        verify_local(project.repo.root(), &project.policy, entry, &args.file, &documents)?;
+    let LocalVerification { digest, assessment, witness_clones } =
+        verify_local(project.repo.root(), &project.policy, entry, &args.file, &documents, &args.witness_clone)?;
     if !assessment.level.buildable() {
         return Err(Failure::check(format!(
             "{} matches the lock, but PostgreSQL {version} is only {} (needs signed or corroborated evidence)",
@@ -65,6 +73,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
             digest,
             extra_evidence_checked: args.evidence.len(),
             assessment,
+            witness_clones,
         })?;
     } else {
         println!("OK {} is PostgreSQL {version}, {}", args.file.display(), styled_level(assessment.level));
@@ -77,6 +86,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
                     e.signature_created.as_deref().unwrap_or("?")
                 ),
                 _ => println!("  {}: {} ({}), unsigned", e.kind, e.publisher, e.reference),
+            }
+        }
+        if let Some(report) = &witness_clones {
+            for reference in &report.checked {
+                println!("  checked against a clone: {reference}");
+            }
+            for reference in &report.not_covered {
+                println!("  no clone given for: {reference}");
             }
         }
     }

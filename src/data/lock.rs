@@ -111,6 +111,11 @@ pub enum Evidence {
         publisher: String,
         /// Precise reference: repository, commit and path, or URL.
         reference: String,
+        /// The git blob id of the whole witnessed file at that commit, which
+        /// `--witness-clone` and the CI workflow check (absent only in
+        /// witnesses recorded before blob ids were).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        blob: Option<String>,
         /// Committed excerpt of the record, relative to the repository root.
         document: String,
         /// SHA-256 of that excerpt.

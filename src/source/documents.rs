@@ -2,7 +2,8 @@
 //!
 //! Three document kinds exist, told apart by content:
 //! - an OpenPGP clearsigned Debian `.dsc` (`debian-dsc`);
-//! - a witness excerpt: a `Publisher:` and a `Reference:` header line, a
+//! - a witness excerpt: `Publisher:`, `Reference:` and `Blob:` header lines
+//!   (the last the git blob id of the whole file at the pinned commit), a
 //!   blank line, then the verbatim lines of the public record (`witness`);
 //! - a sha256sum-format line naming the upstream tarball (`upstream-checksum`).
 //!
@@ -46,6 +47,8 @@ pub struct WitnessHeader {
     pub publisher: String,
     /// Repository, commit and path (or URL) of the record.
     pub reference: String,
+    /// The git blob id of the whole file at that commit, if recorded.
+    pub blob: Option<String>,
     /// The verbatim excerpt after the header.
     pub body: String,
 }
@@ -55,16 +58,19 @@ pub fn parse_witness(text: &str) -> Option<WitnessHeader> {
     let (head, body) = text.split_once("\n\n")?;
     let mut publisher = None;
     let mut reference = None;
+    let mut blob = None;
     for line in head.lines() {
         if let Some(v) = line.strip_prefix("Publisher:") {
             publisher = Some(v.trim().to_string());
         } else if let Some(v) = line.strip_prefix("Reference:") {
             reference = Some(v.trim().to_string());
+        } else if let Some(v) = line.strip_prefix("Blob:") {
+            blob = Some(v.trim().to_string());
         } else {
             return None;
         }
     }
-    Some(WitnessHeader { publisher: publisher?, reference: reference?, body: body.to_string() })
+    Some(WitnessHeader { publisher: publisher?, reference: reference?, blob, body: body.to_string() })
 }
 
 /// Owners whose records are not independent witnesses: upstream itself and
@@ -80,8 +86,17 @@ pub struct Witness {
     pub owner: String,
     /// `github:OWNER/REPO@COMMIT:PATH`.
     pub reference: String,
+    /// The pinned commit.
+    pub commit: String,
+    /// The file's path at that commit.
+    pub path: String,
+    /// The git blob id of the whole file at that commit (40 lowercase hex),
+    /// when the excerpt records one.
+    pub blob: Option<String>,
     /// The one SHA-256 the excerpt contains.
     pub sha256: String,
+    /// The excerpt's record lines.
+    pub body: String,
 }
 
 /// Parses and checks a witness excerpt about `version`. The same rules apply
@@ -89,7 +104,13 @@ pub struct Witness {
 pub fn parse_witness_document(text: &str, version: Version) -> Result<Witness, FormatError> {
     let header =
         parse_witness(text).ok_or("is not a witness excerpt (Publisher:/Reference: header, blank line, record)")?;
-    let (owner, repo) = parse_github_reference(&header.reference)?;
+    let (owner, repo, commit, path) = parse_github_reference(&header.reference)?;
+    if let Some(blob) = &header.blob {
+        names::git_commit(blob)
+            .ok()
+            .filter(|()| !blob.bytes().any(|b| b.is_ascii_uppercase()))
+            .ok_or_else(|| FormatError(format!("Blob {blob:?} must be a git blob id, 40 lowercase hex digits")))?;
+    }
     if !header.publisher.eq_ignore_ascii_case(&format!("{owner}/{repo}")) {
         return Err(FormatError(format!(
             "Publisher {} does not match the reference's {owner}/{repo}",
@@ -107,13 +128,22 @@ pub fn parse_witness_document(text: &str, version: Version) -> Result<Witness, F
     if !contains_version_token(&header.body, version) {
         return Err(FormatError(format!("does not name version {version}")));
     }
-    Ok(Witness { publisher: header.publisher, owner, reference: header.reference, sha256: sha256.clone() })
+    Ok(Witness {
+        publisher: header.publisher,
+        owner,
+        commit: commit.to_string(),
+        path: path.to_string(),
+        reference: header.reference,
+        blob: header.blob,
+        sha256: sha256.clone(),
+        body: header.body,
+    })
 }
 
 /// Splits `github:OWNER/REPO@COMMIT:PATH` into (owner, repo), checking each
 /// part against GitHub's grammar: an owner GitHub cannot have (`docker_library`)
 /// would count as a second, independent witness.
-fn parse_github_reference(reference: &str) -> Result<(&str, &str), FormatError> {
+fn parse_github_reference(reference: &str) -> Result<(&str, &str, &str, &str), FormatError> {
     let shape = || FormatError("Reference must be github:OWNER/REPO@COMMIT:PATH with a full 40-hex commit".into());
     let rest = reference.strip_prefix("github:").ok_or_else(shape)?;
     let (repository, rest) = rest.split_once('@').ok_or_else(shape)?;
@@ -124,7 +154,7 @@ fn parse_github_reference(reference: &str) -> Result<(&str, &str), FormatError> 
     names::github_repository(repo).map_err(named)?;
     names::git_commit(commit).map_err(named)?;
     names::repository_path(path).map_err(named)?;
-    Ok((owner, repo))
+    Ok((owner, repo, commit, path))
 }
 
 /// Whether `text` names `version` as a whole token (`17.1` is not in `17.11`).
@@ -246,6 +276,7 @@ pub fn record_from_document(
             attests: Attestation { name: catalog::tarball_name(version), sha256: witness.sha256, size: None },
             publisher: witness.publisher,
             reference: witness.reference,
+            blob: witness.blob,
             document: String::new(),
             document_sha256,
         }

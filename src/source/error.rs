@@ -1,6 +1,7 @@
 //! The source stage's error: evidence that does not verify (a failed check)
 //! or evidence that could not be read (I/O).
 
+use crate::source::witness_clone::CloneCheckError;
 use crate::util::confined::ConfinedError;
 use crate::util::error::{Classify, FailureKind};
 use crate::util::io::IoError;
@@ -36,6 +37,10 @@ pub enum TrustError {
         /// What disagrees.
         reason: String,
     },
+    /// A witness checked against a local clone of its repository: a
+    /// contradiction is a failed check, an unusable clone a usage error.
+    #[error(transparent)]
+    Clone(#[from] CloneCheckError),
     /// The tarball's bytes are not the locked ones.
     #[error("{path}: {reason}")]
     Tarball {
@@ -50,7 +55,12 @@ impl TrustError {
     /// True for failures of the evidence or the file itself (exit code 1);
     /// false for I/O and configuration trouble (exit code 2).
     pub fn is_verification_failure(&self) -> bool {
-        matches!(self, TrustError::Signature { .. } | TrustError::Mismatch { .. } | TrustError::Tarball { .. })
+        match self {
+            TrustError::Clone(e) => e.kind() == FailureKind::Check,
+            other => {
+                matches!(other, TrustError::Signature { .. } | TrustError::Mismatch { .. } | TrustError::Tarball { .. })
+            }
+        }
     }
 }
 
@@ -60,6 +70,9 @@ impl Classify for TrustError {
     }
 
     fn message(&self) -> String {
+        if let TrustError::Clone(e) = self {
+            return e.message();
+        }
         match self.kind() {
             FailureKind::Check => format!("verification failed: {self}"),
             FailureKind::Usage => self.to_string(),

@@ -16,6 +16,7 @@ use crate::source::documents::{EVIDENCE_BOUND, record_from_document};
 use crate::source::error::TrustError;
 use crate::source::project::Project;
 use crate::source::verify::{Level, level_of, verify_evidence};
+use crate::source::witness_clone::{CloneCheckError, WitnessClone, check_witnesses};
 use crate::util::confined::{ConfinedError, read_confined, read_regular_file, write_confined};
 use crate::util::error::{Classify, FailureKind};
 use crate::util::time::format_time;
@@ -33,6 +34,8 @@ pub struct AddRequest<'a> {
     pub allow_changed_evidence: bool,
     /// Why an override is needed; stored in the lock.
     pub reason: Option<&'a str>,
+    /// Local clones new witnesses are checked against before recording.
+    pub witness_clones: &'a [WitnessClone],
 }
 
 /// What recording did.
@@ -46,6 +49,8 @@ pub enum Recorded {
         level: Level,
         /// How many evidence documents were added.
         new_documents: usize,
+        /// How many of the new witnesses were checked against a clone.
+        witnesses_checked: usize,
     },
 }
 
@@ -61,6 +66,9 @@ pub enum RecordError {
     /// A refused lock change (disagreeing evidence, downgrade, changed hash).
     #[error("{0}")]
     Refused(String),
+    /// A new witness does not check out against the clone given for it.
+    #[error(transparent)]
+    Clone(#[from] CloneCheckError),
     /// The new lock does not validate.
     #[error(transparent)]
     Lock(#[from] LockError),
@@ -78,6 +86,7 @@ impl Classify for RecordError {
     fn kind(&self) -> FailureKind {
         match self {
             RecordError::Trust(e) => e.kind(),
+            RecordError::Clone(e) => e.kind(),
             RecordError::Refused(_) => FailureKind::Check,
             _ => FailureKind::Usage,
         }
@@ -86,6 +95,7 @@ impl Classify for RecordError {
     fn message(&self) -> String {
         match self {
             RecordError::Trust(e) => e.message(),
+            RecordError::Clone(e) => e.message(),
             other => other.to_string(),
         }
     }
@@ -178,6 +188,15 @@ pub fn add(project: &Project, request: &AddRequest) -> Result<Recorded, RecordEr
         entry.evidence.push(record.clone());
         new_documents.push((record, bytes));
     }
+    for (record, _) in &new_documents {
+        if let Evidence::Witness { blob: None, document, .. } = record {
+            return Err(RecordError::Refused(format!(
+                "{document}: a new witness excerpt must record the git blob id of the whole file (a Blob: header line), so that it can be checked"
+            )));
+        }
+    }
+    let new_bytes: Vec<&[u8]> = new_documents.iter().map(|(_, bytes)| bytes.as_slice()).collect();
+    let witnesses_checked = check_witnesses(version, &new_bytes, request.witness_clones)?.checked.len();
     if new_documents.is_empty() && entry.overrides.len() == existing.as_ref().map_or(0, |e| e.overrides.len()) {
         return Ok(Recorded::Unchanged);
     }
@@ -221,5 +240,5 @@ pub fn add(project: &Project, request: &AddRequest) -> Result<Recorded, RecordEr
         cleanup(&written);
         return Err(e.into());
     }
-    Ok(Recorded::Locked { level, new_documents: new_documents.len() })
+    Ok(Recorded::Locked { level, new_documents: new_documents.len(), witnesses_checked })
 }

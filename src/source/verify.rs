@@ -20,6 +20,7 @@ use super::documents::{EVIDENCE_BOUND, FormatError, record_from_document};
 use super::error::TrustError;
 use super::openpgp::MAX_DOCUMENT_BYTES;
 use super::openpgp::{Policy, verify_clearsigned};
+use crate::source::witness_clone::{CloneReport, WitnessClone, check_witnesses};
 use crate::util::confined::read_confined;
 use crate::util::digest::{FileDigest, digest_file, sha256_hex};
 use crate::util::time::{format_time, parse_time};
@@ -214,12 +215,12 @@ pub fn verify_evidence(
                 reference: url.clone(),
             })
         }
-        Evidence::Witness { publisher, reference, .. } => {
+        Evidence::Witness { publisher, reference, blob, .. } => {
             let witness =
                 crate::source::documents::parse_witness_document(&String::from_utf8_lossy(document), entry.version)
                     .map_err(|e| mismatch(e.0))?;
-            if witness.publisher != *publisher || witness.reference != *reference {
-                return Err(mismatch("its header names another publisher or reference than the lock".into()));
+            if witness.publisher != *publisher || witness.reference != *reference || witness.blob != *blob {
+                return Err(mismatch("its header names another publisher, reference or blob than the lock".into()));
             }
             if witness.sha256 != entry.sha256 {
                 return Err(mismatch("states another SHA-256 than the lock".into()));
@@ -315,17 +316,22 @@ pub struct LocalVerification {
     /// The release's verified evidence and level.
     #[serde(flatten)]
     pub assessment: Assessment,
+    /// Witnesses checked against local clones, when clones were given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witness_clones: Option<CloneReport>,
 }
 
 /// Verifies a local `tarball` of `entry` and, beside the committed evidence,
-/// any further evidence `documents` (path, bytes). Hashing runs while the
-/// evidence is verified.
+/// any further evidence `documents` (path, bytes); with `clones`, every
+/// witness (committed or given) of a repository a clone is of is checked
+/// against it. Hashing runs while the evidence is verified.
 pub fn verify_local(
     repo: &Path,
     policy: &Policy,
     entry: &LockedSource,
     tarball: &Path,
     documents: &[(String, Vec<u8>)],
+    clones: &[WitnessClone],
 ) -> Result<LocalVerification, TrustError> {
     let file = tarball.to_path_buf();
     let hashing = std::thread::spawn(move || digest_file(&file));
@@ -339,9 +345,22 @@ pub fn verify_local(
         };
         verify_evidence(policy, entry, &checked, bytes)?;
     }
+    let witness_clones = if clones.is_empty() {
+        None
+    } else {
+        let mut witnessed = Vec::new();
+        for item in &entry.evidence {
+            if matches!(item, Evidence::Witness { .. }) {
+                witnessed.push(read_confined(repo, Path::new(item.document().0), EVIDENCE_BOUND)?);
+            }
+        }
+        let mut all: Vec<&[u8]> = witnessed.iter().map(Vec::as_slice).collect();
+        all.extend(documents.iter().map(|(_, bytes)| bytes.as_slice()));
+        Some(check_witnesses(entry.version, &all, clones)?)
+    };
     let digest = hashing.join().expect("the hashing thread does not panic")?;
     let digest = check_digest(tarball, digest, entry)?;
-    Ok(LocalVerification { digest, assessment })
+    Ok(LocalVerification { digest, assessment, witness_clones })
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::{pgbin, python_tool, repo, scratch_repo};
+use crate::util::{git, pgbin, python_tool, repo, scratch_repo};
 
 fn corpus() -> PathBuf {
     repo().join("tests/audit")
@@ -180,17 +180,6 @@ fn pgbin_data_rules_fire_on_broken_copies_of_the_real_data() {
     std::fs::write(&generated, text).unwrap();
     let (_, findings) = audit(stale.path(), &[]);
     assert_eq!(rules(&findings), BTreeSet::from(["PGB002".to_string()]), "{findings:#?}");
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=pgbin test", "-c", "user.email=test@pgbin.invalid", "-c", "commit.gpgsign=false"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(status.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&status.stderr));
 }
 
 #[test]

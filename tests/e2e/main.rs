@@ -25,4 +25,5 @@ mod parity;
 mod release;
 mod repro;
 mod trust;
+mod witnesses;
 mod workflows;

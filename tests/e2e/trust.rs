@@ -243,7 +243,11 @@ fn a_downgrade_or_changed_evidence_needs_a_recorded_override() {
         .collect();
     assert_eq!(docs.len(), 2);
     let mut args = vec!["lock".to_string(), "add".into(), "18.3".into(), "--evidence".into()];
-    args.extend(docs.iter().map(|p| p.display().to_string()));
+    for doc in &docs {
+        let copy = scratch.path().join(doc.file_name().unwrap());
+        std::fs::write(&copy, with_blob_line(&std::fs::read_to_string(doc).unwrap())).unwrap();
+        args.push(copy.display().to_string());
+    }
     let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
     assert_rejected(scratch.path(), &args_ref, 1, "refusing downgrade");
 
@@ -257,7 +261,7 @@ fn a_downgrade_or_changed_evidence_needs_a_recorded_override() {
     let changed = scratch.path().join("changed.txt");
     std::fs::write(
         &changed,
-        "Publisher: example/other\nReference: github:example/other@1111111111111111111111111111111111111111:Dockerfile\n\nENV PG_VERSION 18.6\nENV PG_SHA256 0000000000000000000000000000000000000000000000000000000000000000\n",
+        "Publisher: example/other\nReference: github:example/other@1111111111111111111111111111111111111111:Dockerfile\nBlob: 2222222222222222222222222222222222222222\n\nENV PG_VERSION 18.6\nENV PG_SHA256 0000000000000000000000000000000000000000000000000000000000000000\n",
     )
     .unwrap();
     assert_rejected(
@@ -358,6 +362,15 @@ fn a_genuine_mirror_copy_is_fetched_and_cached() {
     assert!(again["url"].is_null(), "second fetch comes from the cache");
 }
 
+/// `witness` with a `Blob:` header line, as a new witness must have.
+fn with_blob_line(witness: &str) -> String {
+    if witness.contains("\nBlob: ") {
+        return witness.to_string();
+    }
+    let (head, body) = witness.split_once("\n\n").unwrap();
+    format!("{head}\nBlob: {}\n\n{body}", "b".repeat(40))
+}
+
 #[test]
 fn one_owner_under_two_names_does_not_corroborate() {
     let scratch = scratch_repo();
@@ -368,8 +381,8 @@ fn one_owner_under_two_names_does_not_corroborate() {
         .unwrap();
     let text = std::fs::read_to_string(&original).unwrap();
     let renamed = scratch.path().join("renamed.txt");
-    std::fs::write(&renamed, text.replace("Publisher: docker-library/postgres", "Publisher: Docker-Library/Postgres"))
-        .unwrap();
+    let renamed_text = text.replace("Publisher: docker-library/postgres", "Publisher: Docker-Library/Postgres");
+    std::fs::write(&renamed, with_blob_line(&renamed_text)).unwrap();
     let output = pgbin_in(scratch.path()).args(["lock", "add", "16.15", "--evidence"]).arg(&renamed).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let answer = json(&pgbin_in(scratch.path()).args(["resolve", "16.15", "--json"]).output().unwrap());

@@ -159,3 +159,17 @@ pub fn assert_cross_build_matches_native(cross_root: &Path, native_root: &Path) 
     assert!(native_zones.len() > 500, "the native build installs its time zones");
     assert!(cross_zones == native_zones, "the cross build's share/timezone differs from the native build's");
 }
+
+/// Runs git in `dir` with a fixed identity and no signing; returns its
+/// trimmed standard output.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=pgbin test", "-c", "user.email=test@pgbin.invalid", "-c", "commit.gpgsign=false"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}

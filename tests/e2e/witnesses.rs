@@ -1,0 +1,197 @@
+//! Witnesses checked against real git clones: `pgbin catalog refresh` finds
+//! records on a repository's branches and proposes excerpts, `pgbin lock
+//! add --witness-clone` checks each against its clone before recording it,
+//! and the committed witnesses of the real repositories, where a clone of
+//! them is on this machine, are exactly what a scan of the clone proposes.
+
+use std::path::{Path, PathBuf};
+
+use crate::util::{git, json, one_line_error, pgbin_in, repo, scratch_repo, snapshot};
+
+/// 16.14's tarball SHA-256, as conda-forge/postgresql-feedstock records it.
+const HASH_16_14: &str = "f6d077142737920858ce958ccdb75c6ee137a63b5b0853c70693d401ac7e3471";
+
+/// A git repository with one commit holding `path` = `text`, on branch main.
+fn repository_with(path: &str, text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    let file = dir.path().join(path);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(file, text).unwrap();
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "record"]);
+    dir
+}
+
+fn docker_library(version: &str, hash: &str) -> tempfile::TempDir {
+    let major = version.split('.').next().unwrap();
+    repository_with(
+        &format!("{major}/alpine3.20/Dockerfile"),
+        &format!(
+            "FROM alpine:3.20\nENV PG_MAJOR {major}\nENV PG_VERSION {version}\nENV PG_SHA256 {hash}\nRUN set -eux; \\\n\twget -O postgresql.tar.bz2 \"https://ftp.postgresql.org/pub/source/v$PG_VERSION/postgresql-$PG_VERSION.tar.bz2\"; \\\n\ttrue\n"
+        ),
+    )
+}
+
+fn conda_forge(version: &str, hash: &str) -> tempfile::TempDir {
+    repository_with(
+        "recipe/meta.yaml",
+        &format!(
+            "{{% set version = \"{version}\" %}}\n\npackage:\n  name: postgresql-split\n\nsource:\n  url: https://ftp.postgresql.org/pub/source/v{{{{ version }}}}/postgresql-{{{{ version }}}}.tar.bz2\n  sha256: {hash}\n"
+        ),
+    )
+}
+
+fn clone_arg(repository: &str, dir: &Path) -> String {
+    format!("{repository}={}", dir.display())
+}
+
+fn refresh(scratch: &Path, clones: &[String], proposals: &Path) -> std::process::Output {
+    let mut command = pgbin_in(scratch);
+    command.args(["catalog", "refresh", "--json", "--proposals"]).arg(proposals);
+    for clone in clones {
+        command.args(["--witness-clone", clone]);
+    }
+    command.output().unwrap()
+}
+
+fn proposals_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn refresh_proposes_what_lock_add_checks_against_the_clones() {
+    let scratch = scratch_repo();
+    let docker = docker_library("16.14", HASH_16_14);
+    let conda = conda_forge("16.14", HASH_16_14);
+    let clones = [
+        clone_arg("docker-library/postgres", docker.path()),
+        clone_arg("conda-forge/postgresql-feedstock", conda.path()),
+    ];
+    let proposals = tempfile::tempdir().unwrap();
+    let output = refresh(scratch.path(), &clones, proposals.path());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report = json(&output);
+    let release = report["releases"].as_array().unwrap().iter().find(|r| r["version"] == "16.14").unwrap();
+    assert_eq!(release["catalogued"], true);
+    assert_eq!(release["records"].as_array().unwrap().len(), 2);
+    let files = proposals_in(proposals.path());
+    assert_eq!(files.len(), 2, "one proposal per owner");
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        assert!(text.contains("\nBlob: "), "a proposal records the blob id: {text}");
+    }
+
+    // A proposal edited after the scan no longer checks out against its clone.
+    let edited = proposals.path().join("edited.txt");
+    let original = std::fs::read_to_string(&files[0]).unwrap();
+    std::fs::write(&edited, original.replace("\n\n", "\n\n# added\n")).unwrap();
+    let mut add = vec!["lock".to_string(), "add".into(), "16.14".into(), "--allow-downgrade".into()];
+    add.extend(["--reason".into(), "backfill".into()]);
+    for clone in &clones {
+        add.extend(["--witness-clone".into(), clone.clone()]);
+    }
+    let before = snapshot(scratch.path());
+    let output = pgbin_in(scratch.path()).args(&add).arg("--evidence").arg(&edited).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    let line = one_line_error(&output);
+    assert!(line.contains("witness check failed") && line.contains("not lines of"), "{line}");
+    assert_eq!(snapshot(scratch.path()), before, "nothing is written");
+
+    let output = pgbin_in(scratch.path()).args(&add).arg("--evidence").args(&files).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("2 checked against a clone"));
+    let answer = json(&pgbin_in(scratch.path()).args(["resolve", "16.14", "--json"]).output().unwrap());
+    assert_eq!(answer["trust"], "corroborated");
+
+    // Scanned again, both records are now the lock's own.
+    let again = json(&refresh(scratch.path(), &clones, tempfile::tempdir().unwrap().path()));
+    let release = again["releases"].as_array().unwrap().iter().find(|r| r["version"] == "16.14").unwrap();
+    assert!(release["records"].as_array().unwrap().iter().all(|r| r["locked"] == true));
+}
+
+#[test]
+fn owners_that_disagree_are_refused_naming_both() {
+    let scratch = scratch_repo();
+    let docker = docker_library("16.14", HASH_16_14);
+    let conda = conda_forge("16.14", &"e".repeat(64));
+    let clones = [
+        clone_arg("docker-library/postgres", docker.path()),
+        clone_arg("conda-forge/postgresql-feedstock", conda.path()),
+    ];
+    let proposals = tempfile::tempdir().unwrap();
+    let output = refresh(scratch.path(), &clones, proposals.path());
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let release = report["releases"].as_array().unwrap().iter().find(|r| r["version"] == "16.14").unwrap();
+    let reason = release["refused"].as_str().unwrap();
+    assert!(
+        reason.contains("docker-library/postgres") && reason.contains("conda-forge/postgresql-feedstock"),
+        "{reason}"
+    );
+    assert!(proposals_in(proposals.path()).is_empty(), "nothing is proposed for a disputed release");
+}
+
+#[test]
+fn a_clone_of_an_unknown_repository_or_no_repository_is_a_usage_error() {
+    let scratch = scratch_repo();
+    let empty = tempfile::tempdir().unwrap();
+    let proposals = tempfile::tempdir().unwrap();
+    let output = refresh(scratch.path(), &[clone_arg("example/other", empty.path())], proposals.path());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(one_line_error(&output).contains("no record shape"), "{}", one_line_error(&output));
+    let output = refresh(scratch.path(), &[clone_arg("docker-library/postgres", empty.path())], proposals.path());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(one_line_error(&output).contains("no git repository here"), "{}", one_line_error(&output));
+}
+
+/// Where this machine keeps full clones of public repositories, if it does
+/// (`PGBIN_WITNESS_MIRRORS`, else the work area's mirror directory).
+fn mirror_of(repository: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("PGBIN_WITNESS_MIRRORS").map_or_else(|| PathBuf::from("/work/.mirror"), PathBuf::from);
+    let dir = base.join(repository.replace('/', "+")).join("repo");
+    dir.is_dir().then_some(dir)
+}
+
+#[test]
+fn committed_witnesses_are_exactly_what_the_real_clones_propose() {
+    let lock: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo().join("data/sources.lock.json")).unwrap()).unwrap();
+    let mut clones = Vec::new();
+    for repository in ["docker-library/postgres", "conda-forge/postgresql-feedstock"] {
+        match mirror_of(repository) {
+            Some(dir) => clones.push((repository, dir)),
+            None => {
+                eprintln!("no clone of {repository} on this machine: its witnesses are checked by the CI workflow only")
+            }
+        }
+    }
+    if clones.is_empty() {
+        return;
+    }
+    let args: Vec<String> = clones.iter().map(|(r, d)| clone_arg(r, d)).collect();
+    let report = json(&refresh(&repo(), &args, tempfile::tempdir().unwrap().path()));
+    let found: std::collections::BTreeSet<String> = report["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["records"].as_array().unwrap().iter())
+        .filter(|r| r["locked"] == true)
+        .map(|r| r["reference"].as_str().unwrap().to_string())
+        .collect();
+    let mut checked = 0;
+    for entry in lock["sources"].as_array().unwrap() {
+        for evidence in entry["evidence"].as_array().unwrap() {
+            let (Some(reference), Some(_blob)) = (evidence["reference"].as_str(), evidence["blob"].as_str()) else {
+                continue;
+            };
+            if clones.iter().any(|(r, _)| reference.starts_with(&format!("github:{r}@"))) {
+                assert!(found.contains(reference), "{reference}: the clone does not propose this committed witness");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 0, "the lock holds witnesses of the cloned repositories");
+}
