@@ -95,6 +95,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
             for reference in &report.not_covered {
                 println!("  no clone given for: {reference}");
             }
+            for reference in &report.not_checkable {
+                println!("  recorded without a blob id, not checkable: {reference}");
+            }
         }
     }
     Ok(())

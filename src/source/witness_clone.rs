@@ -140,11 +140,14 @@ pub struct CloneReport {
     pub checked: Vec<String>,
     /// References of witnesses whose repository no clone was given for.
     pub not_covered: Vec<String>,
+    /// References of witnesses recorded before blob ids were, which no
+    /// clone can check.
+    pub not_checkable: Vec<String>,
 }
 
 /// Checks every witness document in `documents` (other evidence is skipped)
-/// whose repository one of `clones` is of. A covered witness without a
-/// recorded blob id fails: it cannot be checked.
+/// whose repository one of `clones` is of. A witness recorded without a
+/// blob id is listed as not checkable (`lock add` refuses new ones).
 pub fn check_witnesses(
     version: crate::data::version::Version,
     documents: &[&[u8]],
@@ -162,10 +165,10 @@ pub fn check_witnesses(
             report.not_covered.push(witness.reference);
             continue;
         };
-        let blob = witness.blob.as_deref().ok_or_else(|| CloneCheckError::Contradicted {
-            reference: witness.reference.clone(),
-            reason: "records no blob id (Blob: line), so it cannot be checked against a clone".into(),
-        })?;
+        let Some(blob) = witness.blob.as_deref() else {
+            report.not_checkable.push(witness.reference);
+            continue;
+        };
         check_witness_in_clone(
             &clone.dir,
             &WitnessedFile {
