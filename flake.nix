@@ -29,9 +29,9 @@
           }
         ) (pgbinData.entriesFor system);
 
-      # One smoke-test check per package that can run where it is built,
-      # chosen from the generated data alone, so that listing the checks
-      # evaluates no package set.
+      # One smoke-test check per newest release of each major and target
+      # that can run where it is built, chosen from the generated data
+      # alone, so that listing the checks evaluates no package set.
       smokeChecksFor =
         system:
         builtins.listToAttrs (
@@ -46,7 +46,7 @@
               ]
             else
               [ ]
-          ) (builtins.attrValues (pgbinData.entriesFor system))
+          ) (pgbinData.newestEntriesFor system)
         );
 
       isLinux = system: builtins.match ".*-linux" system != null;
@@ -54,9 +54,16 @@
     {
       lib = pgbinData;
 
+      # Every verified release x target, plus `postgresql-MAJOR-SUFFIX` (the
+      # newest verified release of that major) and `postgresql-SUFFIX` (the
+      # newest of all), which are the same derivations.
       packages = forAllSystems (
         system:
-        postgresqlFor system
+        let
+          releases = postgresqlFor system;
+        in
+        releases
+        // builtins.mapAttrs (_: attr: releases.${attr}) (pgbinData.aliasesFor system)
         // {
           pgbin = pgbinFor system;
           default = pgbinFor system;
@@ -115,11 +122,24 @@
         // smokeChecksFor system
       );
 
-      hydraJobs = {
-        packages = genAttrs (builtins.filter isLinux systems) (system: self.packages.${system});
-        archives = genAttrs (builtins.filter isLinux systems) (
-          system: builtins.mapAttrs (name: _: self.packages.${system}.${name}.archive) (pgbinData.entriesFor system)
-        );
-      };
+      # Hydra builds the newest release of each major per target; older
+      # releases stay buildable on demand.
+      hydraJobs =
+        let
+          newestFor =
+            system: f:
+            builtins.listToAttrs (
+              map (entry: {
+                name = entry.attr;
+                value = f self.packages.${system}.${entry.attr};
+              }) (pgbinData.newestEntriesFor system)
+            );
+        in
+        {
+          packages = genAttrs (builtins.filter isLinux systems) (
+            system: newestFor system (p: p) // { pgbin = self.packages.${system}.pgbin; }
+          );
+          archives = genAttrs (builtins.filter isLinux systems) (system: newestFor system (p: p.archive));
+        };
     };
 }

@@ -44,12 +44,21 @@ let
   # compared with the name the driver wrote: the two must agree.
   attrName = entry: "postgresql-${replaceStrings [ "." ] [ "_" ] entry.version}-${entry.targetSuffix}";
 
+  # An entry's aliases may only be its major's alias or the target's
+  # newest-release alias; which entry is newest is the driver's verdict.
+  aliasNames = entry: [
+    "postgresql-${toString entry.major}-${entry.targetSuffix}"
+    "postgresql-${entry.targetSuffix}"
+  ];
+
   checkEntry =
     entry:
-    if attrName entry == entry.attr then
-      entry
+    if attrName entry != entry.attr then
+      throw "pgbin: generated entry ${entry.attr} disagrees with the computed name ${attrName entry}"
+    else if filter (alias: !builtins.elem alias (aliasNames entry)) entry.aliases != [ ] then
+      throw "pgbin: generated entry ${entry.attr} has an alias that is not its major's or its target's"
     else
-      throw "pgbin: generated entry ${entry.attr} disagrees with the computed name ${attrName entry}";
+      entry;
 
   entries = map checkEntry (concatMap (file: (fromJSON (readFile (generated + "/${file}"))).entries) dataFiles);
 
@@ -81,14 +90,33 @@ let
     name = entry.attr;
     value = entry;
   }) (filter (entry: entry.system == system) entries));
+
+  # The newest release of each major per target: the entries that carry
+  # aliases. Smoke checks and hydraJobs cover these, not every release.
+  newestEntriesFor = system: filter (entry: entry.aliases != [ ]) (builtins.attrValues (entriesFor system));
+
+  # alias name -> the attribute it stands for, on `system`.
+  aliasesFor =
+    system:
+    listToAttrs (
+      concatMap (
+        entry:
+        map (alias: {
+          name = alias;
+          value = entry.attr;
+        }) entry.aliases
+      ) (newestEntriesFor system)
+    );
 in
 {
   inherit
+    aliasesFor
     attrName
     buildParameters
     entries
     entriesFor
     genAttrs
+    newestEntriesFor
     systems
     ;
 

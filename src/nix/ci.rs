@@ -79,8 +79,10 @@ pub fn runner(system: &str) -> &'static str {
     }
 }
 
-/// The matrix rows, optionally for one version spec and/or one build system.
-/// A version with no buildable row is a check failure.
+/// The matrix rows, for one version spec or, without one, for the newest
+/// buildable release of each major (what the flake's hydraJobs build), and
+/// optionally for one build system. A version with no buildable row is a
+/// check failure.
 pub fn rows(project: &Project, version: Option<&str>, system: Option<&str>) -> Result<Vec<Row>, CiMatrixError> {
     let version = match version {
         None => None,
@@ -93,7 +95,7 @@ pub fn rows(project: &Project, version: Option<&str>, system: Option<&str>) -> R
     let assessments = project.assess_all().map_err(ProjectError::from)?;
     let rows: Vec<Row> = nixdata::entries(&project.catalog, &project.matrix, &project.lock, &assessments)
         .into_iter()
-        .filter(|e| version.is_none_or(|v| e.version == v))
+        .filter(|e| version.map_or(!e.aliases.is_empty(), |v| e.version == v))
         .filter(|e| system.is_none_or(|s| e.system == s))
         .map(|e| Row {
             runner: runner(&e.system),

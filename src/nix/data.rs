@@ -57,6 +57,11 @@ pub struct NixEntry {
     pub archive_name: String,
     /// Release date as seconds since the epoch, for `SOURCE_DATE_EPOCH`.
     pub source_date_epoch: i64,
+    /// Other flake attribute names of this entry: `postgresql-MAJOR-SUFFIX`
+    /// when it is the newest buildable release of its major for this target
+    /// and system, and `postgresql-SUFFIX` when it is the newest of all.
+    /// The flake smoke-tests and publishes (hydraJobs) only such entries.
+    pub aliases: Vec<String>,
 }
 
 /// A verified source tarball as Nix's `fetchurl` wants it.
@@ -138,12 +143,35 @@ pub fn entries(
                     features: matrix.features_for(target, version),
                     archive_name: target.archive_name(version),
                     source_date_epoch: epoch,
+                    aliases: Vec::new(),
                 });
             }
         }
     }
     entries.sort_by(|a, b| (a.version, &a.target, &a.system).cmp(&(b.version, &b.target, &b.system)));
+    name_newest(&mut entries);
     entries
+}
+
+/// Gives the newest entry of each major, and the newest of all, per target
+/// and system, its alias names (entries are sorted by version).
+fn name_newest(entries: &mut [NixEntry]) {
+    let mut newest_of_major: BTreeMap<(&str, &str, u32), usize> = BTreeMap::new();
+    let mut newest: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for (index, entry) in entries.iter().enumerate() {
+        newest_of_major.insert((&entry.target, &entry.system, entry.major), index);
+        newest.insert((&entry.target, &entry.system), index);
+    }
+    let of_major: Vec<usize> = newest_of_major.into_values().collect();
+    let of_all: Vec<usize> = newest.into_values().collect();
+    for index in of_major {
+        let entry = &mut entries[index];
+        entry.aliases.push(format!("postgresql-{}-{}", entry.major, entry.target_suffix));
+    }
+    for index in of_all {
+        let entry = &mut entries[index];
+        entry.aliases.push(format!("postgresql-{}", entry.target_suffix));
+    }
 }
 
 /// Name of the generated file listing every Nix system of the matrix.

@@ -414,7 +414,7 @@ mod fuzz {
     use crate::util::fuzz;
     use proptest::prelude::*;
 
-    const WITNESS: &str = include_str!("../../evidence/witness/17.6-docker-library-postgres-40cff2eda576.txt");
+    const WITNESS: &str = include_str!("../../evidence/witness/17.6-docker-library-postgres-8e962a5138ef.txt");
     const CHECKSUM: &str =
         "e0630a3600aea27511715563259ec2111cd5f4353a4b040e0be827f94cd7a8b0  postgresql-17.6.tar.bz2\n";
 

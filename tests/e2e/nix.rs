@@ -182,6 +182,27 @@ fn flake_attr_names(flake: &Path, attr: &str) -> Vec<String> {
     serde_json::from_value(flake_eval(flake, &format!("{attr} --apply builtins.attrNames"))).unwrap()
 }
 
+/// The alias names a system's packages must have, computed here from the
+/// driver's view: `postgresql-MAJOR-SUFFIX` for the newest release of each
+/// major and target, `postgresql-SUFFIX` for the newest of all; each mapped
+/// to the attribute it stands for.
+fn expected_aliases(of_system: &BTreeMap<String, Value>) -> BTreeMap<String, String> {
+    let mut newest: BTreeMap<String, ((u64, u64), String)> = BTreeMap::new();
+    for (attr, entry) in of_system {
+        let version = entry["parameters"]["version"].as_str().unwrap();
+        let (major, minor) = version.split_once('.').unwrap();
+        let key = (major.parse::<u64>().unwrap(), minor.parse::<u64>().unwrap());
+        let suffix = attr.strip_prefix(&format!("postgresql-{}-", version.replace('.', "_"))).unwrap();
+        for alias in [format!("postgresql-{major}-{suffix}"), format!("postgresql-{suffix}")] {
+            let slot = newest.entry(alias).or_insert((key, attr.clone()));
+            if key > slot.0 {
+                *slot = (key, attr.clone());
+            }
+        }
+    }
+    newest.into_iter().map(|(alias, (_, attr))| (alias, attr)).collect()
+}
+
 #[test]
 fn flake_exposes_the_standard_outputs_and_every_entry() {
     let flake = flake_copy();
@@ -199,8 +220,9 @@ fn flake_exposes_the_standard_outputs_and_every_entry() {
     }
     assert!(flake_attr_names(flake.path(), "lib").contains(&"summary".to_string()));
     for system in &systems {
-        let mut expected: BTreeSet<String> =
-            driver.get(system).map(|a| a.keys().cloned().collect()).unwrap_or_default();
+        let of_system = driver.get(system).cloned().unwrap_or_default();
+        let mut expected: BTreeSet<String> = of_system.keys().cloned().collect();
+        expected.extend(expected_aliases(&of_system).into_keys());
         expected.insert("pgbin".into());
         expected.insert("default".into());
         let exposed: BTreeSet<String> =
@@ -457,11 +479,10 @@ fn the_ci_matrix_is_the_flakes_package_set() {
     for system in ["x86_64-linux", "aarch64-linux", "aarch64-darwin"] {
         let of_system: Vec<&Value> = rows.iter().filter(|r| r["system"] == system).collect();
         let attrs: BTreeSet<String> = of_system.iter().map(|r| r["attr"].as_str().unwrap().to_string()).collect();
-        let mut packages: BTreeSet<String> =
-            flake_attr_names(flake.path(), &format!("packages.{system}")).into_iter().collect();
-        packages.remove("pgbin");
-        packages.remove("default");
-        assert_eq!(attrs, packages, "{system}");
+        let newest =
+            flake_apply(flake.path(), "lib", &format!("lib: builtins.attrValues (lib.aliasesFor \"{system}\")"));
+        let newest: BTreeSet<String> = serde_json::from_value(newest).unwrap();
+        assert_eq!(attrs, newest, "{system}: the matrix is the newest release of each major per target");
         let smoke: BTreeSet<String> = of_system
             .iter()
             .filter(|r| r["smoke"] == true)
