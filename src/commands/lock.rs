@@ -5,15 +5,32 @@ use std::path::PathBuf;
 
 use pgbin::source::record::{self, AddRequest, Recorded};
 use pgbin::source::verify::Level;
-use pgbin::source::witness_clone::WitnessClone;
+use pgbin::source::witness_clone::{WitnessClone, check_lock_witnesses};
 
-use super::{Context, Failure, styled_level};
+use super::{Context, Failure, print_json, styled_level};
 
 /// `pgbin lock` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Verify evidence files and record the release in data/sources.lock.json
     Add(AddArgs),
+    /// List the lock's witnesses and check each against local clones of
+    /// their repositories (the commit on a branch, the blob, the excerpt)
+    Witnesses(WitnessesArgs),
+}
+
+/// Arguments of `pgbin lock witnesses`.
+#[derive(Debug, clap::Args)]
+pub struct WitnessesArgs {
+    /// A local git clone of a witness repository (repeatable)
+    #[arg(long, value_name = "OWNER/REPO=DIR")]
+    witness_clone: Vec<WitnessClone>,
+    /// Print only the repositories whose clones a full check needs, one per line
+    #[arg(long, conflicts_with = "json")]
+    repositories: bool,
+    /// Machine-readable output
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `pgbin lock add`.
@@ -43,7 +60,29 @@ pub struct AddArgs {
 pub fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
     match command {
         Command::Add(args) => add(ctx, args),
+        Command::Witnesses(args) => witnesses(ctx, args),
     }
+}
+
+fn witnesses(ctx: &Context, args: WitnessesArgs) -> Result<(), Failure> {
+    let project = ctx.project()?;
+    let found = check_lock_witnesses(project.repo.root(), &project.lock, &args.witness_clone)?;
+    if args.repositories {
+        found.repositories.iter().for_each(|r| println!("{r}"));
+    } else if args.json {
+        print_json(&found)?;
+    } else {
+        println!(
+            "{} witness(es) checked against a clone, {} without a clone given, {} recorded without a blob id",
+            found.report.checked.len(),
+            found.report.not_covered.len(),
+            found.report.not_checkable.len()
+        );
+        for reference in &found.report.not_checkable {
+            println!("  not checkable: {reference}");
+        }
+    }
+    Ok(())
 }
 
 fn add(ctx: &Context, args: AddArgs) -> Result<(), Failure> {

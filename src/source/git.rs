@@ -63,6 +63,8 @@ pub struct Clone {
     dir: PathBuf,
     git_dir: PathBuf,
     odb: gix_odb::Handle,
+    /// The commits on the branches, walked once, on first need.
+    on_branches: std::cell::OnceCell<HashSet<ObjectId>>,
 }
 
 /// One commit of a walk: its id, committer time and root tree.
@@ -116,7 +118,7 @@ impl Clone {
         }
         let odb = gix_odb::at(&objects, gix_hash::Kind::Sha1)
             .map_err(|e| unusable(format!("cannot open its object database: {e}")))?;
-        Ok(Clone { dir: dir.to_path_buf(), git_dir, odb })
+        Ok(Clone { dir: dir.to_path_buf(), git_dir, odb, on_branches: std::cell::OnceCell::new() })
     }
 
     fn unusable(&self, reason: String) -> CloneError {
@@ -263,9 +265,14 @@ impl Clone {
         Ok(commits)
     }
 
-    /// Whether `commit` is on one of the clone's branches.
+    /// Whether `commit` is on one of the clone's branches (the branches
+    /// are walked once per opened clone).
     pub fn on_a_branch(&self, commit: &gix_hash::oid) -> Result<bool, CloneError> {
-        Ok(self.branch_history()?.iter().any(|c| c.id == commit))
+        if self.on_branches.get().is_none() {
+            let commits = self.branch_history()?.into_iter().map(|c| c.id).collect();
+            let _ = self.on_branches.set(commits);
+        }
+        Ok(self.on_branches.get().is_some_and(|set| set.contains(commit)))
     }
 
     /// The blob at `path` in `commit`'s tree: `Ok(Err(reason))` when the

@@ -195,8 +195,8 @@ pub fn add(project: &Project, request: &AddRequest) -> Result<Recorded, RecordEr
             )));
         }
     }
-    let new_bytes: Vec<&[u8]> = new_documents.iter().map(|(_, bytes)| bytes.as_slice()).collect();
-    let witnesses_checked = check_witnesses(version, &new_bytes, request.witness_clones)?.checked.len();
+    let new_bytes: Vec<_> = new_documents.iter().map(|(_, bytes)| (version, bytes.as_slice())).collect();
+    let witnesses_checked = check_witnesses(&new_bytes, request.witness_clones)?.checked.len();
     if new_documents.is_empty() && entry.overrides.len() == existing.as_ref().map_or(0, |e| e.overrides.len()) {
         return Ok(Recorded::Unchanged);
     }

@@ -354,9 +354,9 @@ pub fn verify_local(
                 witnessed.push(read_confined(repo, Path::new(item.document().0), EVIDENCE_BOUND)?);
             }
         }
-        let mut all: Vec<&[u8]> = witnessed.iter().map(Vec::as_slice).collect();
-        all.extend(documents.iter().map(|(_, bytes)| bytes.as_slice()));
-        Some(check_witnesses(entry.version, &all, clones)?)
+        let mut all: Vec<_> = witnessed.iter().map(|bytes| (entry.version, bytes.as_slice())).collect();
+        all.extend(documents.iter().map(|(_, bytes)| (entry.version, bytes.as_slice())));
+        Some(check_witnesses(&all, clones)?)
     };
     let digest = hashing.join().expect("the hashing thread does not panic")?;
     let digest = check_digest(tarball, digest, entry)?;

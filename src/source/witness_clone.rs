@@ -69,9 +69,13 @@ pub struct WitnessedFile<'a> {
 
 /// Checks `witness` against the clone in `dir`.
 pub fn check_witness_in_clone(dir: &Path, witness: &WitnessedFile) -> Result<(), CloneCheckError> {
+    check_witness(&Clone::open(dir)?, witness)
+}
+
+/// Checks `witness` against an opened clone.
+fn check_witness(clone: &Clone, witness: &WitnessedFile) -> Result<(), CloneCheckError> {
     let contradicted =
         |reason: String| CloneCheckError::Contradicted { reference: witness.reference.to_string(), reason };
-    let clone = Clone::open(dir)?;
     let parse_id = |hex: &str, what: &str| {
         gix_hash::ObjectId::from_hex(hex.as_bytes())
             .map_err(|e| contradicted(format!("{what} {hex:?} is not a SHA-1 object id: {e}")))
@@ -149,19 +153,19 @@ pub struct CloneReport {
 /// whose repository one of `clones` is of. A witness recorded without a
 /// blob id is listed as not checkable (`lock add` refuses new ones).
 pub fn check_witnesses(
-    version: crate::data::version::Version,
-    documents: &[&[u8]],
+    documents: &[(crate::data::version::Version, &[u8])],
     clones: &[WitnessClone],
 ) -> Result<CloneReport, CloneCheckError> {
     let mut report = CloneReport::default();
-    for bytes in documents {
+    let mut opened: Vec<Option<Clone>> = clones.iter().map(|_| None).collect();
+    for &(version, bytes) in documents {
         let text = String::from_utf8_lossy(bytes);
         if crate::source::documents::parse_witness(&text).is_none() {
             continue;
         }
         let witness = crate::source::documents::parse_witness_document(&text, version)
             .map_err(|e| CloneCheckError::Contradicted { reference: "witness excerpt".into(), reason: e.0 })?;
-        let Some(clone) = clones.iter().find(|c| c.repository.eq_ignore_ascii_case(&witness.publisher)) else {
+        let Some(index) = clones.iter().position(|c| c.repository.eq_ignore_ascii_case(&witness.publisher)) else {
             report.not_covered.push(witness.reference);
             continue;
         };
@@ -169,8 +173,12 @@ pub fn check_witnesses(
             report.not_checkable.push(witness.reference);
             continue;
         };
-        check_witness_in_clone(
-            &clone.dir,
+        let clone = match &mut opened[index] {
+            Some(clone) => clone,
+            slot => slot.insert(Clone::open(&clones[index].dir)?),
+        };
+        check_witness(
+            clone,
             &WitnessedFile {
                 reference: &witness.reference,
                 commit: &witness.commit,
@@ -182,6 +190,49 @@ pub fn check_witnesses(
         report.checked.push(witness.reference);
     }
     Ok(report)
+}
+
+/// Every committed witness of the lock, and what checking them against
+/// `clones` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LockWitnesses {
+    /// The repositories (`OWNER/REPO`) of the witnesses that record a blob
+    /// id: the clones a full check needs.
+    pub repositories: Vec<String>,
+    /// What the clones given showed.
+    #[serde(flatten)]
+    pub report: CloneReport,
+}
+
+/// Checks every witness committed for every locked release against
+/// `clones` (each release's witnesses under its own version).
+pub fn check_lock_witnesses(
+    repo: &Path,
+    lock: &crate::data::lock::SourceLock,
+    clones: &[WitnessClone],
+) -> Result<LockWitnesses, crate::source::error::TrustError> {
+    let mut result = LockWitnesses::default();
+    let mut documents = Vec::new();
+    for entry in &lock.sources {
+        for item in &entry.evidence {
+            if let crate::data::lock::Evidence::Witness { publisher, blob: Some(_), .. } = item {
+                result.repositories.push(publisher.to_ascii_lowercase());
+            }
+            if matches!(item, crate::data::lock::Evidence::Witness { .. }) {
+                let bytes = crate::util::confined::read_confined(
+                    repo,
+                    Path::new(item.document().0),
+                    crate::source::documents::EVIDENCE_BOUND,
+                )?;
+                documents.push((entry.version, bytes));
+            }
+        }
+    }
+    let slices: Vec<_> = documents.iter().map(|(version, bytes)| (*version, bytes.as_slice())).collect();
+    result.report = check_witnesses(&slices, clones)?;
+    result.repositories.sort();
+    result.repositories.dedup();
+    Ok(result)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use sequoia_openpgp::types::HashAlgorithm;
 
 use crate::util::keys::{clearsign, dsc_body, make_cert, revoke, trust_in_policy};
-use crate::util::{json, one_line_error, pgbin, pgbin_in, repo, scratch_repo, snapshot};
+use crate::util::{json, one_line_error, pgbin, pgbin_in, repo, scratch_repo, scratch_without, snapshot};
 
 const DSC_18_6: &str = "evidence/debian/postgresql-18_18.6-3.dsc";
 
@@ -30,22 +30,6 @@ fn assert_rejected(dir: &Path, args: &[&str], code: i32, needle: &str) {
     let line = one_line_error(&output);
     assert!(line.contains(needle), "{args:?}: expected '{needle}' in: {line}");
     assert_eq!(snapshot(dir), before, "{args:?} changed files");
-}
-
-/// A scratch repository whose lock (and evidence/) lacks `version`, so it can be re-added.
-fn scratch_without(version: &str) -> tempfile::TempDir {
-    let scratch = scratch_repo();
-    let path = scratch.path().join("data/sources.lock.json");
-    let mut lock: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let sources = lock["sources"].as_array_mut().unwrap();
-    for entry in sources.iter().filter(|s| s["version"] == version) {
-        for evidence in entry["evidence"].as_array().unwrap() {
-            std::fs::remove_file(scratch.path().join(evidence["document"].as_str().unwrap())).unwrap();
-        }
-    }
-    sources.retain(|s| s["version"] != version);
-    std::fs::write(&path, serde_json::to_string_pretty(&lock).unwrap() + "\n").unwrap();
-    scratch
 }
 
 #[test]

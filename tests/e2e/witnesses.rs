@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::util::{git, json, one_line_error, pgbin_in, repo, scratch_repo, snapshot};
+use crate::util::{git, json, one_line_error, pgbin_in, repo, scratch_repo, scratch_without, snapshot};
 
 /// 16.14's tarball SHA-256, as conda-forge/postgresql-feedstock records it.
 const HASH_16_14: &str = "f6d077142737920858ce958ccdb75c6ee137a63b5b0853c70693d401ac7e3471";
@@ -63,7 +63,7 @@ fn proposals_in(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn refresh_proposes_what_lock_add_checks_against_the_clones() {
-    let scratch = scratch_repo();
+    let scratch = scratch_without("16.14");
     let docker = docker_library("16.14", HASH_16_14);
     let conda = conda_forge("16.14", HASH_16_14);
     let clones = [
@@ -110,6 +110,31 @@ fn refresh_proposes_what_lock_add_checks_against_the_clones() {
     let again = json(&refresh(scratch.path(), &clones, tempfile::tempdir().unwrap().path()));
     let release = again["releases"].as_array().unwrap().iter().find(|r| r["version"] == "16.14").unwrap();
     assert!(release["records"].as_array().unwrap().iter().all(|r| r["locked"] == true));
+
+    // The whole lock checked against the clones (here a lock of 16.14
+    // alone, since the clones hold no other release): both witnesses check out.
+    let lock_path = scratch.path().join("data/sources.lock.json");
+    let mut lock: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&lock_path).unwrap()).unwrap();
+    lock["sources"].as_array_mut().unwrap().retain(|s| s["version"] == "16.14");
+    std::fs::write(&lock_path, serde_json::to_string_pretty(&lock).unwrap() + "\n").unwrap();
+    let mut check = vec!["lock".to_string(), "witnesses".into(), "--json".into()];
+    for clone in &clones {
+        check.extend(["--witness-clone".into(), clone.clone()]);
+    }
+    let answer = json(&pgbin_in(scratch.path()).args(&check).output().unwrap());
+    let checked: Vec<&str> = answer["checked"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    assert_eq!(checked.len(), 2, "{answer}");
+
+    // Once no branch holds the commit (only a pull request's reference
+    // does), the witness no longer checks out.
+    let commit = git(docker.path(), &["rev-parse", "HEAD"]);
+    git(docker.path(), &["update-ref", "refs/pull/9/head", &commit]);
+    git(docker.path(), &["checkout", "-q", "--orphan", "other"]);
+    git(docker.path(), &["commit", "-q", "--allow-empty", "-m", "unrelated"]);
+    git(docker.path(), &["update-ref", "-d", "refs/heads/main"]);
+    let output = pgbin_in(scratch.path()).args(&check).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(one_line_error(&output).contains("on none of the clone's branches"), "{}", one_line_error(&output));
 }
 
 #[test]
@@ -181,6 +206,13 @@ fn committed_witnesses_are_exactly_what_the_real_clones_propose() {
         .filter(|r| r["locked"] == true)
         .map(|r| r["reference"].as_str().unwrap().to_string())
         .collect();
+    let mut check = pgbin_in(&repo());
+    check.args(["lock", "witnesses", "--json"]);
+    for arg in &args {
+        check.args(["--witness-clone", arg]);
+    }
+    let answer = json(&check.output().unwrap());
+    assert!(answer["checked"].as_array().unwrap().len() >= found.len().min(1), "pgbin lock witnesses checks them too");
     let mut checked = 0;
     for entry in lock["sources"].as_array().unwrap() {
         for evidence in entry["evidence"].as_array().unwrap() {

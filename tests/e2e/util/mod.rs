@@ -173,3 +173,19 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+/// A scratch repository whose lock (and evidence/) lacks `version`, so it can be re-added.
+pub fn scratch_without(version: &str) -> tempfile::TempDir {
+    let scratch = scratch_repo();
+    let path = scratch.path().join("data/sources.lock.json");
+    let mut lock: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let sources = lock["sources"].as_array_mut().unwrap();
+    for entry in sources.iter().filter(|s| s["version"] == version) {
+        for evidence in entry["evidence"].as_array().unwrap() {
+            std::fs::remove_file(scratch.path().join(evidence["document"].as_str().unwrap())).unwrap();
+        }
+    }
+    sources.retain(|s| s["version"] != version);
+    std::fs::write(&path, serde_json::to_string_pretty(&lock).unwrap() + "\n").unwrap();
+    scratch
+}
