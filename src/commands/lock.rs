@@ -28,6 +28,10 @@ pub struct WitnessesArgs {
     /// Print only the repositories whose clones a full check needs, one per line
     #[arg(long, conflicts_with = "json")]
     repositories: bool,
+    /// Fail (exit 1) unless a clone was given for every repository whose
+    /// witnesses record a blob id
+    #[arg(long)]
+    require_all: bool,
     /// Machine-readable output
     #[arg(long)]
     json: bool,
@@ -80,6 +84,20 @@ fn witnesses(ctx: &Context, args: WitnessesArgs) -> Result<(), Failure> {
         );
         for reference in &found.report.not_checkable {
             println!("  not checkable: {reference}");
+        }
+    }
+    if args.require_all {
+        let missing: Vec<&str> = found
+            .repositories
+            .iter()
+            .filter(|r| !args.witness_clone.iter().any(|c| c.repository.eq_ignore_ascii_case(r)))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(Failure::check(format!(
+                "no clone given for {}, whose witnesses record blob ids; pass --witness-clone OWNER/REPO=DIR for each",
+                missing.join(", ")
+            )));
         }
     }
     Ok(())

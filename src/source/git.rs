@@ -65,6 +65,44 @@ pub struct Clone {
     odb: gix_odb::Handle,
     /// The commits on the branches, walked once, on first need.
     on_branches: std::cell::OnceCell<HashSet<ObjectId>>,
+    /// Bytes of objects this clone may still be read for.
+    budget: std::cell::Cell<u64>,
+}
+
+/// The most bytes of objects read from one clone in all: a full history
+/// walk of a large repository reads a few hundred MiB of commits and trees.
+pub const MAX_HISTORY_BYTES: u64 = 4 << 30;
+
+/// The most files and directories the object store may hold.
+const MAX_STORE_ENTRIES: usize = 4_000_000;
+
+/// Refuses an object store that could make reading it follow a link, block
+/// or leave the clone: anything but regular files and directories under
+/// `objects/` (links, FIFOs, devices), and alternates (other object stores
+/// named by path).
+fn check_object_store(objects: &Path) -> Result<(), String> {
+    if std::fs::symlink_metadata(objects.join("info/alternates")).is_ok() {
+        return Err("objects/info/alternates names other object stores; pass a self-contained clone".into());
+    }
+    let mut pending = vec![objects.to_path_buf()];
+    let mut seen = 0usize;
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+            seen += 1;
+            if seen > MAX_STORE_ENTRIES {
+                return Err(format!("its object store holds more than {MAX_STORE_ENTRIES} entries"));
+            }
+            let kind = entry.file_type().map_err(|e| format!("{}: {e}", entry.path().display()))?;
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if !kind.is_file() {
+                return Err(format!("{} is not a regular file or directory", entry.path().display()));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One commit of a walk: its id, committer time and root tree.
@@ -116,9 +154,23 @@ impl Clone {
         if !is_real_dir(&objects) || !is_real_file(&git_dir.join("HEAD")) {
             return Err(unusable("no git repository here (no objects directory and HEAD)".into()));
         }
-        let odb = gix_odb::at(&objects, gix_hash::Kind::Sha1)
+        check_object_store(&objects).map_err(unusable)?;
+        let options =
+            gix_odb::store::init::Options { alloc_limit_bytes: Some(MAX_OBJECT_BYTES as usize), ..Default::default() };
+        let odb = gix_odb::at_opts(&objects, gix_hash::Kind::Sha1, std::iter::empty(), options)
             .map_err(|e| unusable(format!("cannot open its object database: {e}")))?;
-        Ok(Clone { dir: dir.to_path_buf(), git_dir, odb, on_branches: std::cell::OnceCell::new() })
+        Ok(Clone {
+            dir: dir.to_path_buf(),
+            git_dir,
+            odb,
+            on_branches: std::cell::OnceCell::new(),
+            budget: std::cell::Cell::new(MAX_HISTORY_BYTES),
+        })
+    }
+
+    /// The directory the clone was opened from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     fn unusable(&self, reason: String) -> CloneError {
@@ -138,6 +190,10 @@ impl Clone {
                 header.size()
             )));
         }
+        let left = self.budget.get().checked_sub(header.size()).ok_or_else(|| {
+            self.unusable(format!("reading {id} would pass the {MAX_HISTORY_BYTES} bytes pgbin reads from one clone"))
+        })?;
+        self.budget.set(left);
         let mut buffer = Vec::new();
         let Some(data) = self.odb.try_find(id, &mut buffer).map_err(|e| unusable(&e))? else {
             return Ok(None);
@@ -162,12 +218,30 @@ impl Clone {
 
     /// The commit `id`: its time, tree and parents.
     pub fn commit(&self, id: &gix_hash::oid) -> Result<(CommitInfo, Vec<ObjectId>), CloneError> {
-        let bytes = self.read(id, Kind::Commit, MAX_OBJECT_BYTES, "commit")?;
+        self.try_commit(id)?
+            .ok_or_else(|| CloneError::Missing { dir: self.dir.display().to_string(), what: format!("commit {id}") })
+    }
+
+    /// The kind of object `id` is, if the clone holds it.
+    pub fn kind_of(&self, id: &gix_hash::oid) -> Result<Option<Kind>, CloneError> {
+        gix_odb::Header::try_header(&self.odb, id)
+            .map(|header| header.map(|h| h.kind()))
+            .map_err(|e| self.unusable(format!("reading {id}: {e}")))
+    }
+
+    /// Whether the clone is shallow (its history cut off on purpose).
+    pub fn is_shallow(&self) -> bool {
+        std::fs::symlink_metadata(self.git_dir.join("shallow")).is_ok()
+    }
+
+    /// [`Clone::commit`], `Ok(None)` when the clone lacks it.
+    fn try_commit(&self, id: &gix_hash::oid) -> Result<Option<(CommitInfo, Vec<ObjectId>)>, CloneError> {
+        let Some(bytes) = self.try_read(id, Kind::Commit, MAX_OBJECT_BYTES)? else { return Ok(None) };
         let commit = gix_object::CommitRef::from_bytes(&bytes, gix_hash::Kind::Sha1)
             .map_err(|e| self.unusable(format!("commit {id} does not parse: {e}")))?;
         let time = commit.committer().ok().and_then(|s| s.time().ok()).map_or(0, |t| t.seconds);
         let info = CommitInfo { id: id.to_owned(), time, tree: commit.tree() };
-        Ok((info, commit.parents().collect()))
+        Ok(Some((info, commit.parents().collect())))
     }
 
     /// The entries of tree `id`.
@@ -192,9 +266,8 @@ impl Clone {
     /// references are not branches of the repository and are left out.
     pub fn branch_tips(&self) -> Result<Vec<ObjectId>, CloneError> {
         let mut tips = Vec::new();
-        let packed = self.git_dir.join("packed-refs");
-        if is_real_file(&packed) {
-            let text = self.read_bounded(&packed)?;
+        if std::fs::symlink_metadata(self.git_dir.join("packed-refs")).is_ok() {
+            let text = self.read_ref(Path::new("packed-refs"))?;
             for line in text.lines() {
                 if let Some((hex, name)) = line.split_once(' ') {
                     if is_branch(name) {
@@ -204,16 +277,22 @@ impl Clone {
             }
         }
         for top in ["refs/heads", "refs/remotes"] {
-            let mut pending = vec![self.git_dir.join(top)];
-            while let Some(dir) = pending.pop() {
-                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let mut pending = vec![PathBuf::from(top)];
+            while let Some(relative) = pending.pop() {
+                if !is_real_dir(&self.git_dir.join(&relative)) {
+                    continue;
+                }
+                let dir = self.git_dir.join(&relative);
+                let entries = std::fs::read_dir(&dir).map_err(|e| self.unusable(format!("{}: {e}", dir.display())))?;
                 for entry in entries {
-                    let path = entry.map_err(|e| self.unusable(format!("{}: {e}", dir.display())))?.path();
-                    if is_real_dir(&path) {
-                        pending.push(path);
-                    } else if is_real_file(&path) {
-                        let text = self.read_bounded(&path)?;
-                        let name = path.strip_prefix(&self.git_dir).unwrap_or(&path).display().to_string();
+                    let entry = entry.map_err(|e| self.unusable(format!("{}: {e}", dir.display())))?;
+                    let child = relative.join(entry.file_name());
+                    let kind = entry.file_type().map_err(|e| self.unusable(format!("{}: {e}", child.display())))?;
+                    if kind.is_dir() {
+                        pending.push(child);
+                    } else {
+                        let text = self.read_ref(&child)?;
+                        let name = child.display().to_string();
                         let text = text.trim();
                         if !text.starts_with("ref:") {
                             tips.push(self.parse_id(text, &name)?);
@@ -230,8 +309,10 @@ impl Clone {
         Ok(tips)
     }
 
-    fn read_bounded(&self, path: &Path) -> Result<String, CloneError> {
-        crate::util::confined::read_regular_file(path, REFS_BOUND)
+    /// Reads a reference file below the git directory: regular files only,
+    /// no link followed on the way, bounded.
+    fn read_ref(&self, relative: &Path) -> Result<String, CloneError> {
+        crate::util::confined::read_confined(&self.git_dir, relative, REFS_BOUND)
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
             .map_err(|e| self.unusable(e.to_string()))
     }
@@ -245,22 +326,21 @@ impl Clone {
     /// [`MAX_COMMITS`]. Commits of a shallow clone's cut-off history are
     /// simply absent.
     pub fn branch_history(&self) -> Result<Vec<CommitInfo>, CloneError> {
-        let mut seen: HashSet<ObjectId> = HashSet::new();
-        let mut queue: VecDeque<ObjectId> = self.branch_tips()?.into_iter().collect();
+        let tips = self.branch_tips()?;
+        let mut seen: HashSet<ObjectId> = tips.iter().copied().collect();
+        let mut queue: VecDeque<ObjectId> = tips.into_iter().collect();
         let mut commits = Vec::new();
         while let Some(id) = queue.pop_front() {
-            if !seen.insert(id) {
-                continue;
-            }
-            if seen.len() > MAX_COMMITS {
-                return Err(self.unusable(format!("its branches hold more than {MAX_COMMITS} commits")));
-            }
-            if self.try_read(&id, Kind::Commit, MAX_OBJECT_BYTES)?.is_none() {
-                continue;
-            }
-            let (info, parents) = self.commit(&id)?;
+            let Some((info, parents)) = self.try_commit(&id)? else { continue };
             commits.push(info);
-            queue.extend(parents.into_iter().filter(|p| !seen.contains(p)));
+            for parent in parents {
+                if seen.insert(parent) {
+                    if seen.len() > MAX_COMMITS {
+                        return Err(self.unusable(format!("its branches hold more than {MAX_COMMITS} commits")));
+                    }
+                    queue.push_back(parent);
+                }
+            }
         }
         Ok(commits)
     }
@@ -362,7 +442,52 @@ pub(crate) mod tests {
         git(dir.path(), &["pack-refs", "--all"]);
         assert_eq!(clone.branch_tips().unwrap(), vec![first], "packed references are read too");
         let blob = clone.file_at(&first, "f").unwrap().unwrap();
+        assert!(clone.kind_of(&blob).unwrap() == Some(Kind::Blob));
         assert_eq!(blob.to_string(), blob_id(b"one\n").unwrap());
         assert_eq!(clone.file_at(&first, "g").unwrap().unwrap_err(), "the commit has no g");
+    }
+
+    #[test]
+    fn a_clone_that_would_lead_elsewhere_is_refused() {
+        let make = || {
+            let dir = tempfile::tempdir().unwrap();
+            git(dir.path(), &["init", "-q", "-b", "main"]);
+            std::fs::write(dir.path().join("f"), "one\n").unwrap();
+            git(dir.path(), &["add", "f"]);
+            git(dir.path(), &["commit", "-q", "-m", "one"]);
+            dir
+        };
+        let unusable = |dir: &Path| match Clone::open(dir).and_then(|c| c.branch_tips()) {
+            Err(CloneError::Unusable { reason, .. }) => reason,
+            other => panic!("expected a refusal, got {:?}", other.map(|t| t.len())),
+        };
+
+        let alternates = make();
+        std::fs::create_dir_all(alternates.path().join(".git/objects/info")).unwrap();
+        std::fs::write(alternates.path().join(".git/objects/info/alternates"), "/dev/zero\n").unwrap();
+        assert!(unusable(alternates.path()).contains("alternates"));
+
+        let fifo = make();
+        let pipe = fifo.path().join(".git/objects/pack/pack-0.idx");
+        std::fs::create_dir_all(pipe.parent().unwrap()).unwrap();
+        let c = std::ffi::CString::new(pipe.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo on a path this test owns.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(unusable(fifo.path()).contains("not a regular file or directory"));
+
+        let linked_ref = make();
+        let head = linked_ref.path().join(".git/refs/heads/main");
+        let outside = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(outside.path(), "1111111111111111111111111111111111111111\n").unwrap();
+        std::fs::remove_file(&head).unwrap();
+        std::os::unix::fs::symlink(outside.path(), &head).unwrap();
+        unusable(linked_ref.path());
+
+        let linked_dir = make();
+        let heads = linked_dir.path().join(".git/refs/heads");
+        std::fs::remove_dir_all(&heads).unwrap();
+        let elsewhere = make();
+        std::os::unix::fs::symlink(elsewhere.path().join(".git/refs/heads"), &heads).unwrap();
+        assert!(unusable(linked_dir.path()).contains("no branches"), "a linked refs/heads is not followed");
     }
 }

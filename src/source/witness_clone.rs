@@ -69,11 +69,11 @@ pub struct WitnessedFile<'a> {
 
 /// Checks `witness` against the clone in `dir`.
 pub fn check_witness_in_clone(dir: &Path, witness: &WitnessedFile) -> Result<(), CloneCheckError> {
-    check_witness(&Clone::open(dir)?, witness)
+    check_witness(&Clone::open(dir)?, witness).map(drop)
 }
 
-/// Checks `witness` against an opened clone.
-fn check_witness(clone: &Clone, witness: &WitnessedFile) -> Result<(), CloneCheckError> {
+/// Checks `witness` against an opened clone; returns the witnessed file.
+fn check_witness(clone: &Clone, witness: &WitnessedFile) -> Result<Vec<u8>, CloneCheckError> {
     let contradicted =
         |reason: String| CloneCheckError::Contradicted { reference: witness.reference.to_string(), reason };
     let parse_id = |hex: &str, what: &str| {
@@ -82,6 +82,16 @@ fn check_witness(clone: &Clone, witness: &WitnessedFile) -> Result<(), CloneChec
     };
     let commit_id = parse_id(witness.commit, "commit")?;
     let blob_id = parse_id(witness.blob, "blob")?;
+    match clone.kind_of(&commit_id)? {
+        Some(Kind::Commit) => {}
+        Some(other) => return Err(contradicted(format!("{commit_id} is a {other}, not a commit"))),
+        // A full clone lacks only commits the repository never had on its
+        // branches (a fork's); a shallow one may just be cut off.
+        None if !clone.is_shallow() => {
+            return Err(contradicted(format!("commit {commit_id} is not in the repository's history")));
+        }
+        None => {}
+    }
     let found = clone.file_at(&commit_id, witness.path)?.map_err(contradicted)?;
     if found != blob_id {
         return Err(contradicted(format!(
@@ -102,7 +112,7 @@ fn check_witness(clone: &Clone, witness: &WitnessedFile) -> Result<(), CloneChec
             witness.path
         )));
     }
-    Ok(())
+    Ok(blob)
 }
 
 /// Whether every non-empty line of `excerpt` is a whole line of `file`, in
@@ -151,7 +161,10 @@ pub struct CloneReport {
 
 /// Checks every witness document in `documents` (other evidence is skipped)
 /// whose repository one of `clones` is of. A witness recorded without a
-/// blob id is listed as not checkable (`lock add` refuses new ones).
+/// blob id is listed as not checkable (`lock add` refuses new ones). Where
+/// pgbin knows the publisher's record shape, the file must also be one of
+/// its record files and state exactly the witness's version and hash, so
+/// that lines of two different records cannot make one excerpt.
 pub fn check_witnesses(
     documents: &[(crate::data::version::Version, &[u8])],
     clones: &[WitnessClone],
@@ -177,7 +190,7 @@ pub fn check_witnesses(
             Some(clone) => clone,
             slot => slot.insert(Clone::open(&clones[index].dir)?),
         };
-        check_witness(
+        let file = check_witness(
             clone,
             &WitnessedFile {
                 reference: &witness.reference,
@@ -187,6 +200,24 @@ pub fn check_witnesses(
                 excerpt: &witness.body,
             },
         )?;
+        if let Some(shape) = crate::source::witness_scan::shape_of(&witness.publisher) {
+            let stated = shape
+                .is_record_path(&witness.path)
+                .then(|| crate::source::witness_scan::record_in(shape, &String::from_utf8_lossy(&file)))
+                .flatten();
+            match stated {
+                Some((v, sha256, _)) if v == version.to_string() && sha256 == witness.sha256 => {}
+                _ => {
+                    return Err(CloneCheckError::Contradicted {
+                        reference: witness.reference,
+                        reason: format!(
+                            "the file is not one {} record stating {version} with SHA-256 {}",
+                            shape.repository, witness.sha256
+                        ),
+                    });
+                }
+            }
+        }
         report.checked.push(witness.reference);
     }
     Ok(report)
@@ -216,7 +247,10 @@ pub fn check_lock_witnesses(
     for entry in &lock.sources {
         for item in &entry.evidence {
             if let crate::data::lock::Evidence::Witness { publisher, blob: Some(_), .. } = item {
-                result.repositories.push(publisher.to_ascii_lowercase());
+                let named: WitnessClone = format!("{publisher}=.").parse().map_err(|reason: String| {
+                    crate::source::error::TrustError::Mismatch { document: item.document().0.to_string(), reason }
+                })?;
+                result.repositories.push(named.repository.to_ascii_lowercase());
             }
             if matches!(item, crate::data::lock::Evidence::Witness { .. }) {
                 let bytes = crate::util::confined::read_confined(
@@ -284,16 +318,52 @@ mod tests {
         let e = fail(WitnessedFile { path: "17/alpine", ..good });
         assert!(e.to_string().contains("not a regular file"), "{e}");
         let absent = "1".repeat(40);
-        assert!(matches!(
-            fail(WitnessedFile { commit: &absent, ..good }),
-            CloneCheckError::Clone(CloneError::Missing { .. })
-        ));
-        assert_eq!(fail(WitnessedFile { commit: &absent, ..good }).kind(), FailureKind::Usage);
+        let e = fail(WitnessedFile { commit: &absent, ..good });
+        assert!(
+            e.to_string().contains("not in the repository's history"),
+            "a full clone lacks only false commits: {e}"
+        );
+        assert_eq!(e.kind(), FailureKind::Check);
+        let e = fail(WitnessedFile { commit: &blob, ..good });
+        assert!(e.to_string().contains("is a blob, not a commit"), "{e}");
+        std::fs::write(dir.path().join(".git/shallow"), format!("{commit}\n")).unwrap();
+        let e = fail(WitnessedFile { commit: &absent, ..good });
+        assert!(
+            matches!(e, CloneCheckError::Clone(CloneError::Missing { .. })),
+            "a shallow clone may just be cut off: {e}"
+        );
+        assert_eq!(e.kind(), FailureKind::Usage);
         let elsewhere = tempfile::tempdir().unwrap();
         assert!(matches!(
             check_witness_in_clone(elsewhere.path(), &good).unwrap_err(),
             CloneCheckError::Clone(CloneError::Unusable { .. })
         ));
+    }
+
+    #[test]
+    fn a_known_publishers_witness_must_be_one_of_its_records() {
+        // Lines of a docker-library record, but in a file that is not one of
+        // its record files (and holds two records): refused.
+        let dir = tempfile::tempdir().unwrap();
+        git(dir.path(), &["init", "-q", "-b", "main"]);
+        let hash = "a".repeat(64);
+        let other = "b".repeat(64);
+        let text = format!(
+            "ENV PG_VERSION 17.6\nENV PG_SHA256 {other}\nENV PG_VERSION 17.7\nENV PG_SHA256 {hash}\nwget postgresql-$PG_VERSION.tar.bz2\n"
+        );
+        std::fs::create_dir_all(dir.path().join("17/alpine3.20")).unwrap();
+        std::fs::write(dir.path().join("17/alpine3.20/Dockerfile"), &text).unwrap();
+        git(dir.path(), &["add", "."]);
+        git(dir.path(), &["commit", "-q", "-m", "two records"]);
+        let commit = git(dir.path(), &["rev-parse", "HEAD"]);
+        let blob = git(dir.path(), &["rev-parse", "HEAD:17/alpine3.20/Dockerfile"]);
+        let excerpt = format!(
+            "Publisher: docker-library/postgres\nReference: github:docker-library/postgres@{commit}:17/alpine3.20/Dockerfile\nBlob: {blob}\n\nENV PG_VERSION 17.6\nENV PG_SHA256 {hash}\n"
+        );
+        let clones = [WitnessClone { repository: "docker-library/postgres".into(), dir: dir.path().to_path_buf() }];
+        let version = crate::data::version::Version::new(17, 6);
+        let e = check_witnesses(&[(version, excerpt.as_bytes())], &clones).unwrap_err();
+        assert!(e.to_string().contains("is not one docker-library/postgres record stating 17.6"), "{e}");
     }
 
     #[test]

@@ -83,6 +83,25 @@ fn jinja_set<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     rest.strip_prefix('"')?.strip_suffix("\" %}")
 }
 
+impl RecordShape {
+    /// Whether `path` is one of this publisher's record files.
+    pub fn is_record_path(&self, path: &str) -> bool {
+        let parts: Vec<&str> = path.split('/').collect();
+        parts.len() == self.path.len() && parts.iter().zip(self.path).all(|(part, seg)| seg.matches(part.as_bytes()))
+    }
+}
+
+/// The most record files one tree may hold: a publisher keeps a few per
+/// major; more is a crafted repository.
+const MAX_RECORD_FILES: usize = 10_000;
+
+/// Whether a tree entry's name can be part of a record's path: UTF-8,
+/// not `.` or `..`, no `/` or NUL (git never writes such names; a crafted
+/// tree may).
+fn usable_name(name: &[u8]) -> bool {
+    std::str::from_utf8(name).is_ok() && name != b"." && name != b".." && !name.iter().any(|b| *b == b'/' || *b == 0)
+}
+
 /// Every publisher whose records pgbin can find in a clone.
 pub const SHAPES: &[RecordShape] = &[DOCKER_LIBRARY, CONDA_FORGE];
 
@@ -128,8 +147,8 @@ pub struct ScanReport {
 }
 
 /// The record a file states, if it states exactly one version and one hash
-/// and names the upstream tarball.
-fn record_in(shape: &RecordShape, text: &str) -> Option<(String, String, Vec<String>)> {
+/// and names the upstream tarball: (version, SHA-256, the record's lines).
+pub fn record_in(shape: &RecordShape, text: &str) -> Option<(String, String, Vec<String>)> {
     let mut version = None;
     let mut sha256 = None;
     let mut tarball = None;
@@ -171,7 +190,7 @@ fn record_files(
     let segment = shape.path[depth];
     let last = depth + 1 == shape.path.len();
     for entry in clone.tree(&tree)? {
-        if !segment.matches(&entry.name) {
+        if !usable_name(&entry.name) || !segment.matches(&entry.name) {
             continue;
         }
         let name = String::from_utf8_lossy(&entry.name).into_owned();
@@ -181,6 +200,12 @@ fn record_files(
             for (below, blob) in record_files(clone, shape, entry.id, depth + 1, memo)? {
                 found.push((format!("{name}/{below}"), blob));
             }
+        }
+        if found.len() > MAX_RECORD_FILES {
+            return Err(CloneError::Unusable {
+                dir: clone.dir().display().to_string(),
+                reason: format!("one tree holds more than {MAX_RECORD_FILES} {} record files", shape.repository),
+            });
         }
     }
     memo.insert((tree, depth), found.clone());
