@@ -285,12 +285,26 @@ mod tests {
         )
     }
 
+    /// Commits `path` = `text`, one second after the previous commit (the
+    /// scan orders commits by committer time; commits made within one
+    /// second would tie).
     fn commit_file(dir: &Path, path: &str, text: &str, message: &str) -> String {
+        static CLOCK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1_700_000_000);
         let file = dir.join(path);
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(file, text).unwrap();
         git(dir, &["add", "-A"]);
-        git(dir, &["commit", "-q", "-m", message]);
+        let when = format!("@{} +0000", CLOCK.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        let status = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false"])
+            .args(["commit", "-q", "-m", message])
+            .env("GIT_COMMITTER_DATE", &when)
+            .env("GIT_AUTHOR_DATE", &when)
+            .status()
+            .unwrap();
+        assert!(status.success());
         git(dir, &["rev-parse", "HEAD"])
     }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{json, one_line_error, pgbin_in, repo, scratch_repo, snapshot};
+use crate::util::{json, one_line_error, pgbin_in, repo, scratch_repo, snapshot, with_blob_line};
 
 /// How long a refusal may take before the watchdog kills the binary.
 const WATCHDOG: Duration = Duration::from_secs(60);
@@ -214,7 +214,9 @@ fn lock_add_does_not_write_through_a_linked_evidence_directory() {
     let outside = tempfile::tempdir().unwrap();
     std::fs::rename(scratch.path().join("evidence/witness"), outside.path().join("witness")).unwrap();
     std::os::unix::fs::symlink(outside.path().join("witness"), scratch.path().join("evidence/witness")).unwrap();
-    let document = repo().join(WITNESS_16_15);
+    let given = tempfile::tempdir().unwrap();
+    let document = given.path().join("16.15.txt");
+    std::fs::write(&document, with_blob_line(&std::fs::read_to_string(repo().join(WITNESS_16_15)).unwrap())).unwrap();
     assert_refused(
         scratch.path(),
         &[outside.path()],
@@ -346,7 +348,7 @@ fn respelled_witness(owner: &str, dir: &Path) -> PathBuf {
     let respelled = text.replace("docker-library/postgres", &format!("{owner}/postgres"));
     assert_ne!(text, respelled);
     let path = dir.join(format!("{owner}.txt"));
-    std::fs::write(&path, respelled).unwrap();
+    std::fs::write(&path, with_blob_line(&respelled)).unwrap();
     path
 }
 

@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 use sequoia_openpgp::types::HashAlgorithm;
 
 use crate::util::keys::{clearsign, dsc_body, make_cert, revoke, trust_in_policy};
-use crate::util::{json, one_line_error, pgbin, pgbin_in, repo, scratch_repo, scratch_without, snapshot};
+use crate::util::{
+    json, one_line_error, pgbin, pgbin_in, repo, scratch_repo, scratch_without, snapshot, with_blob_line,
+};
 
 const DSC_18_6: &str = "evidence/debian/postgresql-18_18.6-3.dsc";
 
@@ -344,15 +346,6 @@ fn a_genuine_mirror_copy_is_fetched_and_cached() {
     assert_eq!(std::fs::read(dest.path().join("postgresql-18.6.tar.bz2")).unwrap(), std::fs::read(&genuine).unwrap());
     let again = json(&pgbin().args(["fetch", "18.6", "--json", "--cache"]).arg(cache.path()).output().unwrap());
     assert!(again["url"].is_null(), "second fetch comes from the cache");
-}
-
-/// `witness` with a `Blob:` header line, as a new witness must have.
-fn with_blob_line(witness: &str) -> String {
-    if witness.contains("\nBlob: ") {
-        return witness.to_string();
-    }
-    let (head, body) = witness.split_once("\n\n").unwrap();
-    format!("{head}\nBlob: {}\n\n{body}", "b".repeat(40))
 }
 
 #[test]

@@ -189,3 +189,12 @@ pub fn scratch_without(version: &str) -> tempfile::TempDir {
     std::fs::write(&path, serde_json::to_string_pretty(&lock).unwrap() + "\n").unwrap();
     scratch
 }
+
+/// `witness` with a `Blob:` header line, as a new witness must have.
+pub fn with_blob_line(witness: &str) -> String {
+    if witness.contains("\nBlob: ") {
+        return witness.to_string();
+    }
+    let (head, body) = witness.split_once("\n\n").unwrap();
+    format!("{head}\nBlob: {}\n\n{body}", "b".repeat(40))
+}
