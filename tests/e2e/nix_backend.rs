@@ -20,6 +20,15 @@ use std::process::Command;
 
 use crate::util::{json, pgbin_in, repo};
 
+/// The two builds share store paths (the driver, the stand-in's host
+/// libraries) and each first deletes its outputs from earlier runs, which
+/// fails while the other holds them: they run one at a time.
+static NIX_STORE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn nix_store_to_myself() -> std::sync::MutexGuard<'static, ()> {
+    NIX_STORE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 const NIX_CONFIG: &str = "experimental-features = nix-command flakes\nsubstituters =";
 const ARCHIVE: &str = "postgresql-18.6.0-x86_64-unknown-linux-gnu.tar.gz";
 
@@ -148,6 +157,7 @@ fn ensure_host_packages() {
 
 #[test]
 fn nix_backend_builds_smoke_tests_and_reproduces_18_6() {
+    let _store = nix_store_to_myself();
     ensure_host_packages();
     let root = tempfile::tempdir().unwrap();
     let scratch = flake_with_host_nixpkgs(root.path(), None);
@@ -257,6 +267,7 @@ fn arm64_sysroot() -> PathBuf {
 
 #[test]
 fn nix_backend_cross_builds_18_6_for_aarch64_through_the_real_flake() {
+    let _store = nix_store_to_myself();
     let sysroot = arm64_sysroot();
     let root = tempfile::tempdir().unwrap();
     let scratch = flake_with_host_nixpkgs(root.path(), Some(&sysroot));
