@@ -172,9 +172,19 @@ fn nix_backend_builds_smoke_tests_and_reproduces_18_6() {
     ];
     // Earlier runs' outputs go first, so that Nix really builds here (and
     // copies this machine's current libraries).
+    // Paths an earlier run left that refer to these (the driver built
+    // against the host libraries, other archives) would keep them alive.
     let delete = || {
         let checks = outputs.iter().map(|o| format!("{o}.check")).filter(|c| Path::new(c).exists());
-        let _ = Command::new("nix-store").arg("--delete").args(&outputs).args(checks).output();
+        let existing: Vec<&String> = outputs.iter().filter(|o| Path::new(o.as_str()).exists()).collect();
+        let referrers = Command::new("nix-store").args(["--query", "--referrers-closure"]).args(&existing).output();
+        let referrers = referrers.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+        let _ = Command::new("nix-store")
+            .arg("--delete")
+            .args(referrers.lines().filter(|l| !existing.is_empty() && !l.is_empty()))
+            .args(&outputs)
+            .args(checks)
+            .output();
     };
     delete();
     for output in &outputs {
