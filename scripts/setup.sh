@@ -17,6 +17,8 @@ packages=(
   ca-certificates
   # killing pgbin at each rename in the publishing test (fault injection)
   strace
+  # reading pgbin catalog refresh --json in scripts/watch.sh
+  jq
   # the venv of Python checkers the tests run (scripts/python-tools.txt)
   python3-venv
   # smoke tests of other architectures' archives (qemu-aarch64, qemu-arm, ...)

@@ -15,6 +15,10 @@ pub struct Args {
     /// Allow a major past its end of life
     #[arg(long)]
     allow_eol: bool,
+    /// For a major with no final release yet, answer its newest
+    /// pre-release (beta or release candidate; listed, never built)
+    #[arg(long)]
+    pre: bool,
     /// Machine-readable output
     #[arg(long)]
     json: bool,
@@ -35,10 +39,43 @@ struct Answer {
     buildable: bool,
 }
 
+/// The answer for a pre-release (`resolve 19 --pre`).
+#[derive(Debug, Serialize)]
+struct PreAnswer {
+    spec: String,
+    version: String,
+    pre_release: bool,
+    major: u32,
+    tarball: String,
+    seen: String,
+    trust: String,
+    buildable: bool,
+}
+
 /// Runs the command.
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let spec: VersionSpec = args.spec.parse()?;
     let project = ctx.project()?;
+    if let (true, VersionSpec::Major(major)) = (args.pre, spec) {
+        if let Some(pre) = project.catalog.newest_pre_release(major) {
+            let answer = PreAnswer {
+                spec: spec.to_string(),
+                version: pre.version.to_string(),
+                pre_release: true,
+                major,
+                tarball: pre.version.tarball_name(),
+                seen: pre.seen.clone(),
+                trust: pgbin::source::verify::Level::Unverified.to_string(),
+                buildable: false,
+            };
+            if args.json {
+                print_json(&answer)?;
+            } else {
+                println!("{} (pre-release, seen in {}; pgbin builds final releases only)", answer.version, answer.seen);
+            }
+            return Ok(());
+        }
+    }
     let resolved = project.catalog.resolve(spec, catalog::today_utc(), args.allow_eol)?;
     let version = resolved.version;
     let assessment = project.assess(version)?;

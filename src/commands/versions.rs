@@ -34,6 +34,8 @@ struct Row {
     buildable: bool,
     evidence: Vec<String>,
     signers: Vec<String>,
+    /// What the level rests on, or what is missing.
+    basis: String,
 }
 
 /// Runs the command.
@@ -68,23 +70,25 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
             buildable: level.buildable(),
             evidence: assessment.map(|a| a.evidence.iter().map(|e| e.kind.clone()).collect()).unwrap_or_default(),
             signers: assessment.map(|a| a.signers()).unwrap_or_default(),
+            basis: assessment.map_or_else(|| "not in the lock: no evidence recorded".into(), |a| a.basis()),
         });
     }
     if args.json {
         print_json(&rows)?;
         return Ok(());
     }
-    println!("{:<8} {:<11} {:<13} {:<5} SHA-256", "VERSION", "RELEASED", "TRUST", "EOL");
+    println!("{:<8} {:<11} {:<13} {:<5} {:<64} BASIS", "VERSION", "RELEASED", "TRUST", "EOL", "SHA-256");
     for row in rows.iter().rev() {
         let level = row.trust;
         let padded = format!("{:<13}", level.as_str());
         println!(
-            "{:<8} {:<11} {} {:<5} {}",
+            "{:<8} {:<11} {} {:<5} {:<64} {}",
             row.version.to_string(),
             row.released.to_string(),
             padded.replacen(level.as_str(), &styled_level(level), 1),
             if row.end_of_life { "yes" } else { "" },
             row.sha256.as_deref().unwrap_or("-"),
+            row.basis,
         );
     }
     Ok(())

@@ -12,7 +12,7 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
 use crate::data::repo::{self, Repo};
-use crate::data::version::{Version, VersionSpec};
+use crate::data::version::{PreRelease, Version, VersionSpec};
 use crate::util::confined::{Bound, ConfinedError, read_confined_text};
 
 /// The most bytes the catalog may hold: the catalog is about 6 KiB for every major today; 1 MiB is room
@@ -29,6 +29,20 @@ const UPSTREAM_URL_BASE: &str = "https://ftp.postgresql.org/pub/source";
 pub struct Catalog {
     /// One entry per supported major, any order in the file.
     pub majors: Vec<Major>,
+    /// Pre-releases seen (`19rc1`): listed, resolved only with `--pre`,
+    /// never built and never the target of a major alias.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_releases: Vec<PreReleaseEntry>,
+}
+
+/// A pre-release and where it was seen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreReleaseEntry {
+    /// The pre-release.
+    pub version: PreRelease,
+    /// Where its existence was read (`Debian experimental 19~rc1-1`).
+    pub seen: String,
 }
 
 /// A major version with its support window and releases.
@@ -76,6 +90,15 @@ pub enum CatalogError {
     /// The spec names a major the catalog does not know.
     #[error("PostgreSQL {0} is not in the catalog; known majors: {1}")]
     UnknownMajor(u32, String),
+    /// The spec names a major that has only pre-releases, and the caller did
+    /// not ask for one.
+    #[error("PostgreSQL {major} has only pre-releases so far ({list}); pass --pre to resolve the newest")]
+    OnlyPreReleases {
+        /// The major.
+        major: u32,
+        /// Its pre-releases.
+        list: String,
+    },
     /// The spec names a release the catalog does not know.
     #[error("PostgreSQL {0} is not a known release; known {1}.x releases: {2}")]
     UnknownVersion(Version, u32, String),
@@ -119,6 +142,7 @@ impl Catalog {
         let mut catalog: Catalog = toml::from_str(text)
             .map_err(|e| CatalogError::Parse { path: origin.to_string(), message: e.message().to_string() })?;
         catalog.validate()?;
+        catalog.pre_releases.sort_by_key(|p| p.version);
         catalog.majors.sort_by_key(|m| m.major);
         for major in &mut catalog.majors {
             major.releases.sort_by_key(|r| r.version);
@@ -157,6 +181,15 @@ impl Catalog {
                 return invalid(format!("major {}: release dates go backwards as versions rise", major.major));
             }
         }
+        let mut seen_pre = BTreeSet::new();
+        for pre in &self.pre_releases {
+            if !seen_pre.insert(pre.version) {
+                return invalid(format!("pre-release {} listed twice", pre.version));
+            }
+            if pre.seen.trim().is_empty() || pre.seen.len() > 200 || pre.seen.contains('\n') {
+                return invalid(format!("pre-release {}: say in one line where it was seen", pre.version));
+            }
+        }
         Ok(())
     }
 
@@ -175,6 +208,20 @@ impl Catalog {
         self.releases().find(|(_, r)| r.version == version)
     }
 
+    /// The pre-releases of a major, ascending.
+    pub fn pre_releases_of(&self, major: u32) -> impl Iterator<Item = &PreReleaseEntry> {
+        self.pre_releases.iter().filter(move |p| p.version.major == major)
+    }
+
+    /// The newest pre-release of a major that has no final release yet
+    /// (`resolve 19 --pre`); a major with final releases resolves to them.
+    pub fn newest_pre_release(&self, major: u32) -> Option<&PreReleaseEntry> {
+        if self.major(major).is_some() {
+            return None;
+        }
+        self.pre_releases_of(major).max_by_key(|p| p.version)
+    }
+
     /// Resolves a spec to a release. `today` decides end of life; an EOL
     /// major is an error unless `allow_eol`.
     pub fn resolve(&self, spec: VersionSpec, today: Date, allow_eol: bool) -> Result<Resolved, CatalogError> {
@@ -183,6 +230,10 @@ impl Catalog {
             VersionSpec::Exact(v) => v.major,
         };
         let major = self.major(major_number).ok_or_else(|| {
+            let pre: Vec<String> = self.pre_releases_of(major_number).map(|p| p.version.to_string()).collect();
+            if !pre.is_empty() {
+                return CatalogError::OnlyPreReleases { major: major_number, list: pre.join(", ") };
+            }
             let known: Vec<String> = self.majors.iter().map(|m| m.major.to_string()).collect();
             CatalogError::UnknownMajor(major_number, known.join(", "))
         })?;
@@ -277,6 +328,23 @@ releases = [{ version = "13.16", date = "2024-08-08" }]
         let catalog = Catalog::parse(SAMPLE, "sample").unwrap();
         let r = catalog.resolve("17".parse().unwrap(), date("2026-11-24"), false).unwrap();
         assert_eq!(r.version, Version::new(17, 10));
+    }
+
+    #[test]
+    fn a_major_with_only_pre_releases_resolves_only_when_asked() {
+        let text = format!(
+            "{SAMPLE}\n[[pre_releases]]\nversion = \"19rc1\"\nseen = \"Debian experimental 19~rc1-1\"\n\n[[pre_releases]]\nversion = \"19beta2\"\nseen = \"Debian experimental 19~beta2-1\"\n"
+        );
+        let catalog = Catalog::parse(&text, "sample").unwrap();
+        let err = catalog.resolve("19".parse().unwrap(), date("2026-11-24"), false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "PostgreSQL 19 has only pre-releases so far (19beta2, 19rc1); pass --pre to resolve the newest"
+        );
+        assert_eq!(catalog.newest_pre_release(19).unwrap().version.to_string(), "19rc1");
+        assert!(catalog.newest_pre_release(17).is_none(), "a major with final releases resolves to them");
+        let twice = format!("{text}\n[[pre_releases]]\nversion = \"19~rc1\"\nseen = \"again\"\n");
+        assert!(Catalog::parse(&twice, "sample").is_err());
     }
 
     #[test]

@@ -91,6 +91,33 @@ pub enum Evidence {
         /// Policy reference time the signature is evaluated at (RFC 3339, UTC).
         reference_time: String,
     },
+    /// The Debian archive chain: a suite's `InRelease`, clearsigned by a
+    /// Debian archive key, lists the hash of `main/source/Sources`, whose
+    /// paragraph for the source package lists the orig tarball's hash (see
+    /// [`crate::source::debian_archive`]).
+    DebianArchive {
+        /// What it attests.
+        attests: Attestation,
+        /// Debian source package name (`postgresql-17`).
+        package: String,
+        /// Debian version (`17.12-0+deb13u1`).
+        debian_version: String,
+        /// The suite whose `InRelease` signs the chain (`trixie-security`).
+        suite: String,
+        /// The `InRelease`'s `Date:` (RFC 3339, UTC).
+        release_date: String,
+        /// Committed proof (the `InRelease` and the index's tail), relative
+        /// to the repository root.
+        document: String,
+        /// SHA-256 of that document.
+        document_sha256: String,
+        /// Fingerprint of the archive key whose signature was verified.
+        signer: String,
+        /// Signature creation time (RFC 3339, UTC).
+        signature_created: String,
+        /// Policy reference time the signature is evaluated at (RFC 3339, UTC).
+        reference_time: String,
+    },
     /// The `.sha256` file published upstream beside the tarball (unsigned).
     UpstreamChecksum {
         /// What it attests.
@@ -168,6 +195,7 @@ impl Evidence {
     pub fn kind(&self) -> &'static str {
         match self {
             Evidence::DebianDsc { .. } => "debian-dsc",
+            Evidence::DebianArchive { .. } => "debian-archive",
             Evidence::UpstreamChecksum { .. } => "upstream-checksum",
             Evidence::Witness { .. } => "witness",
         }
@@ -177,6 +205,7 @@ impl Evidence {
     pub fn attests(&self) -> &Attestation {
         match self {
             Evidence::DebianDsc { attests, .. }
+            | Evidence::DebianArchive { attests, .. }
             | Evidence::UpstreamChecksum { attests, .. }
             | Evidence::Witness { attests, .. } => attests,
         }
@@ -187,7 +216,9 @@ impl Evidence {
     /// package name and version (Debian's grammars).
     pub fn check_names(&self) -> Result<(), NameError> {
         names::debian_file_name(&self.attests().name)?;
-        if let Evidence::DebianDsc { package, debian_version, .. } = self {
+        if let Evidence::DebianDsc { package, debian_version, .. }
+        | Evidence::DebianArchive { package, debian_version, .. } = self
+        {
             names::debian_package(package)?;
             names::debian_version(debian_version)?;
         }
@@ -198,6 +229,7 @@ impl Evidence {
     pub fn document(&self) -> (&str, &str) {
         match self {
             Evidence::DebianDsc { document, document_sha256, .. }
+            | Evidence::DebianArchive { document, document_sha256, .. }
             | Evidence::UpstreamChecksum { document, document_sha256, .. }
             | Evidence::Witness { document, document_sha256, .. } => (document, document_sha256),
         }

@@ -22,6 +22,89 @@ pub struct Version {
     pub minor: u32,
 }
 
+/// A pre-release of a major: `19beta2`, `19rc1`. pgbin lists pre-releases
+/// but never takes one for a major alias, and builds final releases only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PreRelease {
+    /// The major it precedes.
+    pub major: u32,
+    /// Beta or release candidate (betas sort first).
+    pub stage: PreStage,
+    /// Its number within the stage (1..).
+    pub number: u32,
+}
+
+/// The stage of a pre-release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PreStage {
+    /// `beta`.
+    Beta,
+    /// `rc`.
+    Rc,
+}
+
+impl PreRelease {
+    /// The upstream tarball's name (`postgresql-19rc1.tar.bz2`).
+    pub fn tarball_name(&self) -> String {
+        format!("postgresql-{self}.tar.bz2")
+    }
+
+    /// How Debian spells it in an upstream version (`19~rc1`).
+    pub fn debian_spelling(&self) -> String {
+        let text = self.to_string();
+        let at = self.major.to_string().len();
+        format!("{}~{}", &text[..at], &text[at..])
+    }
+}
+
+impl fmt::Display for PreRelease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stage = match self.stage {
+            PreStage::Beta => "beta",
+            PreStage::Rc => "rc",
+        };
+        write!(f, "{}{stage}{}", self.major, self.number)
+    }
+}
+
+impl FromStr for PreRelease {
+    type Err = VersionError;
+
+    /// Parses `19rc1`, `19beta2`, or Debian's `19~rc1`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let syntax = || VersionError::Syntax(text.to_string());
+        let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+        let major = component(&text[..digits]).ok_or_else(syntax)?;
+        let rest = &text[digits..];
+        let rest = rest.strip_prefix('~').unwrap_or(rest);
+        let (stage, number) = if let Some(n) = rest.strip_prefix("beta") {
+            (PreStage::Beta, n)
+        } else if let Some(n) = rest.strip_prefix("rc") {
+            (PreStage::Rc, n)
+        } else {
+            return Err(syntax());
+        };
+        let number = component(number).filter(|n| *n > 0).ok_or_else(syntax)?;
+        if major < 10 {
+            return Err(VersionError::PreTen(text.to_string()));
+        }
+        Ok(PreRelease { major, stage, number })
+    }
+}
+
+impl Serialize for PreRelease {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PreRelease {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// What a user asked for: a whole major or one exact release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VersionSpec {
@@ -168,6 +251,15 @@ mod tests {
         assert!(v("17.10") > v("17.9"));
         assert!(v("18.0") > v("17.12"));
         assert_eq!(v("17.6").archive_version(), "17.6.0");
+        let rc: PreRelease = "19rc1".parse().unwrap();
+        assert_eq!(rc, "19~rc1".parse().unwrap());
+        assert_eq!(rc.debian_spelling(), "19~rc1");
+        assert_eq!(rc.tarball_name(), "postgresql-19rc1.tar.bz2");
+        let beta: PreRelease = "19beta2".parse().unwrap();
+        assert!(beta < rc, "betas come before release candidates");
+        for bad in ["19", "19rc", "19rc0", "19rc01", "rc1", "19alpha1", "9rc1", "19rc1x", "19.0rc1"] {
+            assert!(bad.parse::<PreRelease>().is_err(), "{bad}");
+        }
         assert_eq!(v("17.6").attr_version(), "17_6");
     }
 

@@ -39,10 +39,10 @@ pub struct SourceControl {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DscError {
     /// A required field is absent.
-    #[error("the .dsc has no {0} field")]
+    #[error("the source control paragraph has no {0} field")]
     MissingField(&'static str),
     /// A field appears twice.
-    #[error("the .dsc repeats the {0} field")]
+    #[error("the source control paragraph repeats the {0} field")]
     DuplicateField(String),
     /// A checksum line is malformed.
     #[error("malformed Checksums-Sha256 line: '{0}'")]
@@ -51,6 +51,13 @@ pub enum DscError {
 
 /// Parses the (already verified) body of a `.dsc`.
 pub fn parse_dsc(text: &str) -> Result<SourceControl, DscError> {
+    parse_control(text, "Source")
+}
+
+/// Parses the first paragraph of `text` as a source control paragraph whose
+/// package name is in the field `name_field`: `Source` in a `.dsc`,
+/// `Package` in an archive's `Sources` index.
+pub fn parse_control(text: &str, name_field: &'static str) -> Result<SourceControl, DscError> {
     let mut fields: Vec<(String, String)> = Vec::new();
     // Lower-cased names seen, so that a document of many fields costs
     // linear time, not a comparison with every earlier field.
@@ -99,7 +106,7 @@ pub fn parse_dsc(text: &str) -> Result<SourceControl, DscError> {
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(SourceControl { source: field("Source")?, version: field("Version")?, sha256 })
+    Ok(SourceControl { source: field(name_field)?, version: field("Version")?, sha256 })
 }
 
 /// The upstream part of a Debian version: no epoch, no Debian revision.
@@ -137,7 +144,27 @@ pub fn dsc_name(package: &str, debian_version: &str) -> String {
 /// The Debian mirror to use: the environment variable if set, else the first
 /// `URIs:` (deb822) or `deb` line URI of the machine's apt sources.
 pub fn configured_mirror(apt_dir: &Path) -> Option<String> {
-    if let Ok(uri) = std::env::var(MIRROR_ENV) {
+    configured(apt_dir, MIRROR_ENV, Archive::Main)
+}
+
+/// Environment variable naming the Debian security archive's mirror.
+pub const SECURITY_MIRROR_ENV: &str = "PGBIN_DEBIAN_SECURITY_MIRROR";
+
+/// The Debian security archive to use (it carries the `SUITE-security`
+/// suites): the environment variable if set, else the first apt source URI
+/// ending in `-security`.
+pub fn configured_security_mirror(apt_dir: &Path) -> Option<String> {
+    configured(apt_dir, SECURITY_MIRROR_ENV, Archive::Security)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Archive {
+    Main,
+    Security,
+}
+
+fn configured(apt_dir: &Path, env: &str, archive: Archive) -> Option<String> {
+    if let Ok(uri) = std::env::var(env) {
         let uri = uri.trim().trim_end_matches('/').to_string();
         if !uri.is_empty() {
             return Some(uri);
@@ -152,13 +179,14 @@ pub fn configured_mirror(apt_dir: &Path) -> Option<String> {
         .collect();
     files.sort();
     files.insert(0, apt_dir.join("sources.list"));
-    files.iter().find_map(|path| mirror_from_sources(&std::fs::read_to_string(path).ok()?))
+    files.iter().find_map(|path| mirror_from_sources(&std::fs::read_to_string(path).ok()?, archive))
 }
 
 /// The first Debian archive URI in apt sources text (deb822 or one-line
-/// format); security archives are skipped since they carry no pool of
-/// ordinary uploads.
-fn mirror_from_sources(text: &str) -> Option<String> {
+/// format) of the wanted archive: the main archive skips security archives,
+/// since they carry no pool of ordinary uploads; the security archive is the
+/// URI ending in `-security`.
+fn mirror_from_sources(text: &str, archive: Archive) -> Option<String> {
     text.lines()
         .filter_map(|line| {
             let line = line.trim();
@@ -170,7 +198,9 @@ fn mirror_from_sources(text: &str) -> Option<String> {
                 None
             }
         })
-        .find(|uri| uri.contains("://") && !uri.trim_end_matches('/').ends_with("-security"))
+        .find(|uri| {
+            uri.contains("://") && uri.trim_end_matches('/').ends_with("-security") == (archive == Archive::Security)
+        })
         .map(|uri| uri.trim_end_matches('/').to_string())
 }
 
@@ -227,10 +257,15 @@ mod tests {
     #[test]
     fn reads_mirror_from_apt_sources() {
         let deb822 = "Types: deb\nURIs: http://mirror.invalid/debian\nSuites: bookworm\n\nTypes: deb\nURIs: http://mirror.invalid/debian-security\n";
-        assert_eq!(mirror_from_sources(deb822).as_deref(), Some("http://mirror.invalid/debian"));
+        assert_eq!(mirror_from_sources(deb822, Archive::Main).as_deref(), Some("http://mirror.invalid/debian"));
+        assert_eq!(
+            mirror_from_sources(deb822, Archive::Security).as_deref(),
+            Some("http://mirror.invalid/debian-security")
+        );
         let one_line = "# comment\ndeb [arch=amd64] http://mirror.invalid/debian/ bookworm main\n";
-        assert_eq!(mirror_from_sources(one_line).as_deref(), Some("http://mirror.invalid/debian"));
-        assert_eq!(mirror_from_sources("Types: deb\n"), None);
+        assert_eq!(mirror_from_sources(one_line, Archive::Main).as_deref(), Some("http://mirror.invalid/debian"));
+        assert_eq!(mirror_from_sources(one_line, Archive::Security), None);
+        assert_eq!(mirror_from_sources("Types: deb\n", Archive::Main), None);
     }
 }
 

@@ -1,7 +1,9 @@
 //! Evidence documents: recognise a file's kind and turn it into a lock record.
 //!
-//! Three document kinds exist, told apart by content:
+//! Four document kinds exist, told apart by content:
 //! - an OpenPGP clearsigned Debian `.dsc` (`debian-dsc`);
+//! - a Debian archive proof: a suite's signed `InRelease` and the tail of
+//!   its `Sources` index (`debian-archive`, [`crate::source::debian_archive`]);
 //! - a witness excerpt: `Publisher:`, `Reference:` and `Blob:` header lines
 //!   (the last the git blob id of the whole file at the pinned commit), a
 //!   blank line, then the verbatim lines of the public record (`witness`);
@@ -17,9 +19,9 @@ use crate::data::catalog;
 use crate::data::lock::{Attestation, Evidence, is_sha256_hex};
 use crate::data::names;
 use crate::data::version::Version;
-use crate::source::debian;
 use crate::source::error::TrustError;
 use crate::source::openpgp::{MAX_DOCUMENT_BYTES, Policy, verify_clearsigned};
+use crate::source::{debian, debian_archive};
 use crate::util::confined::Bound;
 use crate::util::time::format_time;
 
@@ -222,6 +224,15 @@ pub fn committed_path(evidence: &Evidence, version: Version, document: &[u8]) ->
             names::debian_version(debian_version).map_err(|e| FormatError(e.to_string()))?;
             format!("evidence/debian/{}", debian::dsc_name(package, debian_version))
         }
+        Evidence::DebianArchive { package, debian_version, suite, .. } => {
+            names::debian_package(package).map_err(|e| FormatError(e.to_string()))?;
+            names::debian_version(debian_version).map_err(|e| FormatError(e.to_string()))?;
+            if suite.is_empty() || !suite.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                return Err(FormatError(format!("suite {suite:?} is not a Debian suite name")));
+            }
+            let without_epoch = debian_version.split_once(':').map_or(debian_version.as_str(), |(_, rest)| rest);
+            format!("evidence/debian-archive/{package}_{without_epoch}_{suite}.proof")
+        }
         Evidence::UpstreamChecksum { .. } => format!("evidence/upstream/postgresql-{version}.tar.bz2.sha256"),
         Evidence::Witness { publisher, .. } => {
             let slug: String = publisher
@@ -250,7 +261,32 @@ pub fn record_from_document(
     }
     let document_sha256 = hex::encode(Sha256::digest(document));
     let text = String::from_utf8_lossy(document);
-    let evidence = if document.starts_with(b"-----BEGIN PGP SIGNED MESSAGE-----") {
+    let evidence = if debian_archive::is_proof(document) {
+        let (_, checked) = debian_archive::check_proof(policy, document, now, name)?;
+        let paragraph = &checked.paragraph;
+        let upstream = debian::upstream_version(&paragraph.version);
+        if upstream != version.to_string() {
+            return Err(mismatch(format!("is for PostgreSQL {upstream}, not {version}")));
+        }
+        let orig = debian::orig_tarball_name(version);
+        let listed = paragraph
+            .sha256
+            .iter()
+            .find(|f| f.name == orig)
+            .ok_or_else(|| mismatch(format!("its Sources paragraph does not list {orig}")))?;
+        Evidence::DebianArchive {
+            attests: Attestation { name: orig, sha256: listed.sha256.clone(), size: Some(listed.size) },
+            package: paragraph.source.clone(),
+            debian_version: paragraph.version.clone(),
+            suite: checked.release.codename.clone(),
+            release_date: format_time(checked.release.date),
+            document: String::new(),
+            document_sha256,
+            signer: checked.signed.signer,
+            signature_created: format_time(checked.signed.created),
+            reference_time: format_time(now),
+        }
+    } else if document.starts_with(b"-----BEGIN PGP SIGNED MESSAGE-----") {
         let signed = verify_clearsigned(policy, "debian-dsc", document, now, name)?;
         let dsc = debian::parse_dsc(&String::from_utf8_lossy(&signed.content)).map_err(|e| mismatch(e.to_string()))?;
         let upstream = debian::upstream_version(&dsc.version);
@@ -301,6 +337,7 @@ fn with_document(mut evidence: Evidence, version: Version, document: &[u8]) -> R
     let path = committed_path(&evidence, version, document)?;
     match &mut evidence {
         Evidence::DebianDsc { document, .. }
+        | Evidence::DebianArchive { document, .. }
         | Evidence::UpstreamChecksum { document, .. }
         | Evidence::Witness { document, .. } => *document = path,
     }

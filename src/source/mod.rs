@@ -3,6 +3,8 @@
 //! obtaining a tarball only once it is verified.
 
 pub mod debian;
+pub mod debian_archive;
+pub mod debian_index;
 pub mod documents;
 pub mod error;
 pub mod fetch;

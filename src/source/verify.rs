@@ -19,14 +19,14 @@ use serde::{Deserialize, Serialize};
 use super::documents::{EVIDENCE_BOUND, FormatError, record_from_document};
 use super::error::TrustError;
 use super::openpgp::MAX_DOCUMENT_BYTES;
-use super::openpgp::{Policy, verify_clearsigned};
+use super::openpgp::{Policy, SignedDocument, verify_clearsigned};
 use crate::source::witness_clone::{CloneReport, WitnessClone, check_witnesses};
 use crate::util::confined::read_confined;
 use crate::util::digest::{FileDigest, digest_file, sha256_hex};
 use crate::util::time::{format_time, parse_time};
 
 use crate::data::lock::{Evidence, LockedSource};
-use crate::source::debian;
+use crate::source::{debian, debian_archive};
 
 /// Publisher name under which upstream's own `.sha256` files count.
 const UPSTREAM_PUBLISHER: &str = "postgresql.org";
@@ -103,6 +103,13 @@ impl Assessment {
         set.into_iter().collect()
     }
 
+    /// What the level rests on, in a few words: the signed kinds, else the
+    /// independent publishers; for a level below `corroborated`, what is
+    /// missing.
+    pub fn basis(&self) -> String {
+        basis_of(&self.evidence)
+    }
+
     /// Fingerprints of every signer, sorted and unique.
     pub fn signers(&self) -> Vec<String> {
         let set: BTreeSet<String> = self.evidence.iter().filter_map(|e| e.signer.clone()).collect();
@@ -119,6 +126,26 @@ pub fn level_of(evidence: &[VerifiedEvidence]) -> Level {
     }
     let publishers: BTreeSet<String> = evidence.iter().map(|e| e.publisher.to_ascii_lowercase()).collect();
     if publishers.len() >= 2 { Level::Corroborated } else { Level::Unverified }
+}
+
+/// The basis of a level decided from `evidence` (see [`Assessment::basis`]).
+pub fn basis_of(evidence: &[VerifiedEvidence]) -> String {
+    let signed: BTreeSet<&str> = evidence.iter().filter(|e| e.signed).map(|e| e.kind.as_str()).collect();
+    let publishers: BTreeSet<String> =
+        evidence.iter().filter(|e| !e.signed).map(|e| e.publisher.to_ascii_lowercase()).collect();
+    let publishers: Vec<String> = publishers.into_iter().collect();
+    if !signed.is_empty() {
+        let mut parts: Vec<String> = signed.into_iter().map(str::to_string).collect();
+        if !publishers.is_empty() {
+            parts.push(format!("witnessed by {}", publishers.join(", ")));
+        }
+        return parts.join("; ");
+    }
+    match publishers.len() {
+        0 => "no evidence locked".into(),
+        1 => format!("only {} records it; a second owner's record is needed", publishers[0]),
+        _ => format!("witnessed by {}", publishers.join(", ")),
+    }
 }
 
 /// Verifies one piece of evidence given its document bytes, against the
@@ -151,7 +178,7 @@ pub fn verify_evidence(
         )));
     }
     let expected_name = match evidence {
-        Evidence::DebianDsc { .. } => debian::orig_tarball_name(entry.version),
+        Evidence::DebianDsc { .. } | Evidence::DebianArchive { .. } => debian::orig_tarball_name(entry.version),
         _ => entry.tarball.clone(),
     };
     if attests.name != expected_name {
@@ -164,26 +191,9 @@ pub fn verify_evidence(
     }
     match evidence {
         Evidence::DebianDsc { package, debian_version, signer, signature_created, reference_time, .. } => {
-            let at = parse_time(reference_time).map_err(|e| mismatch(e.to_string()))?;
-            let created = parse_time(signature_created).map_err(|e| mismatch(e.to_string()))?;
-            if at < created || at > Timestamp::now() {
-                return Err(mismatch(format!(
-                    "reference time {reference_time} must lie between the signature ({signature_created}) and now"
-                )));
-            }
-            if attests.size.is_none() || entry.size != attests.size {
-                return Err(mismatch("a .dsc states the tarball size; the lock must record the same size".into()));
-            }
+            let at = reference_time_of(reference_time, signature_created, entry, attests.size).map_err(mismatch)?;
             let signed = verify_clearsigned(policy, evidence.kind(), document, at, doc_name)?;
-            if !signed.signer.eq_ignore_ascii_case(signer) {
-                return Err(mismatch(format!("signed by {}, the lock records {signer}", signed.signer)));
-            }
-            if format_time(signed.created) != *signature_created {
-                return Err(mismatch(format!(
-                    "signature made at {}, the lock records {signature_created}",
-                    format_time(signed.created)
-                )));
-            }
+            check_signature_record(&signed, signer, signature_created).map_err(mismatch)?;
             let text = String::from_utf8_lossy(&signed.content);
             let dsc = debian::parse_dsc(&text).map_err(|e| mismatch(e.to_string()))?;
             check_dsc_matches(&dsc, entry, package, debian_version).map_err(|e| mismatch(e.0))?;
@@ -196,6 +206,44 @@ pub fn verify_evidence(
                 signer_name: policy_signer.map(|s| s.name.clone()),
                 signature_created: Some(format_time(signed.created)),
                 reference: format!("Debian source package {package} {debian_version}"),
+            })
+        }
+        Evidence::DebianArchive {
+            package,
+            debian_version,
+            suite,
+            release_date,
+            signer,
+            signature_created,
+            reference_time,
+            ..
+        } => {
+            let at = reference_time_of(reference_time, signature_created, entry, attests.size).map_err(mismatch)?;
+            let (proof, checked) = debian_archive::check_proof(policy, document, at, doc_name)?;
+            check_signature_record(&checked.signed, signer, signature_created).map_err(mismatch)?;
+            if checked.release.codename != *suite || format_time(checked.release.date) != *release_date {
+                return Err(mismatch(format!(
+                    "is the InRelease of {} dated {}, the lock records {suite} dated {release_date}",
+                    checked.release.codename,
+                    format_time(checked.release.date)
+                )));
+            }
+            if proof.package != *package || proof.debian_version != *debian_version {
+                return Err(mismatch(format!(
+                    "is about {} {}, the lock records {package} {debian_version}",
+                    proof.package, proof.debian_version
+                )));
+            }
+            check_dsc_matches(&checked.paragraph, entry, package, debian_version).map_err(|e| mismatch(e.0))?;
+            let policy_signer = policy.signer(&checked.signed.signer);
+            Ok(VerifiedEvidence {
+                kind: evidence.kind().into(),
+                signed: true,
+                publisher: "debian".into(),
+                signer: Some(checked.signed.signer.clone()),
+                signer_name: policy_signer.map(|s| s.name.clone()),
+                signature_created: Some(format_time(checked.signed.created)),
+                reference: format!("Debian archive {suite} ({release_date}): {package} {debian_version}"),
             })
         }
         Evidence::UpstreamChecksum { url, .. } => {
@@ -238,7 +286,41 @@ pub fn verify_evidence(
     }
 }
 
-/// The rules binding a verified `.dsc` to one lock entry.
+/// The reference time of signed evidence, which must lie between the
+/// signature and now; signed Debian evidence states the tarball size, so the
+/// entry must record it.
+fn reference_time_of(
+    reference_time: &str,
+    signature_created: &str,
+    entry: &LockedSource,
+    attested_size: Option<u64>,
+) -> Result<Timestamp, String> {
+    let at = parse_time(reference_time).map_err(|e| e.to_string())?;
+    let created = parse_time(signature_created).map_err(|e| e.to_string())?;
+    if at < created || at > Timestamp::now() {
+        return Err(format!(
+            "reference time {reference_time} must lie between the signature ({signature_created}) and now"
+        ));
+    }
+    if attested_size.is_none() || entry.size != attested_size {
+        return Err("signed Debian evidence states the tarball size; the lock must record the same size".into());
+    }
+    Ok(at)
+}
+
+/// The verified signature must be the one the lock records.
+fn check_signature_record(signed: &SignedDocument, signer: &str, signature_created: &str) -> Result<(), String> {
+    if !signed.signer.eq_ignore_ascii_case(signer) {
+        return Err(format!("signed by {}, the lock records {signer}", signed.signer));
+    }
+    if format_time(signed.created) != signature_created {
+        return Err(format!("signature made at {}, the lock records {signature_created}", format_time(signed.created)));
+    }
+    Ok(())
+}
+
+/// The rules binding a verified `.dsc`, or a verified index's paragraph, to
+/// one lock entry.
 fn check_dsc_matches(
     dsc: &debian::SourceControl,
     entry: &LockedSource,

@@ -216,7 +216,7 @@ fn record_files(
 pub fn scan_clone(dir: &Path, shape: &RecordShape) -> Result<ScanReport, CloneError> {
     let clone = Clone::open(dir)?;
     let mut commits = clone.branch_history()?;
-    commits.sort_by(|a, b| (a.time, a.id).cmp(&(b.time, b.id)));
+    commits.sort_by_key(|c| (c.time, c.id));
     let mut memo = HashMap::new();
     let mut read: HashSet<ObjectId> = HashSet::new();
     let mut by_version: BTreeMap<Version, BTreeMap<String, FoundRecord>> = BTreeMap::new();

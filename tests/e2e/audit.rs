@@ -187,7 +187,7 @@ fn a_lock_downgrade_against_the_base_revision_is_reported() {
     let scratch = scratch_repo();
     let lock_path = scratch.path().join("data/sources.lock.json");
     let original = std::fs::read_to_string(&lock_path).unwrap();
-    // The base holds 17.11 but not 17.6; the change adds 17.6 by hand,
+    // The base holds 17.12 but not 17.6; the change adds 17.6 by hand,
     // with valid evidence and no downgrade override.
     let mut lock: serde_json::Value = serde_json::from_str(&original).unwrap();
     lock["sources"].as_array_mut().unwrap().retain(|s| s["version"] != "17.6");
@@ -203,7 +203,7 @@ fn a_lock_downgrade_against_the_base_revision_is_reported() {
     assert_eq!(code, 1);
     let rollback: Vec<&serde_json::Value> = findings.iter().filter(|f| f["rule"] == "PGB003").collect();
     assert_eq!(rollback.len(), 1, "{findings:#?}");
-    assert!(rollback[0]["message"].as_str().unwrap().contains("17.6 added below the already locked 17.11"));
+    assert!(rollback[0]["message"].as_str().unwrap().contains("17.6 added below the already locked 17.12"));
 
     let output = pgbin().arg("audit").arg(scratch.path()).args(["--base", "no-such-revision"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));

@@ -16,9 +16,28 @@ fn help_lists_the_commands() {
 #[test]
 fn resolve_major_gives_the_highest_patch() {
     let answer = json(&pgbin().args(["resolve", "17", "--json"]).output().unwrap());
-    assert_eq!(answer["version"], "17.11");
-    assert_eq!(answer["archive_version"], "17.11.0");
+    assert_eq!(answer["version"], "17.12");
+    assert_eq!(answer["archive_version"], "17.12.0");
     assert_eq!(answer["end_of_life"], false);
+}
+
+#[test]
+fn a_major_with_only_pre_releases_resolves_only_with_pre_and_is_never_built() {
+    let refused = pgbin().args(["resolve", "19"]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let line = crate::util::one_line_error(&refused);
+    assert!(line.contains("19 has only pre-releases so far (19beta2, 19rc1); pass --pre"), "{line}");
+    let answer = json(&pgbin().args(["resolve", "19", "--pre", "--json"]).output().unwrap());
+    assert_eq!(answer["version"], "19rc1");
+    assert_eq!(answer["pre_release"], true);
+    assert_eq!(answer["buildable"], false);
+    let stable = json(&pgbin().args(["resolve", "18", "--pre", "--json"]).output().unwrap());
+    assert_eq!(stable["version"], "18.6", "--pre never replaces a final release");
+    let generated = crate::util::repo().join("nix/generated");
+    for entry in std::fs::read_dir(&generated).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains("19rc1") && !text.contains("19beta"), "a pre-release reached the flake's data");
+    }
 }
 
 #[test]

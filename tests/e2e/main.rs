@@ -10,6 +10,7 @@ mod build;
 mod cache_key;
 mod cli;
 mod cross;
+mod debian_archive;
 mod diff;
 mod docker;
 mod hostile_archives;

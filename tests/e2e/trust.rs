@@ -9,7 +9,7 @@ use sequoia_openpgp::types::HashAlgorithm;
 
 use crate::util::keys::{clearsign, dsc_body, make_cert, revoke, trust_in_policy};
 use crate::util::{
-    json, one_line_error, pgbin, pgbin_in, repo, scratch_repo, scratch_without, snapshot, with_blob_line,
+    LocalMirror, json, one_line_error, pgbin, pgbin_in, repo, scratch_repo, scratch_without, snapshot, with_blob_line,
 };
 
 const DSC_18_6: &str = "evidence/debian/postgresql-18_18.6-3.dsc";
@@ -256,40 +256,6 @@ fn a_downgrade_or_changed_evidence_needs_a_recorded_override() {
         1,
         "refusing changed evidence",
     );
-}
-
-/// Serves `root` over HTTP on a free loopback port until dropped.
-struct LocalMirror {
-    child: std::process::Child,
-    url: String,
-}
-
-impl LocalMirror {
-    fn serve(root: &Path) -> LocalMirror {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = std::process::Command::new("python3")
-            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
-            .arg(root)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        LocalMirror { child, url }
-    }
-}
-
-impl Drop for LocalMirror {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -198,3 +198,39 @@ pub fn with_blob_line(witness: &str) -> String {
     let (head, body) = witness.split_once("\n\n").unwrap();
     format!("{head}\nBlob: {}\n\n{body}", "b".repeat(40))
 }
+
+/// Serves `root` over HTTP on a free loopback port until dropped.
+pub struct LocalMirror {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl LocalMirror {
+    /// Starts serving `root`.
+    pub fn serve(root: &Path) -> LocalMirror {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new("python3")
+            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
+            .arg(root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        LocalMirror { child, url }
+    }
+}
+
+impl Drop for LocalMirror {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
