@@ -26,17 +26,11 @@ pub const MAX_INDEX_BYTES: u64 = 512 << 20;
 
 /// The suites `pgbin catalog refresh --debian` reads: where Debian carries
 /// `postgresql-NN` source packages, from unstable and experimental to the
-/// supported stable releases and their security and point-release updates.
-pub const DEFAULT_SUITES: &[&str] = &[
-    "experimental",
-    "sid",
-    "trixie",
-    "trixie-security",
-    "trixie-proposed-updates",
-    "bookworm",
-    "bookworm-security",
-    "bookworm-proposed-updates",
-];
+/// supported stable releases and their security updates (bullseye's LTS
+/// carries 13). Proposed updates are left out: not every mirror carries
+/// them, and a suite a mirror lacks is an error, not a silent skip.
+pub const DEFAULT_SUITES: &[&str] =
+    &["experimental", "sid", "trixie", "trixie-security", "bookworm", "bookworm-security", "bullseye-security"];
 
 /// Why a suite's index could not be read or did not verify.
 #[derive(Debug, thiserror::Error)]

@@ -500,7 +500,7 @@ fn the_ci_matrix_is_the_flakes_package_set() {
     assert_eq!(text.trim().lines().count(), 1, "one line for $GITHUB_OUTPUT");
     let parsed: Value = serde_json::from_str(&text).unwrap();
     let include = parsed["include"].as_array().unwrap();
-    assert!(!include.is_empty() && include.iter().all(|r| r["version"] == "17.11"), "17 means the latest 17.x");
+    assert!(!include.is_empty() && include.iter().all(|r| r["version"] == "17.12"), "17 means the latest 17.x");
     assert!(include.iter().all(|r| r["runner"].as_str().is_some_and(|l| !l.is_empty())));
     let unverified = pgbin().args(["matrix", "--version", "16.15"]).output().unwrap();
     assert_eq!(unverified.status.code(), Some(1));
