@@ -33,6 +33,20 @@ pub struct Catalog {
     /// never built and never the target of a major alias.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pre_releases: Vec<PreReleaseEntry>,
+    /// Versions that were withdrawn before publication (18.5), with why:
+    /// absent from the releases on purpose.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withdrawn: Vec<Withdrawn>,
+}
+
+/// A version upstream withdrew before publishing it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Withdrawn {
+    /// The version that never shipped.
+    pub version: Version,
+    /// Why, in one line, with where that is recorded.
+    pub reason: String,
 }
 
 /// A pre-release and where it was seen.
@@ -98,6 +112,14 @@ pub enum CatalogError {
         major: u32,
         /// Its pre-releases.
         list: String,
+    },
+    /// The spec names a version upstream withdrew.
+    #[error("PostgreSQL {version} was withdrawn upstream and never published: {reason}")]
+    Withdrawn {
+        /// The version.
+        version: Version,
+        /// Why.
+        reason: String,
     },
     /// The spec names a release the catalog does not know.
     #[error("PostgreSQL {0} is not a known release; known {1}.x releases: {2}")]
@@ -181,6 +203,14 @@ impl Catalog {
                 return invalid(format!("major {}: release dates go backwards as versions rise", major.major));
             }
         }
+        for withdrawn in &self.withdrawn {
+            if self.majors.iter().flat_map(|m| &m.releases).any(|r| r.version == withdrawn.version) {
+                return invalid(format!("{} is listed both as a release and as withdrawn", withdrawn.version));
+            }
+            if withdrawn.reason.trim().is_empty() || withdrawn.reason.len() > 300 || withdrawn.reason.contains('\n') {
+                return invalid(format!("withdrawn {}: give the reason in one line", withdrawn.version));
+            }
+        }
         let mut seen_pre = BTreeSet::new();
         for pre in &self.pre_releases {
             if !seen_pre.insert(pre.version) {
@@ -206,6 +236,11 @@ impl Catalog {
     /// The catalog entry of one exact release.
     pub fn release(&self, version: Version) -> Option<(&Major, &Release)> {
         self.releases().find(|(_, r)| r.version == version)
+    }
+
+    /// Why a version was withdrawn, if it was.
+    pub fn withdrawn(&self, version: Version) -> Option<&Withdrawn> {
+        self.withdrawn.iter().find(|w| w.version == version)
     }
 
     /// The pre-releases of a major, ascending.
@@ -243,6 +278,9 @@ impl Catalog {
         }
         .ok_or_else(|| {
             let VersionSpec::Exact(v) = spec else { unreachable!("majors always have releases") };
+            if let Some(withdrawn) = self.withdrawn(v) {
+                return CatalogError::Withdrawn { version: v, reason: withdrawn.reason.clone() };
+            }
             let known: Vec<String> = major.releases.iter().map(|r| r.version.to_string()).collect();
             CatalogError::UnknownVersion(v, major.major, known.join(", "))
         })?;
@@ -345,6 +383,18 @@ releases = [{ version = "13.16", date = "2024-08-08" }]
         assert!(catalog.newest_pre_release(17).is_none(), "a major with final releases resolves to them");
         let twice = format!("{text}\n[[pre_releases]]\nversion = \"19~rc1\"\nseen = \"again\"\n");
         assert!(Catalog::parse(&twice, "sample").is_err());
+    }
+
+    #[test]
+    fn a_withdrawn_version_is_refused_with_its_reason() {
+        let text = format!(
+            "{SAMPLE}\n[[withdrawn]]\nversion = \"17.7\"\nreason = \"never published\"\n"
+        );
+        let catalog = Catalog::parse(&text, "sample").unwrap();
+        let err = catalog.resolve("17.7".parse().unwrap(), date("2026-11-24"), false).unwrap_err();
+        assert_eq!(err.to_string(), "PostgreSQL 17.7 was withdrawn upstream and never published: never published");
+        let listed = text.replace("version = \"17.7\"", "version = \"17.10\"");
+        assert!(Catalog::parse(&listed, "sample").is_err(), "a release cannot also be withdrawn");
     }
 
     #[test]
