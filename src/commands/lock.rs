@@ -116,13 +116,15 @@ fn add(ctx: &Context, args: AddArgs) -> Result<(), Failure> {
     };
     match record::add(&project, &request)? {
         Recorded::Unchanged => println!("{version} is already locked with this evidence; nothing changed"),
-        Recorded::Locked { level, new_documents, witnesses_checked } => {
+        Recorded::Locked { level, new_documents, witnesses_checked, basis } => {
             println!(
                 "locked {version}: {} ({new_documents} new evidence document(s), {witnesses_checked} checked against a clone); run `pgbin generate` next",
                 styled_level(level)
             );
             if level < Level::Corroborated {
-                eprintln!("pgbin: note: {version} is {level}: listed, but not buildable until more evidence is added");
+                eprintln!(
+                    "pgbin: note: {version} is {level} ({basis}): listed, but not buildable until more evidence is added"
+                );
             }
         }
     }

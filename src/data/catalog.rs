@@ -387,9 +387,7 @@ releases = [{ version = "13.16", date = "2024-08-08" }]
 
     #[test]
     fn a_withdrawn_version_is_refused_with_its_reason() {
-        let text = format!(
-            "{SAMPLE}\n[[withdrawn]]\nversion = \"17.7\"\nreason = \"never published\"\n"
-        );
+        let text = format!("{SAMPLE}\n[[withdrawn]]\nversion = \"17.7\"\nreason = \"never published\"\n");
         let catalog = Catalog::parse(&text, "sample").unwrap();
         let err = catalog.resolve("17.7".parse().unwrap(), date("2026-11-24"), false).unwrap_err();
         assert_eq!(err.to_string(), "PostgreSQL 17.7 was withdrawn upstream and never published: never published");

@@ -15,7 +15,7 @@ use crate::data::version::Version;
 use crate::source::documents::{EVIDENCE_BOUND, record_from_document};
 use crate::source::error::TrustError;
 use crate::source::project::Project;
-use crate::source::verify::{Level, level_of, verify_evidence};
+use crate::source::verify::{Level, basis_of, level_of, verify_evidence};
 use crate::source::witness_clone::{CloneCheckError, WitnessClone, check_witnesses};
 use crate::util::confined::{ConfinedError, read_confined, read_regular_file, write_confined};
 use crate::util::error::{Classify, FailureKind};
@@ -51,6 +51,9 @@ pub enum Recorded {
         new_documents: usize,
         /// How many of the new witnesses were checked against a clone.
         witnesses_checked: usize,
+        /// What the level rests on, or what is missing
+        /// ([`crate::source::verify::basis_of`]).
+        basis: String,
     },
 }
 
@@ -209,6 +212,7 @@ pub fn add(project: &Project, request: &AddRequest) -> Result<Recorded, RecordEr
         verified.push(verify_evidence(&project.policy, &entry, item, &bytes)?);
     }
     let level = level_of(&verified);
+    let basis = basis_of(&verified);
 
     let mut lock = project.lock.clone();
     lock.upsert(entry);
@@ -240,5 +244,5 @@ pub fn add(project: &Project, request: &AddRequest) -> Result<Recorded, RecordEr
         cleanup(&written);
         return Err(e.into());
     }
-    Ok(Recorded::Locked { level, new_documents: new_documents.len(), witnesses_checked })
+    Ok(Recorded::Locked { level, new_documents: new_documents.len(), witnesses_checked, basis })
 }

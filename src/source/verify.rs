@@ -85,6 +85,15 @@ pub struct VerifiedEvidence {
     pub signature_created: Option<String>,
     /// Where the evidence came from.
     pub reference: String,
+    /// A witness's repository name (`postgresql-feedstock`), lower-cased:
+    /// two owners' repositories of one name are taken for a fork and its
+    /// upstream, and counted once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// A witness's blob id: two owners' witnesses of the same file are
+    /// counted once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
 }
 
 /// The verdict on one locked release.
@@ -117,23 +126,48 @@ impl Assessment {
     }
 }
 
-/// Decides the level from verified evidence. Publishers are counted
-/// lower-cased: GitHub owners are case-insensitive, so `Docker-Library` and
-/// `docker-library` are one publisher.
+/// Decides the level from verified evidence. Unsigned evidence counts once
+/// per independent group ([`independent_groups`]).
 pub fn level_of(evidence: &[VerifiedEvidence]) -> Level {
     if evidence.iter().any(|e| e.signed) {
         return Level::Signed;
     }
-    let publishers: BTreeSet<String> = evidence.iter().map(|e| e.publisher.to_ascii_lowercase()).collect();
-    if publishers.len() >= 2 { Level::Corroborated } else { Level::Unverified }
+    if independent_groups(evidence).len() >= 2 { Level::Corroborated } else { Level::Unverified }
+}
+
+/// The unsigned evidence grouped into independent sources, each group the
+/// publishers it holds (sorted). Publishers are compared lower-cased (GitHub
+/// owners are case-insensitive, so `Docker-Library` and `docker-library` are
+/// one); two owners whose witnessed repositories share a name (a fork and
+/// its upstream: `someone/postgresql-feedstock`), or whose witnesses are the
+/// same file (one blob id), are one group.
+pub fn independent_groups(evidence: &[VerifiedEvidence]) -> Vec<Vec<String>> {
+    let mut groups: Vec<(BTreeSet<String>, BTreeSet<String>)> = Vec::new();
+    for item in evidence.iter().filter(|e| !e.signed) {
+        let publisher = item.publisher.to_ascii_lowercase();
+        let mut keys = BTreeSet::from([format!("owner:{publisher}")]);
+        keys.extend(item.repository.iter().map(|r| format!("repository:{r}")));
+        keys.extend(item.blob.iter().map(|b| format!("blob:{b}")));
+        let mut merged = (keys, BTreeSet::from([publisher]));
+        groups.retain(|(group_keys, publishers)| {
+            if group_keys.is_disjoint(&merged.0) {
+                return true;
+            }
+            merged.0.extend(group_keys.iter().cloned());
+            merged.1.extend(publishers.iter().cloned());
+            false
+        });
+        groups.push(merged);
+    }
+    let mut publishers: Vec<Vec<String>> = groups.into_iter().map(|(_, p)| p.into_iter().collect()).collect();
+    publishers.sort();
+    publishers
 }
 
 /// The basis of a level decided from `evidence` (see [`Assessment::basis`]).
 pub fn basis_of(evidence: &[VerifiedEvidence]) -> String {
     let signed: BTreeSet<&str> = evidence.iter().filter(|e| e.signed).map(|e| e.kind.as_str()).collect();
-    let publishers: BTreeSet<String> =
-        evidence.iter().filter(|e| !e.signed).map(|e| e.publisher.to_ascii_lowercase()).collect();
-    let publishers: Vec<String> = publishers.into_iter().collect();
+    let publishers: Vec<String> = independent_groups(evidence).into_iter().map(|group| group.join(" = ")).collect();
     if !signed.is_empty() {
         let mut parts: Vec<String> = signed.into_iter().map(str::to_string).collect();
         if !publishers.is_empty() {
@@ -143,6 +177,9 @@ pub fn basis_of(evidence: &[VerifiedEvidence]) -> String {
     }
     match publishers.len() {
         0 => "no evidence locked".into(),
+        1 if publishers[0].contains(" = ") => {
+            format!("{} count once (a fork, or the same file); a second independent record is needed", publishers[0])
+        }
         1 => format!("only {} records it; a second owner's record is needed", publishers[0]),
         _ => format!("witnessed by {}", publishers.join(", ")),
     }
@@ -206,6 +243,8 @@ pub fn verify_evidence(
                 signer_name: policy_signer.map(|s| s.name.clone()),
                 signature_created: Some(format_time(signed.created)),
                 reference: format!("Debian source package {package} {debian_version}"),
+                repository: None,
+                blob: None,
             })
         }
         Evidence::DebianArchive {
@@ -244,6 +283,8 @@ pub fn verify_evidence(
                 signer_name: policy_signer.map(|s| s.name.clone()),
                 signature_created: Some(format_time(checked.signed.created)),
                 reference: format!("Debian archive {suite} ({release_date}): {package} {debian_version}"),
+                repository: None,
+                blob: None,
             })
         }
         Evidence::UpstreamChecksum { url, .. } => {
@@ -261,6 +302,8 @@ pub fn verify_evidence(
                 signer_name: None,
                 signature_created: None,
                 reference: url.clone(),
+                repository: None,
+                blob: None,
             })
         }
         Evidence::Witness { publisher, reference, blob, .. } => {
@@ -273,6 +316,7 @@ pub fn verify_evidence(
             if witness.sha256 != entry.sha256 {
                 return Err(mismatch("states another SHA-256 than the lock".into()));
             }
+            let repository = witness.publisher.split_once('/').map(|(_, repo)| repo.to_ascii_lowercase());
             Ok(VerifiedEvidence {
                 kind: evidence.kind().into(),
                 signed: false,
@@ -281,6 +325,8 @@ pub fn verify_evidence(
                 signer_name: None,
                 signature_created: None,
                 reference: reference.clone(),
+                repository,
+                blob: witness.blob,
             })
         }
     }
@@ -459,6 +505,8 @@ mod tests {
             signer_name: None,
             signature_created: None,
             reference: String::new(),
+            repository: None,
+            blob: None,
         };
         assert_eq!(level_of(&[]), Level::Unverified);
         assert_eq!(level_of(&[unsigned("a"), unsigned("a")]), Level::Unverified);
@@ -468,5 +516,35 @@ mod tests {
         signed.signed = true;
         assert_eq!(level_of(&[signed]), Level::Signed);
         assert!(!Level::Unverified.buildable() && Level::Corroborated.buildable());
+    }
+
+    #[test]
+    fn a_fork_or_the_same_file_under_another_owner_counts_once() {
+        let witness = |owner: &str, repository: &str, blob: &str| VerifiedEvidence {
+            kind: "witness".into(),
+            signed: false,
+            publisher: owner.into(),
+            signer: None,
+            signer_name: None,
+            signature_created: None,
+            reference: String::new(),
+            repository: Some(repository.into()),
+            blob: Some(blob.into()),
+        };
+        let upstream = witness("conda-forge", "postgresql-feedstock", "a");
+        let fork = witness("someone", "postgresql-feedstock", "b");
+        let copy = witness("other", "mirror", "a");
+        let independent = witness("docker-library", "postgres", "c");
+        assert_eq!(level_of(&[upstream.clone(), fork.clone()]), Level::Unverified);
+        assert_eq!(level_of(&[upstream.clone(), copy.clone()]), Level::Unverified);
+        assert_eq!(
+            basis_of(&[upstream.clone(), fork.clone()]),
+            "conda-forge = someone count once (a fork, or the same file); a second independent record is needed"
+        );
+        assert_eq!(
+            independent_groups(&[fork.clone(), independent.clone(), copy.clone(), upstream.clone()]),
+            vec![vec!["conda-forge".to_string(), "other".into(), "someone".into()], vec!["docker-library".to_string()]]
+        );
+        assert_eq!(level_of(&[upstream, fork, copy, independent]), Level::Corroborated);
     }
 }

@@ -227,3 +227,25 @@ fn committed_witnesses_are_exactly_what_the_real_clones_propose() {
     }
     assert!(checked > 0, "the lock holds witnesses of the cloned repositories");
 }
+
+/// A fork's copy of a witness (another owner, the same repository name)
+/// is recorded but counts once: the release stays unverified and the note
+/// says why.
+#[test]
+fn a_forks_witness_counts_once_with_its_upstream() {
+    let scratch = scratch_repo();
+    let original =
+        std::fs::read_to_string(repo().join("evidence/witness/16.15-docker-library-postgres-ca414b060b2e.txt"))
+            .unwrap();
+    let fork = crate::util::with_blob_line(&original.replace("docker-library/postgres", "someone-else/postgres"));
+    let file = scratch.path().join("fork.txt");
+    std::fs::write(&file, fork).unwrap();
+    let output = pgbin_in(scratch.path()).args(["lock", "add", "16.15", "--evidence"]).arg(&file).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("docker-library = someone-else count once"), "{stderr}");
+    let versions =
+        crate::util::json(&pgbin_in(scratch.path()).args(["versions", "--major", "16", "--json"]).output().unwrap());
+    let row = versions.as_array().unwrap().iter().find(|r| r["version"] == "16.15").unwrap();
+    assert_eq!(row["trust"], "unverified", "{row}");
+}
