@@ -243,7 +243,7 @@ define_rules! {
         id: "PGB003",
         name: "lock-rollback",
         severity: Severity::High,
-        summary: "compared with the base, the lock adds a downgrade or changes a hash without a recorded override",
+        summary: "compared with the base, the lock adds a downgrade, changes a hash, or removes or rewrites evidence without a recorded override",
         fix: "record it with `pgbin lock add --allow-downgrade`/`--allow-changed-evidence --reason TEXT`, or revert",
     },
     TlsVerificationDisabled {

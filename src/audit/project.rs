@@ -1,9 +1,9 @@
 //! pgbin's own data, when the audited repository is a pgbin checkout
 //! (`data/catalog.toml` exists): PGB001 every locked release's evidence
 //! verifies, PGB002 `nix/generated/` is what the verified data generates,
-//! and, given a base revision, PGB003 the lock adds no downgrade and changes
-//! no hash without a recorded override (the anti-rollback rules of `pgbin
-//! lock add`, enforced on hand edits too).
+//! and, given a base revision, PGB003 the lock adds no downgrade, changes no
+//! hash and removes or rewrites no evidence without a recorded override (the
+//! anti-rollback rules of `pgbin lock add`, enforced on hand edits too).
 
 use std::path::Path;
 
@@ -63,6 +63,22 @@ pub fn rollbacks(base: &SourceLock, current: &SourceLock, current_text: &str) ->
                         &entry.sha256[..12]
                     ),
                 ));
+            }
+            Some(old) if overrides_of(entry, "changed-evidence") <= overrides_of(old, "changed-evidence") => {
+                for evidence in &old.evidence {
+                    let (document, sha256) = evidence.document();
+                    if !entry.evidence.iter().any(|e| e.document().1 == sha256) {
+                        out.push(Finding::new(
+                            RuleId::LockRollback,
+                            LOCK,
+                            line,
+                            format!(
+                                "{version}: {} evidence {document} was removed or rewritten with no changed-evidence override (its level may drop, or a witness may lose its checkable blob id)",
+                                evidence.kind()
+                            ),
+                        ));
+                    }
+                }
             }
             Some(_) => {}
             None => {
@@ -199,5 +215,22 @@ mod tests {
         let findings = rollbacks(&base, &lock(&removed), &removed);
         assert_eq!(findings.len(), 1);
         assert!(findings[0].message.contains("removed from the lock"));
+    }
+
+    #[test]
+    fn evidence_removed_or_rewritten_in_a_change_is_reported() {
+        let real = include_str!("../../data/sources.lock.json");
+        let base = lock(real);
+        let mut value: serde_json::Value = serde_json::from_str(real).unwrap();
+        let sources = value["sources"].as_array_mut().unwrap();
+        let entry = sources.iter_mut().find(|s| s["version"] == "17.9").unwrap();
+        let witness = entry["evidence"].as_array_mut().unwrap().iter_mut().find(|e| e["blob"].is_string()).unwrap();
+        witness.as_object_mut().unwrap().remove("blob");
+        witness["document_sha256"] = serde_json::json!("1".repeat(64));
+        let changed = serde_json::to_string_pretty(&value).unwrap();
+        let findings = rollbacks(&base, &lock(&changed), &changed);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert!(findings[0].message.starts_with("17.9: witness evidence evidence/witness/17.9-"), "{findings:?}");
+        assert!(rollbacks(&base, &base, real).is_empty());
     }
 }

@@ -262,8 +262,10 @@ impl Clone {
     }
 
     /// The tips of the clone's branches: `refs/heads/*` and
-    /// `refs/remotes/*/*`, loose or packed. Pull-request and other
-    /// references are not branches of the repository and are left out.
+    /// `refs/remotes/origin/*` (the remote `git clone` makes for the
+    /// repository it cloned), loose or packed. Pull-request references, and
+    /// other remotes' branches (a fork added as a remote), are not branches
+    /// of the repository and are left out.
     pub fn branch_tips(&self) -> Result<Vec<ObjectId>, CloneError> {
         let mut tips = Vec::new();
         if std::fs::symlink_metadata(self.git_dir.join("packed-refs")).is_ok() {
@@ -276,7 +278,7 @@ impl Clone {
                 }
             }
         }
-        for top in ["refs/heads", "refs/remotes"] {
+        for top in ["refs/heads", "refs/remotes/origin"] {
             let mut pending = vec![PathBuf::from(top)];
             while let Some(relative) = pending.pop() {
                 if !is_real_dir(&self.git_dir.join(&relative)) {
@@ -304,7 +306,7 @@ impl Clone {
         tips.sort();
         tips.dedup();
         if tips.is_empty() {
-            return Err(self.unusable("it has no branches (refs/heads or refs/remotes)".into()));
+            return Err(self.unusable("it has no branches (refs/heads or refs/remotes/origin)".into()));
         }
         Ok(tips)
     }
@@ -383,7 +385,7 @@ impl Clone {
 }
 
 fn is_branch(name: &str) -> bool {
-    name.starts_with("refs/heads/") || (name.starts_with("refs/remotes/") && !name.ends_with("/HEAD"))
+    name.starts_with("refs/heads/") || (name.starts_with("refs/remotes/origin/") && name != "refs/remotes/origin/HEAD")
 }
 
 /// The git object id of `content` as an object of `kind` (SHA-1 of
@@ -433,12 +435,17 @@ pub(crate) mod tests {
         git(dir.path(), &["commit", "-q", "-am", "two"]);
         let fork = git(dir.path(), &["rev-parse", "HEAD"]);
         git(dir.path(), &["update-ref", "refs/pull/1/head", &fork]);
+        git(dir.path(), &["update-ref", "refs/remotes/someone/main", &fork]);
         git(dir.path(), &["reset", "-q", "--hard", &first]);
+        git(dir.path(), &["update-ref", "refs/remotes/origin/main", &first]);
         let clone = Clone::open(dir.path()).unwrap();
         let first = ObjectId::from_hex(first.as_bytes()).unwrap();
         let fork = ObjectId::from_hex(fork.as_bytes()).unwrap();
         assert!(clone.on_a_branch(&first).unwrap());
-        assert!(!clone.on_a_branch(&fork).unwrap(), "a commit only a pull request holds is not the repository's");
+        assert!(
+            !clone.on_a_branch(&fork).unwrap(),
+            "a commit only a pull request or another remote (a fork) holds is not the repository's"
+        );
         git(dir.path(), &["pack-refs", "--all"]);
         assert_eq!(clone.branch_tips().unwrap(), vec![first], "packed references are read too");
         let blob = clone.file_at(&first, "f").unwrap().unwrap();

@@ -20,7 +20,7 @@ use super::documents::{EVIDENCE_BOUND, FormatError, record_from_document};
 use super::error::TrustError;
 use super::openpgp::MAX_DOCUMENT_BYTES;
 use super::openpgp::{Policy, SignedDocument, verify_clearsigned};
-use crate::source::witness_clone::{CloneReport, WitnessClone, check_witnesses};
+use crate::source::witness_clone::{CloneReport, WitnessClone, check_witnesses, witness_documents};
 use crate::util::confined::read_confined;
 use crate::util::digest::{FileDigest, digest_file, sha256_hex};
 use crate::util::time::{format_time, parse_time};
@@ -476,12 +476,7 @@ pub fn verify_local(
     let witness_clones = if clones.is_empty() {
         None
     } else {
-        let mut witnessed = Vec::new();
-        for item in &entry.evidence {
-            if matches!(item, Evidence::Witness { .. }) {
-                witnessed.push(read_confined(repo, Path::new(item.document().0), EVIDENCE_BOUND)?);
-            }
-        }
+        let witnessed = witness_documents(repo, entry)?;
         let mut all: Vec<_> = witnessed.iter().map(|bytes| (entry.version, bytes.as_slice())).collect();
         all.extend(documents.iter().map(|(_, bytes)| (entry.version, bytes.as_slice())));
         Some(check_witnesses(&all, clones)?)

@@ -235,6 +235,24 @@ pub struct LockWitnesses {
     pub report: CloneReport,
 }
 
+/// The committed witness excerpts of one lock entry, read from `repo`.
+pub fn witness_documents(
+    repo: &Path,
+    entry: &crate::data::lock::LockedSource,
+) -> Result<Vec<Vec<u8>>, crate::source::error::TrustError> {
+    let mut documents = Vec::new();
+    for item in &entry.evidence {
+        if matches!(item, crate::data::lock::Evidence::Witness { .. }) {
+            documents.push(crate::util::confined::read_confined(
+                repo,
+                Path::new(item.document().0),
+                crate::source::documents::EVIDENCE_BOUND,
+            )?);
+        }
+    }
+    Ok(documents)
+}
+
 /// Checks every witness committed for every locked release against
 /// `clones` (each release's witnesses under its own version).
 pub fn check_lock_witnesses(
@@ -252,15 +270,8 @@ pub fn check_lock_witnesses(
                 })?;
                 result.repositories.push(named.repository.to_ascii_lowercase());
             }
-            if matches!(item, crate::data::lock::Evidence::Witness { .. }) {
-                let bytes = crate::util::confined::read_confined(
-                    repo,
-                    Path::new(item.document().0),
-                    crate::source::documents::EVIDENCE_BOUND,
-                )?;
-                documents.push((entry.version, bytes));
-            }
         }
+        documents.extend(witness_documents(repo, entry)?.into_iter().map(|bytes| (entry.version, bytes)));
     }
     let slices: Vec<_> = documents.iter().map(|(version, bytes)| (*version, bytes.as_slice())).collect();
     result.report = check_witnesses(&slices, clones)?;
