@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::util::{git, json, one_line_error, pgbin_in, repo, scratch_repo, scratch_without, snapshot};
+use crate::util::{git, json, one_line_error, pgbin, pgbin_in, repo, scratch_repo, scratch_without, snapshot};
 
 /// 16.14's tarball SHA-256, as conda-forge/postgresql-feedstock records it.
 const HASH_16_14: &str = "f6d077142737920858ce958ccdb75c6ee137a63b5b0853c70693d401ac7e3471";
@@ -176,7 +176,13 @@ fn a_clone_of_an_unknown_repository_or_no_repository_is_a_usage_error() {
 /// (`PGBIN_WITNESS_MIRRORS`, else the work area's mirror directory).
 fn mirror_of(repository: &str) -> Option<PathBuf> {
     let base = std::env::var_os("PGBIN_WITNESS_MIRRORS").map_or_else(|| PathBuf::from("/work/.mirror"), PathBuf::from);
-    let dir = base.join(repository.replace('/', "+")).join("repo");
+    let wanted = repository.replace('/', "+").to_ascii_lowercase();
+    let name = std::fs::read_dir(&base)
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name())
+        .find(|n| n.to_string_lossy().to_ascii_lowercase() == wanted)?;
+    let dir = base.join(name).join("repo");
     dir.is_dir().then_some(dir)
 }
 
@@ -248,4 +254,29 @@ fn a_forks_witness_counts_once_with_its_upstream() {
         crate::util::json(&pgbin_in(scratch.path()).args(["versions", "--major", "16", "--json"]).output().unwrap());
     let row = versions.as_array().unwrap().iter().find(|r| r["version"] == "16.15").unwrap();
     assert_eq!(row["trust"], "unverified", "{row}");
+}
+
+/// Every committed witness of a repository this machine has a full clone
+/// of checks out against that clone: commit on a branch, blob, excerpt
+/// lines. (The CI and watch workflows do the same against GitHub for all.)
+#[test]
+fn every_committed_witness_checks_out_against_the_clones_here() {
+    let listed = pgbin().args(["lock", "witnesses", "--repositories"]).output().unwrap();
+    assert!(listed.status.success());
+    let mut check = pgbin();
+    check.args(["lock", "witnesses", "--json"]);
+    let mut cloned = 0;
+    for repository in String::from_utf8(listed.stdout).unwrap().split_whitespace() {
+        if let Some(dir) = mirror_of(repository) {
+            check.args(["--witness-clone", &clone_arg(repository, &dir)]);
+            cloned += 1;
+        }
+    }
+    if cloned == 0 {
+        eprintln!("no clone of a witness repository on this machine: the CI workflow checks them");
+        return;
+    }
+    let report = json(&check.output().unwrap());
+    let checked = report["checked"].as_array().unwrap().len();
+    assert!(checked >= cloned, "{cloned} repositories cloned here, {checked} witnesses checked: {report}");
 }
