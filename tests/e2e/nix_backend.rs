@@ -203,6 +203,7 @@ fn nix_backend_builds_smoke_tests_and_reproduces_18_6() {
     for suffix in ["", ".sha256", ".manifest.json", ".intoto.json", ".spdx.json"] {
         assert!(dist.join(format!("{ARCHIVE}{suffix}")).is_file(), "{ARCHIVE}{suffix}");
     }
+    crate::util::assert_consumer_extracts_every_path(&dist.join(ARCHIVE), &dist.join(format!("{ARCHIVE}.sha256")));
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dist.join(format!("{ARCHIVE}.manifest.json"))).unwrap()).unwrap();
     assert_eq!(manifest["backend"], "nix");
@@ -327,6 +328,10 @@ fn nix_backend_cross_builds_18_6_for_aarch64_through_the_real_flake() {
     for output in &outputs {
         assert!(Path::new(output).exists(), "{output} was built");
     }
+    crate::util::assert_consumer_extracts_every_path(
+        &dist.join(CROSS_ARCHIVE),
+        &dist.join(format!("{CROSS_ARCHIVE}.sha256")),
+    );
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dist.join(format!("{CROSS_ARCHIVE}.manifest.json"))).unwrap()).unwrap();
     assert_eq!(manifest["backend"], "nix");

