@@ -10,6 +10,7 @@
 
 use crate::build::cross::{CrossBuild, CrossError};
 use crate::util::io::{IoError, context};
+use crate::util::progress::{Activity, Progress};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -141,15 +142,17 @@ impl HostBuild {
         self.work_dir.join("src").join(&self.source_dir_name)
     }
 
-    /// Runs every phase, calling `on_phase` as each starts; returns the
-    /// staged prefix and the recorded configure results.
-    pub fn run(&self, on_phase: &mut dyn FnMut(Phase)) -> Result<HostOutput, HostBuildError> {
-        on_phase(Phase::Unpack);
+    /// Runs every phase, reporting each as it starts and, while a step
+    /// runs, what its log shows; returns the staged prefix and the recorded
+    /// configure results.
+    pub fn run(&self, progress: &mut dyn Progress) -> Result<HostOutput, HostBuildError> {
+        let on_phase = |phase: Phase, progress: &mut dyn Progress| progress.phase(phase.name());
+        on_phase(Phase::Unpack, progress);
         self.unpack()?;
         self.write_cross_wrappers()?;
         let src = self.source_path();
 
-        on_phase(Phase::Configure);
+        on_phase(Phase::Configure, progress);
         let mut configure = self.command(&src, "./configure");
         configure
             .arg(format!("--prefix={}", install_prefix(&self.archive_stem)))
@@ -161,19 +164,19 @@ impl HostBuild {
             cross.check_configure(&src, &guesses)?;
             configure.args(cross.configure_args()).envs(cross.configure_env(&guesses));
         }
-        self.step(Phase::Configure, configure)?;
+        self.step(Phase::Configure, configure, progress)?;
         let recorded: Vec<&String> = self.recorded_checks.iter().filter(|v| guesses.contains(v)).collect();
         let configure_checks = crate::build::cross::configure_results(&src.join("config.log"), &recorded)?;
 
-        on_phase(Phase::Compile);
+        on_phase(Phase::Compile, progress);
         let mut make = self.command(&src, "make");
         make.arg(format!("-j{}", self.jobs)).arg("world-bin");
-        self.step(Phase::Compile, make)?;
+        self.step(Phase::Compile, make, progress)?;
 
-        on_phase(Phase::Install);
+        on_phase(Phase::Install, progress);
         let mut install = self.command(&src, "make");
         install.arg("install-world-bin").arg(format!("DESTDIR={}", self.stage_root().display()));
-        self.step(Phase::Install, install)?;
+        self.step(Phase::Install, install, progress)?;
         let mut rewrites = vec![(src.display().to_string(), neutral_source_dir(&self.source_dir_name))];
         if let Some(cross) = &self.cross {
             rewrites.extend(cross.installed_text_rewrites());
@@ -250,7 +253,7 @@ impl HostBuild {
         command
     }
 
-    fn step(&self, phase: Phase, mut command: Command) -> Result<(), HostBuildError> {
+    fn step(&self, phase: Phase, mut command: Command, progress: &mut dyn Progress) -> Result<(), HostBuildError> {
         let log = File::options()
             .create(true)
             .append(true)
@@ -260,8 +263,22 @@ impl HostBuild {
         // configure and make start process trees (sub-makes, compilers):
         // all of them end when pgbin does, however it ends.
         crate::util::process::supervise(&mut command).map_err(context("cannot prepare a build step"))?;
-        let status =
-            command.stdout(log).stderr(err).status().map_err(context(format!("cannot start {}", phase.name())))?;
+        let start = log.metadata().map_err(context(format!("cannot stat log {}", self.log.display())))?.len();
+        let mut watcher = LogWatcher::open(&self.log, start)?;
+        let mut child =
+            command.stdout(log).stderr(err).spawn().map_err(context(format!("cannot start {}", phase.name())))?;
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(context(format!("cannot wait for {}", phase.name())))? {
+                break status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+            if watcher.poll() {
+                progress.activity(&watcher.activity());
+            }
+        };
+        if watcher.poll() {
+            progress.activity(&watcher.activity());
+        }
         if !status.success() {
             return Err(HostBuildError::Step {
                 phase: phase.name(),
@@ -271,6 +288,69 @@ impl HostBuild {
         }
         Ok(())
     }
+}
+
+/// Follows a build step's log as the step appends to it: counts compiler
+/// invocations and keeps the last complete line, reading at most a bounded
+/// amount per poll and keeping no more than one partial line.
+struct LogWatcher {
+    file: File,
+    partial: Vec<u8>,
+    last_line: String,
+    compiled: usize,
+}
+
+/// The most bytes one poll reads, and the longest partial line kept.
+const WATCH_CHUNK: usize = 1 << 20;
+
+impl LogWatcher {
+    fn open(log: &Path, start: u64) -> Result<LogWatcher, HostBuildError> {
+        use std::io::Seek;
+        let mut file = File::open(log).map_err(context(format!("cannot read log {}", log.display())))?;
+        file.seek(std::io::SeekFrom::Start(start)).map_err(context(format!("cannot read log {}", log.display())))?;
+        Ok(LogWatcher { file, partial: Vec::new(), last_line: String::new(), compiled: 0 })
+    }
+
+    /// Reads what was appended since the last poll; whether anything new
+    /// was seen.
+    fn poll(&mut self) -> bool {
+        use std::io::Read;
+        let mut chunk = vec![0u8; WATCH_CHUNK];
+        let Ok(read) = self.file.read(&mut chunk) else { return false };
+        if read == 0 {
+            return false;
+        }
+        self.partial.extend_from_slice(&chunk[..read]);
+        let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else {
+            if self.partial.len() > WATCH_CHUNK {
+                self.partial.clear();
+            }
+            return false;
+        };
+        let complete: Vec<u8> = self.partial.drain(..=end).collect();
+        for line in complete.split(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(line);
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            if is_compile_line(line) {
+                self.compiled += 1;
+            }
+            self.last_line = line.chars().take(300).collect();
+        }
+        true
+    }
+
+    fn activity(&self) -> Activity<'_> {
+        Activity { compiled: self.compiled, last_line: &self.last_line }
+    }
+}
+
+/// Whether a make output line is one compiler invocation producing an
+/// object (`gcc ... -c -o pg_dump.o pg_dump.c`).
+fn is_compile_line(line: &str) -> bool {
+    line.contains(" -c ") && line.split_whitespace().any(|word| word.ends_with(".o"))
 }
 
 /// The path that stands for the build's source directory in installed text
@@ -339,13 +419,49 @@ mod tests {
         }
     }
 
+    /// Records every activity a step reports.
+    #[derive(Default)]
+    struct Recorder(Vec<(usize, String)>);
+
+    impl Progress for Recorder {
+        fn activity(&mut self, activity: &Activity<'_>) {
+            self.0.push((activity.compiled, activity.last_line.to_string()));
+        }
+    }
+
+    #[test]
+    fn a_running_step_reports_objects_compiled_and_its_last_line_while_it_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let build = scratch_build(dir.path(), 0, Variation::default());
+        std::fs::write(&build.log, "from an earlier step: gcc -c -o old.o old.c\n").unwrap();
+        let script = "for i in 1 2 3; do echo \"gcc -O2 -c -o f$i.o f$i.c\"; sleep 0.4; done; echo 'make: leaving'";
+        let mut command = build.command(dir.path(), "sh");
+        command.args(["-c", script]);
+        let mut recorder = Recorder::default();
+        build.step(Phase::Compile, command, &mut recorder).unwrap();
+        assert!(recorder.0.len() >= 2, "reported while running, not only at the end: {:?}", recorder.0);
+        assert!(recorder.0.windows(2).all(|w| w[0].0 <= w[1].0), "the count only grows: {:?}", recorder.0);
+        assert_eq!(recorder.0.last().unwrap(), &(3, "make: leaving".to_string()), "the earlier step is not counted");
+        let log = std::fs::read_to_string(&build.log).unwrap();
+        assert!(log.contains("gcc -O2 -c -o f3.o f3.c"), "the log keeps everything");
+    }
+
+    #[test]
+    fn compile_lines_are_compiler_invocations_making_objects() {
+        assert!(is_compile_line("gcc -Wall -O2 -I../include -c -o pg_dump.o pg_dump.c -MMD -MP"));
+        assert!(!is_compile_line("gcc -o pg_dump pg_dump.o common.o -lpq"));
+        assert!(!is_compile_line("checking whether gcc -c -o works... yes"), "configure's checks are not objects");
+    }
+
     #[test]
     fn a_failing_step_names_its_phase_and_log() {
         let dir = tempfile::tempdir().unwrap();
         let build = scratch_build(dir.path(), 0, Variation::default());
-        let err = build.step(Phase::Compile, build.command(dir.path(), "false")).unwrap_err();
+        let err = build
+            .step(Phase::Compile, build.command(dir.path(), "false"), &mut crate::util::progress::Silent)
+            .unwrap_err();
         assert!(err.to_string().contains("compile failed"), "{err}");
-        assert!(build.run(&mut |_| {}).is_err());
+        assert!(build.run(&mut crate::util::progress::Silent).is_err());
     }
 
     #[test]
@@ -360,7 +476,7 @@ mod tests {
         let build = scratch_build(dir.path(), 1700000000, variation);
         let mut probe = build.command(dir.path(), "sh");
         probe.args(["-c", "echo \"$TZ $LC_ALL $NOISE $SOURCE_DATE_EPOCH $(umask)\""]);
-        build.step(Phase::Configure, probe).unwrap();
+        build.step(Phase::Configure, probe, &mut crate::util::progress::Silent).unwrap();
         let log = std::fs::read_to_string(dir.path().join("build.log")).unwrap();
         assert_eq!(log.trim(), "XST-14 C.UTF-8 yes 1700000000 0077");
     }

@@ -32,7 +32,7 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 use crate::build::cache::{Artifacts, cached};
-use crate::build::host::{HostBuild, Phase, Variation};
+use crate::build::host::{HostBuild, Variation};
 use crate::build::manifest::{Backend, HardeningEntry, Manifest, ManifestSource, RECIPE_VERSION, Toolchain};
 use crate::data::lock::LockedSource;
 use crate::data::matrix::{Matrix, Target};
@@ -40,6 +40,7 @@ use crate::data::version::Version;
 use crate::source::fetch::WORK_PREFIX;
 use crate::source::verify::Assessment;
 use crate::util::io::{IoError, context};
+use crate::util::progress::Progress;
 use crate::util::scratch::ScratchDir;
 
 /// Why a build failed.
@@ -197,15 +198,15 @@ pub fn assemble(
     policy: &relocate::Policy,
     out_dir: &Path,
     configure_checks: Option<BTreeMap<String, String>>,
-    on_phase: &mut dyn FnMut(&str),
+    progress: &mut dyn Progress,
 ) -> Result<Assembled, BuildError> {
-    on_phase("relocate");
+    progress.phase("relocate");
     let relocation = relocate::relocate(prefix, policy)?;
     if inputs.backend == Backend::Host {
         inputs::check_covered(&relocation.bundled, &inputs.toolchain.packages)?;
     }
     let isa = inputs.target.isa().map(|target_isa| isa::check_tree(prefix, target_isa)).transpose()?;
-    on_phase("package");
+    progress.phase("package");
     let stem = inputs.stem();
     let mtime = u64::try_from(inputs.source_date_epoch).unwrap_or(0);
     let packaged = package::write_archive(prefix, &stem, mtime, out_dir)?;
@@ -273,12 +274,12 @@ pub fn host_build(
     cache: &Path,
     log: &Path,
     keep_failed: bool,
-    on_phase: &mut dyn FnMut(&str),
+    progress: &mut dyn Progress,
 ) -> Result<Artifacts, BuildError> {
     let builds = cache.join("builds");
     std::fs::create_dir_all(&builds).map_err(context(format!("cannot create {}", builds.display())))?;
     let work = ScratchDir::new_in(&builds, WORK_PREFIX).map_err(context("cannot create a work directory"))?;
-    let result = host_build_in(inputs, cache, work.path(), log, on_phase);
+    let result = host_build_in(inputs, cache, work.path(), log, progress);
     match result {
         Err(e) if keep_failed => {
             let work = work
@@ -295,15 +296,15 @@ fn host_build_in(
     cache: &Path,
     work: &Path,
     log: &Path,
-    on_phase: &mut dyn FnMut(&str),
+    progress: &mut dyn Progress,
 ) -> Result<Artifacts, BuildError> {
     let key = inputs.assembly.cache_key();
     let archive_name = format!("{}{}", inputs.assembly.stem(), package::TAR_GZ);
     let builds = cache.join("builds");
     let forbidden = [cache.display().to_string()];
-    let assembled = build_and_assemble(inputs, work, log, &Variation::default(), &forbidden, on_phase)?;
+    let assembled = build_and_assemble(inputs, work, log, &Variation::default(), &forbidden, progress)?;
 
-    on_phase("smoke");
+    progress.phase("smoke");
     // The system temporary directory: an unprivileged server user must be
     // able to reach the scratch cluster, which a private cache may not allow.
     let sysroot = inputs.cross().and_then(|c| c.sysroot.as_ref()).map(|s| s.root.as_path());
@@ -332,7 +333,7 @@ pub fn build_and_assemble(
     log: &Path,
     variation: &Variation,
     forbidden: &[String],
-    on_phase: &mut dyn FnMut(&str),
+    progress: &mut dyn Progress,
 ) -> Result<Assembled, BuildError> {
     let assembly = &inputs.assembly;
     let host = HostBuild {
@@ -350,7 +351,7 @@ pub fn build_and_assemble(
         cross: inputs.cross().cloned(),
         recorded_checks: assembly.matrix.host.cross.configure_answers.keys().cloned().collect(),
     };
-    let output = host.run(&mut |phase: Phase| on_phase(phase.name()))?;
+    let output = host.run(progress)?;
     let prefix = output.prefix;
     // The source and object tree (tens of thousands of files) is no longer
     // needed: remove it while relocation and packaging run.
@@ -368,7 +369,7 @@ pub fn build_and_assemble(
     if inputs.cross().is_some() {
         policy.describe = &cross_owner;
     }
-    let assembled = assemble(&prefix, assembly, &policy, &work.join("out"), Some(output.configure_checks), on_phase)?;
+    let assembled = assemble(&prefix, assembly, &policy, &work.join("out"), Some(output.configure_checks), progress)?;
     cleanup.join().expect("the cleanup thread does not panic").map_err(context("cannot remove the build tree"))?;
     Ok(assembled)
 }

@@ -159,8 +159,8 @@ pub fn package_tree(project: &Project, request: &TreeRequest) -> Result<Assemble
     let out = request.out;
     std::fs::create_dir_all(out).map_err(context(format!("cannot create {}", out.display())))?;
     let staging = swept_dir(out, STAGING_PREFIX).map_err(context(format!("cannot stage into {}", out.display())))?;
-    let mut assembled =
-        assemble(&prefix, &inputs, &policy, staging.path(), None, &mut |_| ()).map_err(TreeError::Packaging)?;
+    let mut assembled = assemble(&prefix, &inputs, &policy, staging.path(), None, &mut crate::util::progress::Silent)
+        .map_err(TreeError::Packaging)?;
     let staged =
         [assembled.packaged.archive.clone(), assembled.manifest_file.clone(), assembled.packaged.checksum_file.clone()];
     let [archive, manifest_file, checksum_file]: [std::path::PathBuf; 3] =

@@ -1,26 +1,30 @@
 //! The one progress display of the CLI, for downloads and build phases: on
-//! a terminal a download bar and a phase spinner with elapsed time; without
-//! one, a plain `pgbin: [  12.3s] phase` line per phase and no bar. Notes
-//! are always printed as `pgbin: text` on stderr.
+//! a terminal a download bar and a phase spinner with elapsed time that
+//! follows the running step (objects compiled so far and the build's last
+//! log line, cut to the terminal's width); without one, or with `NO_COLOR`
+//! set, a plain `pgbin: [  12.3s] phase` line per phase and nothing else.
+//! Notes are always printed as `pgbin: text` on stderr.
 
 use std::io::IsTerminal;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use pgbin::util::progress::Progress;
+use pgbin::util::progress::{Activity, Progress};
 
 /// Progress on stderr.
 pub struct TerminalProgress {
     terminal: bool,
     download: Option<ProgressBar>,
     phases: Option<(Option<ProgressBar>, Instant)>,
+    phase: String,
 }
 
 impl TerminalProgress {
     /// A display for this process's stderr.
     pub fn downloads() -> TerminalProgress {
-        TerminalProgress { terminal: std::io::stderr().is_terminal(), download: None, phases: None }
+        let live = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        TerminalProgress { terminal: live, download: None, phases: None, phase: String::new() }
     }
 
     /// Clears the phase spinner (phase lines stay).
@@ -52,7 +56,7 @@ impl Progress for TerminalProgress {
             let bar = terminal.then(|| {
                 let bar = ProgressBar::new_spinner();
                 bar.set_style(
-                    ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]").expect("static template"),
+                    ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_msg}").expect("static template"),
                 );
                 bar.enable_steady_tick(std::time::Duration::from_millis(200));
                 bar
@@ -62,6 +66,13 @@ impl Progress for TerminalProgress {
         match bar {
             Some(bar) => bar.set_message(name.to_string()),
             None => eprintln!("pgbin: [{:>6.1}s] {name}", started.elapsed().as_secs_f64()),
+        }
+        self.phase = name.to_string();
+    }
+
+    fn activity(&mut self, activity: &Activity<'_>) {
+        if let Some((Some(bar), _)) = &self.phases {
+            bar.set_message(activity_line(&self.phase, activity));
         }
     }
 
@@ -88,5 +99,30 @@ impl Progress for TerminalProgress {
         if let Some(bar) = self.download.take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// The spinner's message while a step runs: the phase, objects compiled so
+/// far, and the last log line.
+fn activity_line(phase: &str, activity: &Activity<'_>) -> String {
+    match activity.compiled {
+        0 => format!("{phase} · {}", activity.last_line),
+        n => format!("{phase} · {n} objects compiled · {}", activity.last_line),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_live_line_names_the_phase_the_count_and_the_last_log_line() {
+        let activity = Activity { compiled: 812, last_line: "gcc -c -o pg_dump.o pg_dump.c" };
+        assert_eq!(
+            activity_line("compile", &activity),
+            "compile · 812 objects compiled · gcc -c -o pg_dump.o pg_dump.c"
+        );
+        let configuring = Activity { compiled: 0, last_line: "checking for gcc... gcc" };
+        assert_eq!(activity_line("configure", &configuring), "configure · checking for gcc... gcc");
     }
 }

@@ -466,7 +466,7 @@ fn host_backend(
             let log = log_file(&cache, &format!("{archive_name}.{}.log", &key[..12]))?;
             let _ = std::fs::remove_file(&log);
             progress.note(&format!("building PostgreSQL {version} for {}; full log: {}", target.triple, log.display()));
-            match host::host_build(&inputs, &cache, &log, request.keep_failed, &mut |phase| progress.phase(phase)) {
+            match host::host_build(&inputs, &cache, &log, request.keep_failed, &mut *progress) {
                 Ok(artifacts) => (artifacts, false, Some(log)),
                 Err(error) => return Err(build_failure(error, log)),
             }

@@ -39,7 +39,7 @@ use crate::source::project::Project;
 use crate::util::digest::digest_file;
 use crate::util::error::{Classify, FailureKind};
 use crate::util::io::{IoError, context};
-use crate::util::progress::Progress;
+use crate::util::progress::{Prefixed, Progress};
 
 /// Which backend to test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,9 +190,14 @@ fn host_repro(
         let log = work.join("build.log");
         progress.note(&format!("build {} of 2 in {}; log: {}", i + 1, work.display(), log.display()));
         let other = works[1 - i].display().to_string();
-        let assembled = crate::build::build_and_assemble(&inputs, work, &log, variation, &[other], &mut |phase| {
-            progress.phase(&format!("build {}: {phase}", i + 1))
-        })
+        let assembled = crate::build::build_and_assemble(
+            &inputs,
+            work,
+            &log,
+            variation,
+            &[other],
+            &mut Prefixed { inner: &mut *progress, prefix: format!("build {}: ", i + 1) },
+        )
         .map_err(|error| ReproError::Build { number: i + 1, error })?;
         builds.push(assembled);
     }
