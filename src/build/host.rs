@@ -334,10 +334,14 @@ impl LogWatcher {
             if line.is_empty() {
                 continue;
             }
-            if is_compile_line(line) {
+            let shown = if is_compile_line(line) {
                 self.compiled += 1;
-            }
-            self.last_line = line.chars().take(300).collect();
+                // The compiler's flags fill any width: show what it compiles.
+                line.split_whitespace().find(|w| w.ends_with(".c")).map_or(line, |source| source)
+            } else {
+                line
+            };
+            self.last_line = shown.chars().take(300).collect();
         }
         true
     }
@@ -435,12 +439,14 @@ mod tests {
         let build = scratch_build(dir.path(), 0, Variation::default());
         std::fs::write(&build.log, "from an earlier step: gcc -c -o old.o old.c\n").unwrap();
         let script = "for i in 1 2 3; do echo \"gcc -O2 -c -o f$i.o f$i.c\"; sleep 0.4; done; echo 'make: leaving'";
+        let compiling = |activity: &(usize, String)| activity.1.starts_with('f') && activity.1.ends_with(".c");
         let mut command = build.command(dir.path(), "sh");
         command.args(["-c", script]);
         let mut recorder = Recorder::default();
         build.step(Phase::Compile, command, &mut recorder).unwrap();
         assert!(recorder.0.len() >= 2, "reported while running, not only at the end: {:?}", recorder.0);
         assert!(recorder.0.windows(2).all(|w| w[0].0 <= w[1].0), "the count only grows: {:?}", recorder.0);
+        assert!(recorder.0.iter().any(compiling), "a compile shows its source file, not its flags: {:?}", recorder.0);
         assert_eq!(recorder.0.last().unwrap(), &(3, "make: leaving".to_string()), "the earlier step is not counted");
         let log = std::fs::read_to_string(&build.log).unwrap();
         assert!(log.contains("gcc -O2 -c -o f3.o f3.c"), "the log keeps everything");
