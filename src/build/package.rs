@@ -77,13 +77,21 @@ fn append_ustar<W: Write>(
     data: impl std::io::Read,
 ) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
+    // Only length sends a name to PAX: any other refusal (a `..`
+    // component) stays an error.
     let mut pax: Vec<(&str, Vec<u8>)> = Vec::new();
-    if header.set_path(path).is_err() {
+    if let Err(error) = header.set_path(path) {
+        if path.as_os_str().len() <= 100 {
+            return Err(error);
+        }
         pax.push(("path", path.as_os_str().as_bytes().to_vec()));
         header.set_path(ustar_stand_in(path))?;
     }
     if let Some(target) = link {
-        if header.set_link_name(target).is_err() {
+        if let Err(error) = header.set_link_name(target) {
+            if target.as_os_str().len() <= 100 {
+                return Err(error);
+            }
             pax.push(("linkpath", target.as_os_str().as_bytes().to_vec()));
             header.set_link_name(ustar_stand_in(target))?;
         }
